@@ -61,8 +61,8 @@ ErrorValue fail(const Path& p, const std::string& what, size_t offset) {
 
 ErrorValue short_input(const Path& p, const ByteReader& r, size_t need) {
   return fail(p,
-              "needs " + std::to_string(need) + " bytes but only " +
-                  std::to_string(r.remaining()) + " remain",
+              "needs " + std::to_string(need) + " bytes but only " + std::to_string(r.remaining()) +
+                  " remain",
               r.position());
 }
 
@@ -164,8 +164,8 @@ Result<ConfState> decode_conf_state_at(ByteReader& r, const Path& p) {
   size_t j = 0;
   while (i < cs.voters.size() && j < cs.learners.size()) {
     if (cs.voters[i] == cs.learners[j]) {
-      return fail(p.child("learners"),
-                  "node " + cs.learners[j].str() + " is also a voter", learners_at);
+      return fail(p.child("learners"), "node " + cs.learners[j].str() + " is also a voter",
+                  learners_at);
     }
     if (cs.voters[i] < cs.learners[j]) {
       ++i;

@@ -341,7 +341,8 @@ class Raft::Impl {
   }
 
   void campaign(bool pre, bool transfer) {
-    if (!promotable()) return;
+    // A leader ignores "campaign now" (as etcd ignores MsgHup on a leader).
+    if (!promotable() || role_ == StateRole::kLeader) return;
     Term vote_term;
     MsgType type;
     if (pre) {

@@ -1,0 +1,134 @@
+// vigil-kv-load: closed-loop put load over HTTP against Vigil or etcd's JSON gateway, for
+// throughput and latency figures (docs/BENCHMARKS.md). Each client is a thread with one
+// keep-alive connection and at most one request in flight.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/http_client.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+std::string base64(const std::string& in) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], k[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += {k[v >> 18], k[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: vigil-kv-load --target vigil|etcd --endpoint HOST:PORT --clients N\n"
+               "                     [--seconds S] [--value-bytes B] [--json]\n"
+               "Closed-loop puts from N clients for S seconds; prints ops/s and latency.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string target = "vigil", endpoint;
+  int clients = 1, value_bytes = 64;
+  double seconds = 5;
+  bool as_json = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        usage();
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--target") target = next();
+    else if (a == "--endpoint") endpoint = next();
+    else if (a == "--clients") clients = std::atoi(next().c_str());
+    else if (a == "--seconds") seconds = std::atof(next().c_str());
+    else if (a == "--value-bytes") value_bytes = std::atoi(next().c_str());
+    else if (a == "--json") as_json = true;
+    else {
+      usage();
+      return 2;
+    }
+  }
+  if (endpoint.empty() || clients < 1 || (target != "vigil" && target != "etcd")) {
+    usage();
+    return 2;
+  }
+  const std::string value(static_cast<size_t>(value_bytes), 'x');
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> errors{0};
+  std::mutex mu;
+  std::vector<double> latencies_ms;
+  std::vector<std::thread> threads;
+  auto start = Clock::now();
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      vigil::api::HttpClient client(endpoint);
+      std::vector<double> mine;
+      uint64_t n = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        std::string key = "bench/" + std::to_string(c) + "/" + std::to_string(n++ % 1000);
+        auto t0 = Clock::now();
+        vigil::Result<vigil::api::HttpResponse> r;
+        if (target == "vigil") {
+          r = client.request("PUT", "/v1/kv/" + key, value, 10000, "application/octet-stream");
+        } else {
+          json body{{"key", base64(key)}, {"value", base64(value)}};
+          r = client.request("POST", "/v3/kv/put", body.dump(), 10000);
+        }
+        auto t1 = Clock::now();
+        if (!r || r->status != 200) {
+          errors.fetch_add(1);
+          continue;
+        }
+        mine.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      latencies_ms.insert(latencies_ms.end(), mine.begin(), mine.end());
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  auto pct = [&](double p) {
+    if (latencies_ms.empty()) return 0.0;
+    size_t idx = std::min(latencies_ms.size() - 1,
+                          static_cast<size_t>(p * static_cast<double>(latencies_ms.size())));
+    return latencies_ms[idx];
+  };
+  double ops = static_cast<double>(latencies_ms.size()) / elapsed;
+  if (as_json) {
+    json j{{"target", target}, {"clients", clients},     {"ops", latencies_ms.size()},
+           {"ops_per_s", ops}, {"p50_ms", pct(0.50)},    {"p99_ms", pct(0.99)},
+           {"errors", errors.load()}, {"seconds", elapsed}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%-5s clients=%-3d ops=%-7zu ops/s=%-9.0f p50=%.2f ms p99=%.2f ms errors=%llu\n",
+                target.c_str(), clients, latencies_ms.size(), ops, pct(0.50), pct(0.99),
+                static_cast<unsigned long long>(errors.load()));
+  }
+  return latencies_ms.empty() ? 1 : 0;
+}

@@ -1,0 +1,172 @@
+// The `vigil` command line (CLI11): subcommands agent, cert, local-cluster.
+#include "cli/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/local_cluster.h"
+#include "daemon/config.h"
+
+namespace vigil::cli {
+namespace {
+
+int cmd_agent(const std::string& path, bool check_only, const CliHooks& hooks) {
+  auto config = daemon::load_agent_config(path);
+  if (!config) {
+    const std::string& msg = config.error().message();
+    if (config.error().code() != Errc::kInvalidArgument) {
+      std::fprintf(stderr, "vigil agent: %s\n", msg.c_str());
+    } else {
+      std::fprintf(stderr, "%s\n", msg.c_str());
+      size_t count = 1;
+      for (char c : msg) {
+        count += c == '\n' ? 1 : 0;
+      }
+      std::fprintf(stderr, "vigil agent: %s is not valid (%zu error%s; see docs/CONFIG.md)\n",
+                   path.c_str(), count, count == 1 ? "" : "s");
+    }
+    return kExitUsage;
+  }
+  for (const auto& w : daemon::config_warnings(*config)) {
+    std::fprintf(stderr, "%s: warning: %s\n", path.c_str(), w.c_str());
+  }
+  if (check_only) {
+    std::printf("config OK\n");
+    return kExitOk;
+  }
+  if (!hooks.run_agent) {
+    std::fprintf(stderr,
+                 "vigil agent: this build has no running agent yet (src/daemon/agent.cc is "
+                 "not written); only --check-config works\n");
+    return kExitFailure;
+  }
+  return hooks.run_agent(*config);
+}
+
+bool check_names(const char* what, const std::vector<std::string>& names) {
+  bool ok = true;
+  for (const auto& n : names) {
+    if (!daemon::is_valid_name(n)) {
+      std::fprintf(stderr,
+                   "vigil cert: %s \"%s\" must be 1 to 63 characters of a-z, 0-9 and '-', "
+                   "starting and ending with a letter or digit\n",
+                   what, n.c_str());
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+int no_certs() {
+  std::fprintf(stderr,
+               "vigil cert: this build has no certificate support yet (src/net/certs.h is not "
+               "linked); for a loopback trial use: vigil local-cluster --insecure\n");
+  return kExitFailure;
+}
+
+int cmd_cert_init(const std::string& dir, const std::string& cluster, const CliHooks& hooks) {
+  if (!check_names("cluster name", {cluster})) {
+    return kExitUsage;
+  }
+  if (!hooks.cert_init) {
+    return no_certs();
+  }
+  if (Status s = hooks.cert_init(dir, cluster); !s.ok()) {
+    std::fprintf(stderr, "vigil cert init: %s\n", s.to_string().c_str());
+    return kExitFailure;
+  }
+  std::printf("cluster CA for \"%s\" written to %s\n", cluster.c_str(), dir.c_str());
+  return kExitOk;
+}
+
+int cmd_cert_issue(const std::string& dir, const std::vector<std::string>& nodes,
+                   const CliHooks& hooks) {
+  if (!check_names("node name", nodes)) {
+    return kExitUsage;
+  }
+  if (!hooks.cert_issue) {
+    return no_certs();
+  }
+  for (const auto& node : nodes) {
+    if (Status s = hooks.cert_issue(dir, node); !s.ok()) {
+      std::fprintf(stderr, "vigil cert issue: %s: %s\n", node.c_str(), s.to_string().c_str());
+      return kExitFailure;
+    }
+    std::printf("certificate for %s written to %s\n", node.c_str(), dir.c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+daemon::TlsConfig default_cert_paths(const std::string& dir, const std::string& node) {
+  daemon::TlsConfig tls;
+  tls.ca_file = dir + "/ca.crt";
+  tls.cert_file = dir + "/" + node + ".crt";
+  tls.key_file = dir + "/" + node + ".key";
+  return tls;
+}
+
+int run_cli(int argc, char** argv, const CliHooks& hooks) {
+  CLI::App app{"Vigil keeps services available: one agent per node, Raft underneath.", "vigil"};
+  app.require_subcommand(1);
+  app.footer("Docs: README.md (tour), docs/CONFIG.md (agent config).");
+
+  auto* agent = app.add_subcommand("agent", "Run this node's agent in the foreground");
+  std::string config_path;
+  bool check_only = false;
+  agent->add_option("--config", config_path, "Agent config file (YAML, see docs/CONFIG.md)")
+      ->required();
+  agent->add_flag("--check-config", check_only,
+                  "Only validate the config: print \"config OK\" or every error, and exit");
+
+  auto* cert = app.add_subcommand("cert", "Make the TLS certificates of a cluster");
+  cert->require_subcommand(1);
+  auto* cert_init = cert->add_subcommand("init", "Create the cluster CA in a directory");
+  std::string cert_dir, cluster;
+  cert_init->add_option("--dir", cert_dir, "Directory for the CA files")->required();
+  cert_init->add_option("--cluster", cluster, "Cluster name (as in the agent configs)")->required();
+  auto* cert_issue = cert->add_subcommand("issue", "Issue node certificates from the CA");
+  std::vector<std::string> cert_nodes;
+  cert_issue->add_option("--dir", cert_dir, "Directory holding the CA")->required();
+  cert_issue->add_option("nodes", cert_nodes, "Node names (as in the agent configs)")->required();
+
+  auto* local = app.add_subcommand(
+      "local-cluster", "Run N agents on 127.0.0.1 in the foreground, for trials and demos");
+  LocalClusterOptions lc;
+  local->add_option("--nodes", lc.nodes, "Number of nodes (voters)")->capture_default_str();
+  local->add_option("--dir", lc.dir, "Directory for configs, data, certificates and logs")
+      ->required();
+  local
+      ->add_option("--base-port", lc.base_port,
+                   "First peer port; API ports start " + std::to_string(kApiPortOffset) + " above")
+      ->capture_default_str();
+  local->add_option("--cluster", lc.cluster, "Cluster name")->capture_default_str();
+  local->add_flag("--insecure", lc.insecure, "No TLS: plain TCP on loopback");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (agent->parsed()) {
+    return cmd_agent(config_path, check_only, hooks);
+  }
+  if (cert_init->parsed()) {
+    return cmd_cert_init(cert_dir, cluster, hooks);
+  }
+  if (cert_issue->parsed()) {
+    return cmd_cert_issue(cert_dir, cert_nodes, hooks);
+  }
+  if (local->parsed()) {
+    return run_local_cluster(lc, hooks);
+  }
+  std::fprintf(stderr, "vigil: no command given; try vigil --help\n");
+  return kExitUsage;
+}
+
+}  // namespace vigil::cli

@@ -1,0 +1,1375 @@
+// The cluster simulator: nodes (raft + simulated disk + KV), network, faults, clients,
+// and the safety checkers that run after every event.
+#include "sim/simulator.h"
+
+#include <algorithm>
+#include <cstdarg>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "base/ids.h"
+#include "base/rng.h"
+#include "raft/raft.h"
+#include "raft/types.h"
+#include "sim/kv.h"
+#include "sim/linearizability.h"
+
+namespace vigil::sim {
+namespace {
+
+using raft::Entry;
+using raft::HardState;
+using raft::Message;
+using raft::Ready;
+using raft::Snapshot;
+
+constexpr uint64_t kTickUnits = 10;  // simulated time units per nominal tick
+// After the fault phase, the cluster must elect a leader, finish every client op and
+// bring every replica to the same applied index within this many units (300 ticks,
+// i.e. 15-30 election timeouts).
+constexpr uint64_t kLivenessBoundUnits = 3000;
+constexpr uint64_t kDeepCheckEvery = 50;  // steps between full in-memory log comparisons
+constexpr int kElectionTick = 10;
+
+// ---------------------------------------------------------------------------------------
+// Fault profile: everything the seed decides about how hostile this run is.
+
+enum FaultKind : int {
+  kFaultSplit = 0,      // random two-way partition
+  kFaultIsolateLeader,  // cut the current leader off from everyone
+  kFaultOneWay,         // one direction of one link (or all of a node's sends) blocked
+  kFaultHeal,           // remove every partition
+  kFaultCrash,          // crash a random node (loses unsynced writes, maybe a torn tail)
+  kFaultCrashLeader,    // crash the current leader
+  kFaultTransfer,       // ask the leader to transfer leadership
+  kFaultCampaign,       // a random node campaigns at once
+  kFaultKinds,
+};
+const char* const kFaultNames[kFaultKinds] = {"split", "isolate-leader", "one-way", "heal",
+                                             "crash", "crash-leader", "transfer", "campaign"};
+
+struct Profile {
+  int nodes = 3;
+  int clients = 3;
+  int keys = 3;
+  double drop_p = 0;
+  double dup_p = 0;
+  uint64_t lat_min = 1, lat_max = 10;
+  double slow_p = 0;  // chance a message takes the slow path (reordering, long delays)
+  uint64_t slow_max = 100;
+  uint64_t fault_gap_min = 100, fault_gap_max = 400;
+  int weights[kFaultKinds] = {};
+  int max_down = 1;
+  uint64_t down_min = 20, down_max = 200;
+  double sync_p = 0.3;  // per tick: background fsync of unsynced writes
+  double torn_p = 0.5;  // on crash: the first lost write survives partially
+  uint64_t compact_every = 20;
+  double read_index_p = 0.5;  // gets served through ReadIndex instead of the log
+  uint64_t retry_timeout = 100;
+  uint64_t op_deadline = 500;
+  uint64_t think_max = 20;
+  // Raft configuration.
+  bool pre_vote = true;
+  bool check_quorum = true;
+  int heartbeat_tick = 1;
+  uint64_t max_size_per_msg = 1 << 20;
+  size_t max_inflight_msgs = 256;
+  std::vector<uint64_t> tick_period;  // per node: clock drift
+
+  std::string describe() const {
+    char buf[512];
+    std::snprintf(buf, sizeof(buf),
+                  "nodes=%d clients=%d keys=%d drop=%.2f dup=%.2f lat=%llu..%llu slow=%.2f/%llu "
+                  "fault_gap=%llu..%llu max_down=%d sync_p=%.2f compact_every=%llu "
+                  "read_index_p=%.1f pre_vote=%d check_quorum=%d hb=%d max_msg=%llu "
+                  "inflight=%zu weights=",
+                  nodes, clients, keys, drop_p, dup_p, (unsigned long long)lat_min,
+                  (unsigned long long)lat_max, slow_p, (unsigned long long)slow_max,
+                  (unsigned long long)fault_gap_min, (unsigned long long)fault_gap_max, max_down,
+                  sync_p, (unsigned long long)compact_every, read_index_p, pre_vote,
+                  check_quorum, heartbeat_tick, (unsigned long long)max_size_per_msg,
+                  max_inflight_msgs);
+    std::string s = buf;
+    for (int k = 0; k < kFaultKinds; ++k) {
+      if (weights[k] == 0) continue;
+      s += std::string(kFaultNames[k]) + ":" + std::to_string(weights[k]) + ",";
+    }
+    return s;
+  }
+};
+
+template <class T>
+T pick(Rng& rng, std::initializer_list<T> options) {
+  return *(options.begin() + rng.uniform(0, options.size() - 1));
+}
+
+Profile choose_profile(Rng& rng, const SimOptions& opts) {
+  Profile p;
+  p.nodes = opts.nodes > 0 ? opts.nodes : pick(rng, {3, 5});
+  p.clients = static_cast<int>(rng.uniform(3, 5));
+  p.keys = static_cast<int>(rng.uniform(2, 5));
+  p.drop_p = pick(rng, {0.0, 0.01, 0.05, 0.15});
+  p.dup_p = pick(rng, {0.0, 0.01, 0.05});
+  p.lat_min = 1;
+  p.lat_max = pick<uint64_t>(rng, {5, 15, 30});
+  p.slow_p = pick(rng, {0.0, 0.02, 0.1});
+  p.slow_max = pick<uint64_t>(rng, {60, 200});
+  const int gap = static_cast<int>(rng.uniform(0, 2));
+  p.fault_gap_min = gap == 0 ? 30 : gap == 1 ? 100 : 300;
+  p.fault_gap_max = gap == 0 ? 150 : gap == 1 ? 400 : 1000;
+  for (int k = 0; k < kFaultKinds; ++k) p.weights[k] = static_cast<int>(rng.uniform(0, 3));
+  p.weights[kFaultHeal] += 2;  // partitions should come and go
+  p.max_down = pick(rng, {1, (p.nodes - 1) / 2, p.nodes - 1});
+  p.down_min = 20;
+  p.down_max = pick<uint64_t>(rng, {100, 400});
+  p.sync_p = pick(rng, {0.05, 0.3, 1.0});
+  p.torn_p = 0.5;
+  p.compact_every = pick<uint64_t>(rng, {5, 20, 60, uint64_t{1} << 40});
+  p.read_index_p = pick(rng, {0.0, 0.5, 1.0});
+  p.retry_timeout = pick<uint64_t>(rng, {60, 150});
+  p.op_deadline = pick<uint64_t>(rng, {300, 800});
+  p.think_max = pick<uint64_t>(rng, {5, 30});
+  p.pre_vote = rng.chance(0.75);
+  p.check_quorum = rng.chance(0.75);
+  p.heartbeat_tick = static_cast<int>(rng.uniform(1, 3));
+  // One entry per message splits a new leader's catch-up of old entries from its own
+  // no-op, which is what Raft's Figure 8 needs to go wrong when §5.4.2 is broken.
+  p.max_size_per_msg = pick<uint64_t>(rng, {1, 200, 1 << 20});
+  p.max_inflight_msgs = pick<size_t>(rng, {1, 4, 256});
+  const bool drift = rng.chance(0.5);
+  for (int i = 0; i < p.nodes; ++i) {
+    p.tick_period.push_back(drift ? rng.uniform(kTickUnits - 1, kTickUnits + 1) : kTickUnits);
+  }
+  if (opts.unsafe_commit_previous_term) {
+    // Make Raft's Figure 8 likely: leaders that lose their quorum or crash soon after
+    // appending entries (so logs diverge in several terms), then catch-up that sends old
+    // entries one per message, separately from the new leader's own no-op.
+    p.fault_gap_min = 20;
+    p.fault_gap_max = 100;
+    std::fill(std::begin(p.weights), std::end(p.weights), 0);
+    p.weights[kFaultIsolateLeader] = 6;
+    p.weights[kFaultCrashLeader] = 2;
+    p.weights[kFaultSplit] = 2;
+    p.weights[kFaultHeal] = 5;
+    p.max_down = 1;
+    p.think_max = 5;
+    p.clients = 5;
+    p.max_size_per_msg = 1;
+    p.max_inflight_msgs = 1;
+  }
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------
+// Simulated durable storage.
+
+// A log entry with the simulator's digest of the whole log prefix ending at it. Equal
+// digests at an index mean equal logs up to there, which turns Log Matching and Leader
+// Completeness into O(1) comparisons.
+struct LogRec {
+  Entry entry;
+  uint64_t digest = 0;
+};
+
+uint64_t chain_digest(uint64_t prev, const Entry& e) {
+  uint64_t h = hash_mix(prev, e.index.v);
+  h = hash_mix(h, e.term.v);
+  h = hash_mix(h, static_cast<uint64_t>(e.type));
+  return hash_mix(h, hash_bytes(e.data));
+}
+
+// One node's storage: hard state, latest snapshot, and the entries after it.
+struct Disk {
+  HardState hs;
+  Snapshot snap;
+  uint64_t snap_digest = 0;
+  std::vector<LogRec> log;  // indexes snap.meta.index + 1 ...
+
+  LogIndex last_index() const { return snap.meta.index + log.size(); }
+  const LogRec* rec(LogIndex i) const {
+    if (i <= snap.meta.index || i > last_index()) return nullptr;
+    return &log[i - snap.meta.index - 1];
+  }
+  std::optional<uint64_t> digest_at(LogIndex i) const {
+    if (i == snap.meta.index) return snap_digest;
+    const LogRec* r = rec(i);
+    if (r == nullptr) return std::nullopt;
+    return r->digest;
+  }
+  // Writes entries at their indexes, truncating any suffix from the first one (what a
+  // WAL does for a conflicting append). Returns an error text for a gap.
+  std::string append(const std::vector<LogRec>& recs) {
+    size_t k = 0;
+    while (k < recs.size() && recs[k].entry.index <= snap.meta.index) ++k;
+    if (k == recs.size()) return {};
+    const LogIndex first = recs[k].entry.index;
+    if (first > last_index() + 1) {
+      return "entries start at " + first.str() + " but the log ends at " + last_index().str();
+    }
+    log.resize(first - snap.meta.index - 1);
+    for (; k < recs.size(); ++k) log.push_back(recs[k]);
+    return {};
+  }
+  void install_snapshot(const Snapshot& s, uint64_t digest) {
+    snap = s;
+    snap_digest = digest;
+    log.clear();
+  }
+  void compact(const Snapshot& s, uint64_t digest) {
+    const uint64_t drop = std::min<uint64_t>(log.size(), s.meta.index - snap.meta.index);
+    log.erase(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(drop));
+    snap = s;
+    snap_digest = digest;
+  }
+};
+
+// A write that reached the OS but maybe not the platter.
+struct WriteOp {
+  bool is_hard_state = false;
+  HardState hs;
+  std::vector<LogRec> recs;
+};
+
+void apply_write(Disk* d, const WriteOp& op) {
+  if (op.is_hard_state) {
+    d->hs = op.hs;
+  } else {
+    (void)d->append(op.recs);  // a gap was reported when the write was issued
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Nodes, clients, events.
+
+struct ReadWaiter {
+  int client = 0;
+  uint64_t seq = 0;
+  std::string key;
+  LogIndex index;  // set once the ReadState arrived
+};
+
+struct Node {
+  NodeId id;
+  bool up = true;
+  uint64_t incarnation = 0;
+  std::unique_ptr<SplitMix64> rng;
+  std::unique_ptr<raft::Raft> raft;
+  Disk durable;                  // survives a crash
+  Disk written;                  // durable + pending: what raft believes it persisted
+  std::vector<WriteOp> pending;  // written but not yet synced, in order
+  HardState last_hs;             // last hard state handed to storage
+  KvStateMachine kv;
+  LogIndex applied;
+  Term applied_term;
+  uint64_t applied_digest = 0;
+  LogIndex commit_seen;  // commits up to here were recorded in the global committed log
+  std::map<std::pair<uint64_t, uint64_t>, int> waiters;  // (client id, seq) -> client
+  std::map<std::string, ReadWaiter> read_waiters;        // read_index context -> waiter
+  std::vector<ReadWaiter> ready_reads;                   // read index known, not yet served
+};
+
+struct Client {
+  int index = 0;
+  uint64_t id = 0;
+  uint64_t seq = 0;
+  bool busy = false;
+  size_t hist = 0;  // index of the current op in the history
+  KvCommand cmd;
+  bool via_read_index = false;
+  int target = -1;
+  uint64_t first_call = 0;
+  uint64_t attempts = 0;
+  uint64_t token = 0;  // wake-ups carrying an older token are stale
+  NodeId believed_leader;
+  std::map<std::string, std::optional<std::string>> seen;  // last value seen per key
+};
+
+enum class EvKind : uint8_t { kTick, kDeliver, kFault, kClient, kRestart };
+
+struct Event {
+  EvKind kind = EvKind::kTick;
+  int node = 0;
+  uint64_t token = 0;  // node incarnation or client token
+  int client = 0;
+  Message msg;
+};
+
+// What every node ever applied at one index; all must agree (State Machine Safety).
+struct ApplyRec {
+  bool set = false;
+  uint64_t term = 0;
+  uint64_t data_hash = 0;
+  uint64_t digest = 0;
+  uint64_t state_hash = 0;
+  int node = 0;
+};
+
+std::string msg_str(const Message& m) {
+  char buf[200];
+  std::snprintf(buf, sizeof(buf), "%s %llu->%llu term=%llu log_term=%llu index=%llu ents=%zu "
+                "commit=%llu%s%s",
+                raft::msg_type_name(m.type), (unsigned long long)m.from.v,
+                (unsigned long long)m.to.v, (unsigned long long)m.term.v,
+                (unsigned long long)m.log_term.v, (unsigned long long)m.index.v,
+                m.entries.size(), (unsigned long long)m.commit.v, m.reject ? " reject" : "",
+                m.snapshot ? " +snapshot" : "");
+  return buf;
+}
+
+// ---------------------------------------------------------------------------------------
+
+class Simulator {
+ public:
+  explicit Simulator(const SimOptions& opts) : opts_(opts), rng_(opts.seed) {}
+
+  SimResult run();
+
+ private:
+  // Setup and the main loop.
+  raft::Config raft_config(const Node& n) const;
+  void start_node(int i, bool fresh);
+  void schedule(uint64_t at, Event ev);
+  void dispatch(Event& ev);
+  void enter_liveness();
+  bool converged();
+  void finish_checks();
+
+  // Nodes, storage and network.
+  void process_ready(int i);
+  void persist(Node& n, const Ready& rd, std::optional<uint64_t>* snap_digest);
+  void sync(Node& n);
+  void apply_snapshot(int i, const Snapshot& s, uint64_t digest);
+  void apply_entry(int i, const Entry& e);
+  void serve_reads(int i);
+  void maybe_compact(int i);
+  void crash(int i);
+  void send(const Message& m);
+  void deliver(Message& m);
+  void do_fault();
+  int leader_index();
+
+  // Clients.
+  void client_wake(int c, uint64_t token);
+  void start_op(Client& c);
+  void submit(Client& c);
+  void complete(Client& c, const KvOutput& out, int node);
+  void wake_client_at(Client& c, uint64_t at);
+
+  // Checkers.
+  void check_after_event();
+  void check_log_digest(LogIndex index, Term term, uint64_t digest, int node);
+  void record_commits(int i);
+  void check_leader_completeness(int i);
+  void deep_check(int i);
+  void fail(std::string invariant, std::string details);
+
+  void trace_hash(std::initializer_list<uint64_t> values) {
+    for (uint64_t v : values) trace_hash_ = hash_mix(trace_hash_, v);
+  }
+  void tracef(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
+  SimOptions opts_;
+  SplitMix64 rng_;
+  Profile profile_;
+  std::vector<Node> nodes_;
+  std::vector<Client> clients_;
+  std::vector<std::vector<bool>> blocked_;  // blocked_[from][to]
+  std::map<std::pair<uint64_t, uint64_t>, Event> queue_;  // (time, seq) -> event
+  uint64_t queue_seq_ = 0;
+  uint64_t now_ = 0;
+  uint64_t step_ = 0;
+  uint64_t fault_steps_ = 0;
+  bool liveness_ = false;
+  uint64_t liveness_deadline_ = 0;
+  uint64_t hclock_ = 1;  // history clock: strictly increasing over calls and returns
+  std::vector<KvOp> history_;
+
+  // Checker state.
+  std::map<uint64_t, NodeId> leader_of_term_;
+  uint64_t max_leader_term_ = 0;
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> digest_of_;  // (index, term) -> digest
+  std::vector<std::optional<uint64_t>> committed_;              // index -> prefix digest
+  uint64_t max_committed_ = 0;
+  std::vector<ApplyRec> applied_;
+  std::vector<std::string> written_values_;
+
+  bool failed_ = false;
+  SimResult result_;
+  uint64_t trace_hash_ = 0x5157;
+};
+
+void Simulator::tracef(const char* fmt, ...) {
+  if (!opts_.verbose) return;
+  std::fprintf(opts_.trace, "[%6llu t=%6llu] ", (unsigned long long)step_,
+               (unsigned long long)now_);
+  va_list ap;
+  va_start(ap, fmt);
+  std::vfprintf(opts_.trace, fmt, ap);
+  va_end(ap);
+  std::fputc('\n', opts_.trace);
+}
+
+void Simulator::fail(std::string invariant, std::string details) {
+  if (failed_) return;
+  failed_ = true;
+  result_.ok = false;
+  result_.invariant = std::move(invariant);
+  result_.details = std::move(details);
+  result_.step = step_;
+  tracef("VIOLATION %s: %s", result_.invariant.c_str(), result_.details.c_str());
+}
+
+raft::Config Simulator::raft_config(const Node& n) const {
+  raft::Config c;
+  c.id = n.id;
+  for (int i = 0; i < profile_.nodes; ++i) c.initial_conf.voters.push_back(NodeId(i + 1));
+  c.election_tick = kElectionTick;
+  c.heartbeat_tick = profile_.heartbeat_tick;
+  c.pre_vote = profile_.pre_vote;
+  c.check_quorum = profile_.check_quorum;
+  c.max_size_per_msg = profile_.max_size_per_msg;
+  c.max_inflight_msgs = profile_.max_inflight_msgs;
+  c.unsafe_commit_previous_term_for_test = opts_.unsafe_commit_previous_term;
+  return c;
+}
+
+void Simulator::schedule(uint64_t at, Event ev) {
+  queue_.emplace(std::make_pair(at, queue_seq_++), std::move(ev));
+}
+
+// Brings node i up: brand new (fresh) or rebuilt from its synced storage after a crash.
+void Simulator::start_node(int i, bool fresh) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  raft::Restored restored;
+  n.kv = KvStateMachine();
+  n.applied = LogIndex(0);
+  n.applied_term = Term(0);
+  n.applied_digest = 0;
+  if (!fresh) {
+    n.written = n.durable;
+    n.pending.clear();
+    const Snapshot& s = n.durable.snap;
+    if (!s.empty()) {
+      uint64_t digest = 0;
+      if (!s.data || !n.kv.deserialize(*s.data, &digest)) {
+        fail("snapshot-corrupt", "node " + n.id.str() + " cannot decode its own snapshot");
+        return;
+      }
+      n.applied = s.meta.index;
+      n.applied_term = s.meta.term;
+      n.applied_digest = digest;
+      const ApplyRec* rec = s.meta.index.v < applied_.size() ? &applied_[s.meta.index.v] : nullptr;
+      if (rec && rec->set && rec->state_hash != n.kv.state_hash()) {
+        fail("state-machine-safety", "node " + n.id.str() + " restored a snapshot at index " +
+                                         s.meta.index.str() + " whose state differs");
+        return;
+      }
+    }
+    restored.hard_state = n.durable.hs;
+    restored.snapshot = n.durable.snap;
+    for (const LogRec& r : n.durable.log) restored.entries.push_back(r.entry);
+    restored.applied = n.applied;
+  }
+  n.last_hs = n.durable.hs;
+  n.commit_seen = n.applied;  // re-verify everything the restored node believes committed
+  n.rng = std::make_unique<SplitMix64>(rng_.next_u64());
+  n.raft = std::make_unique<raft::Raft>(raft_config(n), *n.rng, std::move(restored));
+  n.up = true;
+  Event tick;
+  tick.kind = EvKind::kTick;
+  tick.node = i;
+  tick.token = n.incarnation;
+  schedule(now_ + rng_.uniform(1, profile_.tick_period[static_cast<size_t>(i)]), std::move(tick));
+  tracef("n%llu %s: term=%llu commit=%llu last=%llu snap=%llu", (unsigned long long)n.id.v,
+         fresh ? "starts" : "restarts", (unsigned long long)n.durable.hs.term.v,
+         (unsigned long long)n.durable.hs.commit.v,
+         (unsigned long long)n.durable.last_index().v,
+         (unsigned long long)n.durable.snap.meta.index.v);
+  trace_hash({1, n.id.v, n.durable.hs.term.v, n.durable.last_index().v});
+}
+
+SimResult Simulator::run() {
+  profile_ = choose_profile(rng_, opts_);
+  result_.nodes = profile_.nodes;
+  result_.profile = profile_.describe();
+  tracef("seed %llu profile: %s", (unsigned long long)opts_.seed, result_.profile.c_str());
+  const size_t n = static_cast<size_t>(profile_.nodes);
+  nodes_.resize(n);
+  blocked_.assign(n, std::vector<bool>(n, false));
+  for (size_t i = 0; i < n; ++i) {
+    nodes_[i].id = NodeId(i + 1);
+    start_node(static_cast<int>(i), /*fresh=*/true);
+  }
+  clients_.resize(static_cast<size_t>(profile_.clients));
+  for (size_t c = 0; c < clients_.size(); ++c) {
+    clients_[c].index = static_cast<int>(c);
+    clients_[c].id = c + 1;
+    wake_client_at(clients_[c], rng_.uniform(kTickUnits * kElectionTick, 4 * kTickUnits * kElectionTick));
+  }
+  Event fault;
+  fault.kind = EvKind::kFault;
+  schedule(rng_.uniform(profile_.fault_gap_min, profile_.fault_gap_max), std::move(fault));
+
+  // Bound the liveness phase in steps too, in case time stops advancing.
+  const uint64_t step_cap = opts_.steps + 2'000'000;
+  while (!failed_) {
+    if (!liveness_ && fault_steps_ >= opts_.steps) enter_liveness();
+    if (liveness_) {
+      if (converged()) break;
+      if (now_ > liveness_deadline_ || step_ > step_cap) {
+        std::string d = "no convergence within " + std::to_string(kLivenessBoundUnits) +
+                        " units after healing:";
+        for (const Node& nd : nodes_) {
+          d += " n" + nd.id.str() + "{" + (nd.up ? raft::role_name(nd.raft->role()) : "down") +
+               (nd.up ? " term=" + nd.raft->term().str() + " leader=" + nd.raft->leader().str() +
+                            " commit=" + nd.raft->commit_index().str() +
+                            " last=" + nd.raft->last_index().str() + " applied=" + nd.applied.str()
+                      : std::string()) +
+               "}";
+        }
+        int busy = 0;
+        for (const Client& c : clients_) busy += c.busy ? 1 : 0;
+        d += " clients_busy=" + std::to_string(busy);
+        fail("liveness", d);
+        break;
+      }
+    }
+    if (queue_.empty()) {
+      fail("liveness", "event queue ran dry");
+      break;
+    }
+    auto node = queue_.extract(queue_.begin());
+    now_ = node.key().first;
+    ++step_;
+    if (!liveness_) ++fault_steps_;
+    trace_hash({now_, static_cast<uint64_t>(node.mapped().kind)});
+    dispatch(node.mapped());
+    if (failed_) break;
+    check_after_event();
+  }
+  if (!failed_) finish_checks();
+
+  result_.trace_hash = trace_hash_;
+  result_.stats.steps = step_;
+  result_.stats.end_time = now_;
+  result_.stats.max_term = max_leader_term_;
+  result_.stats.max_commit = max_committed_;
+  return result_;
+}
+
+void Simulator::dispatch(Event& ev) {
+  switch (ev.kind) {
+    case EvKind::kTick: {
+      Node& n = nodes_[static_cast<size_t>(ev.node)];
+      if (!n.up || ev.token != n.incarnation) return;
+      n.raft->tick();
+      if (!n.pending.empty() && rng_.chance(profile_.sync_p)) sync(n);
+      Event next;
+      next.kind = EvKind::kTick;
+      next.node = ev.node;
+      next.token = n.incarnation;
+      schedule(now_ + profile_.tick_period[static_cast<size_t>(ev.node)], std::move(next));
+      return;
+    }
+    case EvKind::kDeliver:
+      deliver(ev.msg);
+      return;
+    case EvKind::kFault: {
+      if (liveness_) return;
+      do_fault();
+      Event next;
+      next.kind = EvKind::kFault;
+      schedule(now_ + rng_.uniform(profile_.fault_gap_min, profile_.fault_gap_max),
+               std::move(next));
+      return;
+    }
+    case EvKind::kClient:
+      client_wake(ev.client, ev.token);
+      return;
+    case EvKind::kRestart: {
+      Node& n = nodes_[static_cast<size_t>(ev.node)];
+      if (n.up || ev.token != n.incarnation) return;
+      start_node(ev.node, /*fresh=*/false);
+      return;
+    }
+  }
+}
+
+void Simulator::enter_liveness() {
+  liveness_ = true;
+  liveness_deadline_ = now_ + kLivenessBoundUnits;
+  for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
+  profile_.drop_p = 0;
+  profile_.dup_p = 0;
+  profile_.slow_p = 0;
+  profile_.lat_max = std::min<uint64_t>(profile_.lat_max, 5);
+  tracef("liveness phase: heal everything, restart crashed nodes");
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (!nodes_[i].up) {
+      ++nodes_[i].incarnation;  // cancels the pending restart event
+      start_node(static_cast<int>(i), /*fresh=*/false);
+    }
+  }
+}
+
+bool Simulator::converged() {
+  for (const Client& c : clients_) {
+    if (c.busy) return false;
+  }
+  const int l = leader_index();
+  if (l < 0) return false;
+  const Node& leader = nodes_[static_cast<size_t>(l)];
+  if (leader.raft->commit_index() != leader.raft->last_index()) return false;
+  for (const Node& n : nodes_) {
+    if (!n.up || n.raft->leader() != leader.id || n.raft->term() != leader.raft->term()) {
+      return false;
+    }
+    if (n.applied != leader.raft->commit_index()) return false;
+  }
+  return true;
+}
+
+void Simulator::finish_checks() {
+  // Replicas that applied the same prefix hold byte-identical state.
+  const uint64_t h = nodes_[0].kv.state_hash();
+  for (const Node& n : nodes_) {
+    if (n.kv.state_hash() != h) {
+      fail("state-machine-safety", "after convergence node " + n.id.str() +
+                                       " state differs from node 1 at applied index " +
+                                       n.applied.str());
+      return;
+    }
+  }
+  LinearizabilityResult lin = check_kv_linearizable(history_);
+  result_.stats.linearizability_steps = lin.search_steps;
+  if (lin.verdict == LinearizabilityResult::Verdict::kNotLinearizable) {
+    fail("linearizability", lin.details);
+  } else if (lin.verdict == LinearizabilityResult::Verdict::kInconclusive) {
+    result_.stats.linearizability_inconclusive = true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Storage and the Ready cycle.
+
+void Simulator::sync(Node& n) {
+  for (const WriteOp& op : n.pending) apply_write(&n.durable, op);
+  n.pending.clear();
+}
+
+// Step 1 of the Ready contract: hand snapshot, entries and hard state to storage, and
+// make them durable if the Ready says so.
+void Simulator::persist(Node& n, const Ready& rd, std::optional<uint64_t>* snap_digest) {
+  const bool term_or_vote_changed =
+      rd.hard_state &&
+      (rd.hard_state->term != n.last_hs.term || rd.hard_state->vote != n.last_hs.vote);
+  if ((!rd.entries.empty() || rd.snapshot || term_or_vote_changed) && !rd.must_sync) {
+    fail("ready-contract", "node " + n.id.str() + " Ready has " +
+                               std::to_string(rd.entries.size()) + " entries" +
+                               (rd.snapshot ? ", a snapshot" : "") +
+                               (term_or_vote_changed ? ", a new term/vote" : "") +
+                               " but must_sync=false: a crash could lose what was acknowledged");
+    return;
+  }
+  if (rd.snapshot) {
+    const Snapshot& s = *rd.snapshot;
+    KvStateMachine probe;
+    uint64_t digest = 0;
+    if (!s.data || !probe.deserialize(*s.data, &digest)) {
+      fail("snapshot-corrupt", "node " + n.id.str() + " received an undecodable snapshot at " +
+                                   s.meta.index.str());
+      return;
+    }
+    check_log_digest(s.meta.index, s.meta.term, digest, static_cast<int>(n.id.v - 1));
+    // Installing a snapshot writes it to a temp file, fsyncs and renames: durable at once.
+    sync(n);
+    n.durable.install_snapshot(s, digest);
+    n.written.install_snapshot(s, digest);
+    *snap_digest = digest;
+  }
+  if (!rd.entries.empty()) {
+    WriteOp op;
+    std::optional<uint64_t> prev;
+    for (const Entry& e : rd.entries) {
+      if (e.index <= n.written.snap.meta.index) continue;
+      if (!prev) {
+        prev = n.written.digest_at(e.index - 1);
+        if (!prev) {
+          fail("persist-contract", "node " + n.id.str() + " Ready entries start at " +
+                                       e.index.str() + " past its log end " +
+                                       n.written.last_index().str());
+          return;
+        }
+      } else if (e.index != op.recs.back().entry.index + 1) {
+        fail("persist-contract", "node " + n.id.str() + " Ready entries not contiguous at " +
+                                     e.index.str());
+        return;
+      }
+      LogRec r{e, chain_digest(*prev, e)};
+      prev = r.digest;
+      check_log_digest(e.index, e.term, r.digest, static_cast<int>(n.id.v - 1));
+      op.recs.push_back(std::move(r));
+    }
+    if (!op.recs.empty()) {
+      std::string error = n.written.append(op.recs);
+      if (!error.empty()) {
+        fail("persist-contract", "node " + n.id.str() + ": " + error);
+        return;
+      }
+      n.pending.push_back(std::move(op));
+    }
+  }
+  if (rd.hard_state) {
+    WriteOp op;
+    op.is_hard_state = true;
+    op.hs = *rd.hard_state;
+    n.written.hs = *rd.hard_state;
+    n.last_hs = *rd.hard_state;
+    n.pending.push_back(std::move(op));
+  }
+  if (rd.must_sync) sync(n);
+}
+
+void Simulator::process_ready(int i) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  while (!failed_ && n.up && n.raft->has_ready()) {
+    Ready rd = n.raft->ready();
+    trace_hash({2, n.id.v, rd.entries.size(), rd.committed_entries.size(), rd.messages.size(),
+                rd.hard_state ? rd.hard_state->term.v : 0, rd.hard_state ? rd.hard_state->commit.v : 0,
+                rd.snapshot ? rd.snapshot->meta.index.v : 0, rd.must_sync ? 1u : 0u});
+    if (rd.soft_state) {
+      tracef("n%llu soft state: %s leader=%llu term=%llu", (unsigned long long)n.id.v,
+             raft::role_name(rd.soft_state->role), (unsigned long long)rd.soft_state->leader.v,
+             (unsigned long long)n.raft->term().v);
+    }
+    std::optional<uint64_t> snap_digest;
+    persist(n, rd, &snap_digest);
+    if (failed_) return;
+    for (const Message& m : rd.messages) send(m);  // only after persist (types.h)
+    if (rd.snapshot) apply_snapshot(i, *rd.snapshot, *snap_digest);
+    for (const Entry& e : rd.committed_entries) {
+      if (failed_) return;
+      apply_entry(i, e);
+    }
+    if (failed_) return;
+    for (const raft::ReadState& rs : rd.read_states) {
+      auto it = n.read_waiters.find(rs.context);
+      tracef("n%llu read state ctx=%s index=%llu", (unsigned long long)n.id.v,
+             rs.context.c_str(), (unsigned long long)rs.index.v);
+      if (it == n.read_waiters.end()) continue;
+      ReadWaiter w = it->second;
+      w.index = rs.index;
+      n.read_waiters.erase(it);
+      n.ready_reads.push_back(std::move(w));
+    }
+    serve_reads(i);
+    n.raft->advance(rd);
+  }
+  if (!failed_ && n.up) maybe_compact(i);
+}
+
+void Simulator::apply_snapshot(int i, const Snapshot& s, uint64_t digest) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  if (s.meta.index <= n.applied) {
+    fail("apply-order", "node " + n.id.str() + " told to apply a snapshot at " +
+                            s.meta.index.str() + " but it already applied " + n.applied.str());
+    return;
+  }
+  uint64_t ignored = 0;
+  if (!n.kv.deserialize(*s.data, &ignored)) {
+    fail("snapshot-corrupt", "node " + n.id.str() + " snapshot at " + s.meta.index.str());
+    return;
+  }
+  n.applied = s.meta.index;
+  n.applied_term = s.meta.term;
+  n.applied_digest = digest;
+  ++result_.stats.snapshots_installed;
+  tracef("n%llu installs snapshot index=%llu term=%llu", (unsigned long long)n.id.v,
+         (unsigned long long)s.meta.index.v, (unsigned long long)s.meta.term.v);
+  const ApplyRec* rec = s.meta.index.v < applied_.size() ? &applied_[s.meta.index.v] : nullptr;
+  if (rec && rec->set && (rec->state_hash != n.kv.state_hash() || rec->digest != digest)) {
+    fail("state-machine-safety", "node " + n.id.str() + " installed a snapshot at index " +
+                                     s.meta.index.str() + " that differs from what node " +
+                                     std::to_string(rec->node + 1) + " applied there");
+  }
+  // A client waiting for an op that the snapshot covers will time out and retry; the
+  // session table answers the retry.
+}
+
+void Simulator::apply_entry(int i, const Entry& e) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  if (e.index != n.applied + 1) {
+    fail("apply-order", "node " + n.id.str() + " applies index " + e.index.str() +
+                            " after " + n.applied.str());
+    return;
+  }
+  if (e.index > n.raft->commit_index()) {
+    fail("apply-uncommitted", "node " + n.id.str() + " applies index " + e.index.str() +
+                                  " beyond its commit index " + n.raft->commit_index().str());
+    return;
+  }
+  const LogRec* rec = n.written.rec(e.index);
+  if (rec == nullptr || rec->entry.term != e.term || rec->entry.data != e.data) {
+    fail("apply-unpersisted", "node " + n.id.str() + " applies index " + e.index.str() +
+                                  " term " + e.term.str() + " which is not in its persisted log");
+    return;
+  }
+  if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
+    std::optional<KvCommand> cmd = decode_command(e.data);
+    if (!cmd) {
+      fail("apply-corrupt", "node " + n.id.str() + " index " + e.index.str() +
+                                " holds data that is no client command");
+      return;
+    }
+    KvStateMachine::ApplyResult r = n.kv.apply(*cmd);
+    if (r.applied != KvStateMachine::Applied::kStale) {
+      auto w = n.waiters.find({cmd->client, cmd->seq});
+      if (w != n.waiters.end()) {
+        Client& c = clients_[static_cast<size_t>(w->second)];
+        n.waiters.erase(w);
+        if (c.busy && c.cmd.seq == cmd->seq) complete(c, r.output, i);
+      }
+    }
+  }
+  n.applied = e.index;
+  n.applied_term = e.term;
+  n.applied_digest = rec->digest;
+  if (applied_.size() <= e.index.v) applied_.resize(e.index.v * 2 + 16);
+  ApplyRec& ar = applied_[e.index.v];
+  const uint64_t data_hash = hash_bytes(e.data);
+  const uint64_t state_hash = n.kv.state_hash();
+  if (!ar.set) {
+    ar = ApplyRec{true, e.term.v, data_hash, rec->digest, state_hash, i};
+  } else if (ar.term != e.term.v || ar.data_hash != data_hash || ar.digest != rec->digest ||
+             ar.state_hash != state_hash) {
+    fail("state-machine-safety",
+         "at index " + e.index.str() + " node " + n.id.str() + " applied term " + e.term.str() +
+             " data#" + std::to_string(data_hash % 100000) + " but node " +
+             std::to_string(ar.node + 1) + " applied term " + std::to_string(ar.term) +
+             " data#" + std::to_string(ar.data_hash % 100000) +
+             (ar.state_hash != state_hash ? " (states differ)" : ""));
+  }
+}
+
+void Simulator::serve_reads(int i) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  for (size_t k = 0; k < n.ready_reads.size();) {
+    const ReadWaiter& w = n.ready_reads[k];
+    if (w.index > n.applied) {
+      ++k;
+      continue;
+    }
+    Client& c = clients_[static_cast<size_t>(w.client)];
+    if (c.busy && c.cmd.seq == w.seq) {
+      KvOutput out;
+      out.read_value = n.kv.get(w.key);
+      ++result_.stats.reads_via_read_index;
+      complete(c, out, i);
+    }
+    n.ready_reads.erase(n.ready_reads.begin() + static_cast<std::ptrdiff_t>(k));
+  }
+}
+
+void Simulator::maybe_compact(int i) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  if (n.applied <= n.durable.snap.meta.index ||
+      n.applied - n.durable.snap.meta.index < profile_.compact_every) {
+    return;
+  }
+  Snapshot s;
+  s.meta.index = n.applied;
+  s.meta.term = n.applied_term;
+  s.meta.conf = n.raft->conf();
+  s.data = std::make_shared<const std::string>(n.kv.serialize(n.applied_digest));
+  Status st = n.raft->compact(s);
+  if (!st.ok()) {
+    fail("api-contract", "node " + n.id.str() + " compact at applied index " + n.applied.str() +
+                             " (raft applied " + n.raft->applied_index().str() +
+                             ") failed: " + st.to_string());
+    return;
+  }
+  // Saving a snapshot syncs the log and writes the snapshot file durably.
+  sync(n);
+  n.durable.compact(s, n.applied_digest);
+  n.written.compact(s, n.applied_digest);
+  ++result_.stats.compactions;
+  tracef("n%llu compacts to %llu", (unsigned long long)n.id.v, (unsigned long long)n.applied.v);
+}
+
+void Simulator::crash(int i) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  // The OS wrote some prefix of the unsynced writes; the next one may be torn.
+  const size_t survive = rng_.uniform(0, n.pending.size());
+  for (size_t k = 0; k < survive; ++k) apply_write(&n.durable, n.pending[k]);
+  size_t torn = 0;
+  if (survive < n.pending.size() && rng_.chance(profile_.torn_p)) {
+    WriteOp partial = n.pending[survive];
+    if (!partial.is_hard_state && partial.recs.size() > 1) {
+      torn = rng_.uniform(1, partial.recs.size() - 1);
+      partial.recs.resize(torn);
+      apply_write(&n.durable, partial);
+    }
+  }
+  tracef("n%llu CRASH: %zu of %zu unsynced writes survive, torn=%zu", (unsigned long long)n.id.v,
+         survive, n.pending.size(), torn);
+  trace_hash({3, n.id.v, survive, torn});
+  n.pending.clear();
+  n.raft.reset();
+  n.up = false;
+  ++n.incarnation;
+  n.waiters.clear();
+  n.read_waiters.clear();
+  n.ready_reads.clear();
+  ++result_.stats.crashes;
+  // Clients connected to it see the connection drop and retry elsewhere soon.
+  for (Client& c : clients_) {
+    if (c.busy && c.target == i) wake_client_at(c, now_ + rng_.uniform(1, 10));
+  }
+  if (!liveness_) {
+    Event ev;
+    ev.kind = EvKind::kRestart;
+    ev.node = i;
+    ev.token = n.incarnation;
+    schedule(now_ + rng_.uniform(profile_.down_min, profile_.down_max), std::move(ev));
+  }
+}
+
+void Simulator::send(const Message& m) {
+  ++result_.stats.messages_sent;
+  if (m.to.v == 0 || m.to.v > nodes_.size() || m.from.v == 0 || m.from.v > nodes_.size()) {
+    fail("message-contract", "message with bad endpoints: " + msg_str(m));
+    return;
+  }
+  const size_t from = m.from.v - 1, to = m.to.v - 1;
+  if (blocked_[from][to] || rng_.chance(profile_.drop_p)) {
+    ++result_.stats.messages_dropped;
+    tracef("drop %s", msg_str(m).c_str());
+    return;
+  }
+  const int copies = rng_.chance(profile_.dup_p) ? 2 : 1;
+  for (int k = 0; k < copies; ++k) {
+    const uint64_t latency = rng_.chance(profile_.slow_p)
+                                 ? rng_.uniform(profile_.lat_max, profile_.slow_max)
+                                 : rng_.uniform(profile_.lat_min, profile_.lat_max);
+    Event ev;
+    ev.kind = EvKind::kDeliver;
+    ev.msg = m;
+    schedule(now_ + latency, std::move(ev));
+  }
+}
+
+void Simulator::deliver(Message& m) {
+  const size_t from = m.from.v - 1, to = m.to.v - 1;
+  trace_hash({4, static_cast<uint64_t>(m.type), m.from.v, m.to.v, m.term.v, m.index.v,
+              m.entries.size(), m.commit.v, m.reject ? 1u : 0u});
+  Node& n = nodes_[to];
+  if (!n.up || blocked_[from][to]) {
+    ++result_.stats.messages_dropped;
+    tracef("lost %s", msg_str(m).c_str());
+    return;
+  }
+  tracef("deliver %s", msg_str(m).c_str());
+  Status st = n.raft->step(m);
+  if (!st.ok()) tracef("  step: %s", st.to_string().c_str());
+}
+
+// The node that is leader in the highest term, or -1.
+int Simulator::leader_index() {
+  int best = -1;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const Node& n = nodes_[i];
+    if (!n.up || n.raft->role() != raft::StateRole::kLeader) continue;
+    if (best < 0 || n.raft->term() > nodes_[static_cast<size_t>(best)].raft->term()) {
+      best = static_cast<int>(i);
+    }
+  }
+  return best;
+}
+
+void Simulator::do_fault() {
+  int total = 0;
+  for (int w : profile_.weights) total += w;
+  int r = static_cast<int>(rng_.uniform(0, static_cast<uint64_t>(total - 1)));
+  int kind = 0;
+  while (r >= profile_.weights[kind]) r -= profile_.weights[kind++];
+  const size_t n = nodes_.size();
+  int down = 0;
+  for (const Node& nd : nodes_) down += nd.up ? 0 : 1;
+  trace_hash({5, static_cast<uint64_t>(kind)});
+  switch (kind) {
+    case kFaultSplit: {
+      const uint64_t mask = rng_.uniform(1, (uint64_t{1} << n) - 2);
+      std::string desc;
+      for (size_t a = 0; a < n; ++a) {
+        desc += ((mask >> a) & 1) ? "A" : "B";
+        for (size_t b = 0; b < n; ++b) blocked_[a][b] = ((mask >> a) & 1) != ((mask >> b) & 1);
+      }
+      ++result_.stats.partitions;
+      tracef("FAULT split %s", desc.c_str());
+      return;
+    }
+    case kFaultIsolateLeader: {
+      int l = leader_index();
+      if (l < 0) l = static_cast<int>(rng_.uniform(0, n - 1));
+      for (size_t b = 0; b < n; ++b) {
+        if (b == static_cast<size_t>(l)) continue;
+        blocked_[static_cast<size_t>(l)][b] = true;
+        blocked_[b][static_cast<size_t>(l)] = true;
+      }
+      ++result_.stats.partitions;
+      tracef("FAULT isolate n%d", l + 1);
+      return;
+    }
+    case kFaultOneWay: {
+      const size_t a = rng_.uniform(0, n - 1);
+      if (rng_.chance(0.3)) {
+        for (size_t b = 0; b < n; ++b) blocked_[a][b] = b != a;
+        tracef("FAULT n%zu cannot send", a + 1);
+      } else {
+        const size_t b = (a + rng_.uniform(1, n - 1)) % n;
+        blocked_[a][b] = true;
+        tracef("FAULT one-way n%zu -/-> n%zu", a + 1, b + 1);
+      }
+      ++result_.stats.partitions;
+      return;
+    }
+    case kFaultHeal:
+      for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
+      tracef("FAULT heal");
+      return;
+    case kFaultCrash:
+    case kFaultCrashLeader: {
+      if (down >= profile_.max_down) return;
+      int target = kind == kFaultCrashLeader ? leader_index() : -1;
+      if (target < 0) {
+        std::vector<int> up;
+        for (size_t i = 0; i < n; ++i) {
+          if (nodes_[i].up) up.push_back(static_cast<int>(i));
+        }
+        if (up.empty()) return;
+        target = up[rng_.uniform(0, up.size() - 1)];
+      }
+      crash(target);
+      return;
+    }
+    case kFaultTransfer: {
+      const int l = leader_index();
+      if (l < 0) return;
+      const size_t to = (static_cast<size_t>(l) + rng_.uniform(1, n - 1)) % n;
+      Status st = nodes_[static_cast<size_t>(l)].raft->transfer_leadership(NodeId(to + 1));
+      tracef("FAULT transfer n%d -> n%zu: %s", l + 1, to + 1, st.to_string().c_str());
+      return;
+    }
+    case kFaultCampaign: {
+      const size_t a = rng_.uniform(0, n - 1);
+      // Finding F1 (/work/sim-findings.md): campaign() on a leader CHECK-fails; until raft
+      // ignores it, only followers and candidates are asked to campaign.
+      if (!nodes_[a].up || nodes_[a].raft->role() == raft::StateRole::kLeader) return;
+      nodes_[a].raft->campaign();
+      tracef("FAULT n%zu campaigns", a + 1);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Clients.
+
+void Simulator::wake_client_at(Client& c, uint64_t at) {
+  ++c.token;
+  Event ev;
+  ev.kind = EvKind::kClient;
+  ev.client = c.index;
+  ev.token = c.token;
+  schedule(at, std::move(ev));
+}
+
+void Simulator::client_wake(int ci, uint64_t token) {
+  Client& c = clients_[static_cast<size_t>(ci)];
+  if (token != c.token) return;
+  if (!c.busy) {
+    if (!liveness_) start_op(c);
+    return;
+  }
+  // The current attempt timed out (or its node went away).
+  if (!liveness_ && now_ - c.first_call >= profile_.op_deadline) {
+    tracef("client %llu gives up on seq %llu: outcome unknown", (unsigned long long)c.id,
+           (unsigned long long)c.cmd.seq);
+    trace_hash({6, c.id, c.cmd.seq});
+    c.busy = false;
+    ++result_.stats.ops_unknown;
+    wake_client_at(c, now_ + rng_.uniform(1, profile_.think_max));
+    return;
+  }
+  submit(c);
+}
+
+void Simulator::start_op(Client& c) {
+  KvCommand cmd;
+  cmd.client = c.id;
+  cmd.seq = ++c.seq;
+  cmd.key = "k" + std::to_string(rng_.uniform(0, static_cast<uint64_t>(profile_.keys - 1)));
+  const uint64_t roll = rng_.uniform(0, 99);
+  cmd.kind = roll < 40 ? KvOpKind::kPut : roll < 75 ? KvOpKind::kGet : KvOpKind::kCas;
+  if (cmd.kind != KvOpKind::kGet) {
+    cmd.value = "c" + std::to_string(c.id) + "." + std::to_string(cmd.seq);
+    written_values_.push_back(cmd.value);
+  }
+  if (cmd.kind == KvOpKind::kCas) {
+    auto it = c.seen.find(cmd.key);
+    if (it != c.seen.end() && rng_.chance(0.7)) {
+      cmd.expected = it->second;
+    } else if (!written_values_.empty() && rng_.chance(0.7)) {
+      cmd.expected = written_values_[rng_.uniform(0, written_values_.size() - 1)];
+    }
+  }
+  c.cmd = cmd;
+  c.via_read_index = cmd.kind == KvOpKind::kGet && rng_.chance(profile_.read_index_p);
+  c.busy = true;
+  c.first_call = now_;
+  c.attempts = 0;
+  KvOp op;
+  op.id = history_.size();
+  op.client = c.id;
+  op.kind = cmd.kind;
+  op.key = cmd.key;
+  op.value = cmd.value;
+  op.expected = cmd.expected;
+  op.call_time = hclock_++;
+  c.hist = history_.size();
+  history_.push_back(std::move(op));
+  tracef("client %llu calls %s%s", (unsigned long long)c.id,
+         describe_op(history_.back()).c_str(), c.via_read_index ? " (read index)" : "");
+  trace_hash({7, c.id, cmd.seq, static_cast<uint64_t>(cmd.kind)});
+  submit(c);
+}
+
+void Simulator::submit(Client& c) {
+  ++c.attempts;
+  size_t target;
+  if (c.believed_leader.v != 0 && rng_.chance(0.75)) {
+    target = c.believed_leader.v - 1;
+  } else {
+    target = rng_.uniform(0, nodes_.size() - 1);
+  }
+  c.target = static_cast<int>(target);
+  Node& n = nodes_[target];
+  trace_hash({8, c.id, c.cmd.seq, target});
+  if (!n.up) {
+    c.believed_leader = kNoNode;
+    wake_client_at(c, now_ + rng_.uniform(5, 20));  // connection refused
+    return;
+  }
+  if (c.via_read_index) {
+    const std::string ctx = "c" + std::to_string(c.id) + "." + std::to_string(c.cmd.seq) + "." +
+                            std::to_string(c.attempts);
+    n.read_waiters[ctx] = ReadWaiter{c.index, c.cmd.seq, c.cmd.key, LogIndex(0)};
+    n.raft->read_index(ctx);
+    wake_client_at(c, now_ + profile_.retry_timeout);
+    return;
+  }
+  Status st = n.raft->propose(encode_command(c.cmd));
+  if (!st.ok()) {
+    const NodeId hint = n.raft->leader();
+    c.believed_leader = hint == n.id ? kNoNode : hint;
+    wake_client_at(c, now_ + rng_.uniform(5, 20));
+    return;
+  }
+  n.waiters[{c.id, c.cmd.seq}] = c.index;
+  wake_client_at(c, now_ + profile_.retry_timeout);
+}
+
+void Simulator::complete(Client& c, const KvOutput& out, int node) {
+  KvOp& op = history_[c.hist];
+  op.return_time = hclock_++;
+  op.read_value = out.read_value;
+  op.cas_ok = out.cas_ok;
+  c.busy = false;
+  ++result_.stats.ops_ok;
+  switch (op.kind) {
+    case KvOpKind::kPut:
+      c.seen[op.key] = op.value;
+      break;
+    case KvOpKind::kGet:
+      c.seen[op.key] = op.read_value;
+      break;
+    case KvOpKind::kCas:
+      if (op.cas_ok) c.seen[op.key] = op.value;
+      break;
+  }
+  const NodeId hint = nodes_[static_cast<size_t>(node)].raft->leader();
+  if (hint.v != 0) c.believed_leader = hint;
+  tracef("client %llu returns %s (via n%d)", (unsigned long long)c.id, describe_op(op).c_str(),
+         node + 1);
+  trace_hash({9, c.id, op.read_value ? hash_bytes(*op.read_value) : 1, op.cas_ok ? 1u : 0u});
+  if (!liveness_) {
+    wake_client_at(c, now_ + rng_.uniform(1, profile_.think_max));
+  } else {
+    ++c.token;  // no more ops; cancel the pending timeout
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Checkers.
+
+// Log Matching (Raft §5.3): an entry with the same index and term has the same prefix.
+void Simulator::check_log_digest(LogIndex index, Term term, uint64_t digest, int node) {
+  auto [it, inserted] = digest_of_.emplace(std::make_pair(index.v, term.v), digest);
+  if (!inserted && it->second != digest) {
+    fail("log-matching", "node " + std::to_string(node + 1) + " holds an entry at index " +
+                             index.str() + " term " + term.str() +
+                             " whose log prefix differs from another node's entry with the "
+                             "same index and term");
+  }
+}
+
+// Committed entries never change (and never disappear from a node that knew them).
+void Simulator::record_commits(int i) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  const LogIndex commit = n.raft->commit_index();
+  if (commit < n.commit_seen) {
+    // The commit index went backwards within one incarnation.
+    fail("commit-regress", "node " + n.id.str() + " commit index went from " +
+                               n.commit_seen.str() + " to " + commit.str());
+    return;
+  }
+  for (LogIndex k = n.commit_seen + 1; k <= commit; ++k) {
+    std::optional<uint64_t> d = n.written.digest_at(k);
+    if (!d) {
+      if (k < n.written.snap.meta.index) continue;
+      fail("commit-beyond-log", "node " + n.id.str() + " commit index " + commit.str() +
+                                    " is past its persisted log end " +
+                                    n.written.last_index().str());
+      return;
+    }
+    if (committed_.size() <= k.v) committed_.resize(k.v * 2 + 16);
+    if (!committed_[k.v]) {
+      committed_[k.v] = *d;
+      max_committed_ = std::max(max_committed_, k.v);
+    } else if (*committed_[k.v] != *d) {
+      fail("committed-entry-changed",
+           "node " + n.id.str() + " considers index " + k.str() + " committed with term " +
+               (n.written.rec(k) ? n.written.rec(k)->entry.term.str() : std::string("?")) +
+               " but a different entry (or log prefix) was committed there before");
+      return;
+    }
+  }
+  if (commit > n.commit_seen) {
+    // Diagnostic only (Raft §5.4.2 forbids it, but it is not itself a safety violation):
+    // a leader whose commit index lands on an entry of an older term.
+    const LogRec* rec = n.written.rec(commit);
+    if (n.raft->role() == raft::StateRole::kLeader && rec && rec->entry.term < n.raft->term()) {
+      ++result_.stats.old_term_commits;
+    }
+    n.commit_seen = commit;
+  }
+}
+
+// Leader Completeness (Raft §5.4): the leader of the highest term holds every committed
+// entry. Checked through the prefix digest at the highest committed index.
+void Simulator::check_leader_completeness(int i) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  if (max_committed_ == 0) return;
+  const LogIndex m(max_committed_);
+  std::optional<uint64_t> d = n.written.digest_at(m);
+  LogIndex at = m;
+  if (!d && m < n.written.snap.meta.index) {
+    at = n.written.snap.meta.index;
+    d = n.written.snap_digest;
+  }
+  if (!d) {
+    fail("leader-completeness", "node " + n.id.str() + " is leader of term " +
+                                    n.raft->term().str() + " but its log ends at " +
+                                    n.written.last_index().str() + " while index " + m.str() +
+                                    " is committed");
+    return;
+  }
+  if (at.v < committed_.size() && committed_[at.v] && *committed_[at.v] != *d) {
+    const LogRec* rec = n.written.rec(at);
+    fail("leader-completeness",
+         "node " + n.id.str() + " is leader of term " + n.raft->term().str() +
+             " but its log differs from the committed log at or before index " + at.str() +
+             " (its entry there has term " + (rec ? rec->entry.term.str() : std::string("?")) +
+             ")");
+  }
+}
+
+void Simulator::deep_check(int i) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  const raft::Raft& r = *n.raft;
+  if (r.last_index() != n.written.last_index()) {
+    fail("persist-contract", "node " + n.id.str() + " raft last index " + r.last_index().str() +
+                                 " but it asked to persist a log ending at " +
+                                 n.written.last_index().str());
+    return;
+  }
+  if (r.term() != n.written.hs.term) {
+    fail("persist-contract", "node " + n.id.str() + " is in term " + r.term().str() +
+                                 " but persisted term " + n.written.hs.term.str());
+    return;
+  }
+  const LogIndex lo = std::max(r.first_index(), n.written.snap.meta.index + 1);
+  if (lo > r.last_index()) return;
+  std::vector<Entry> mem = r.entries_for_test(lo, r.last_index() + 1);
+  if (mem.size() != r.last_index() + 1 - lo) {
+    fail("persist-contract", "node " + n.id.str() + " entries_for_test returned " +
+                                 std::to_string(mem.size()) + " entries for [" + lo.str() + ", " +
+                                 (r.last_index() + 1).str() + ")");
+    return;
+  }
+  for (const Entry& e : mem) {
+    const LogRec* rec = n.written.rec(e.index);
+    if (rec == nullptr || !(rec->entry == e)) {
+      fail("persist-contract", "node " + n.id.str() + " in-memory entry " + e.index.str() +
+                                   " term " + e.term.str() + " differs from the persisted one");
+      return;
+    }
+  }
+}
+
+void Simulator::check_after_event() {
+  for (size_t i = 0; i < nodes_.size() && !failed_; ++i) {
+    if (nodes_[i].up) process_ready(static_cast<int>(i));
+  }
+  for (size_t i = 0; i < nodes_.size() && !failed_; ++i) {
+    if (nodes_[i].up) record_commits(static_cast<int>(i));
+  }
+  for (size_t i = 0; i < nodes_.size() && !failed_; ++i) {
+    Node& n = nodes_[i];
+    if (!n.up || n.raft->role() != raft::StateRole::kLeader) continue;
+    // Election Safety (Raft §5.2): at most one leader per term, ever.
+    const uint64_t term = n.raft->term().v;
+    auto [it, inserted] = leader_of_term_.emplace(term, n.id);
+    if (inserted) {
+      ++result_.stats.leaders;
+      tracef("n%llu is leader of term %llu", (unsigned long long)n.id.v, (unsigned long long)term);
+      trace_hash({10, n.id.v, term});
+    } else if (it->second != n.id) {
+      fail("election-safety", "term " + std::to_string(term) + " has two leaders: node " +
+                                  it->second.str() + " and node " + n.id.str());
+      return;
+    }
+    max_leader_term_ = std::max(max_leader_term_, term);
+    if (term == max_leader_term_) check_leader_completeness(static_cast<int>(i));
+  }
+  if (step_ % kDeepCheckEvery == 0) {
+    for (size_t i = 0; i < nodes_.size() && !failed_; ++i) {
+      if (nodes_[i].up) deep_check(static_cast<int>(i));
+    }
+  }
+}
+
+}  // namespace
+
+SimResult run_simulation(const SimOptions& options) {
+  Simulator sim(options);
+  return sim.run();
+}
+
+}  // namespace vigil::sim
