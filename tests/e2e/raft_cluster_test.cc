@@ -8,9 +8,10 @@
 #include <filesystem>
 #include <thread>
 
-#include "harness/agent_cluster.h"
+#include "cli/agent_cluster.h"
+#include "net/certs.h"
 
-namespace vigil::testing {
+namespace vigil::cli {
 namespace {
 
 using namespace std::chrono_literals;
@@ -19,6 +20,13 @@ std::string fresh_dir(const std::string& name) {
   std::string d = "/tmp/vigil-e2e-" + name + "-" + std::to_string(::getpid());
   std::filesystem::remove_all(d);
   return d;
+}
+
+CliHooks cert_hooks() {
+  CliHooks h;
+  h.cert_init = [](const std::string& d, const std::string& c) { return net::cert_init(d, c); };
+  h.cert_issue = [](const std::string& d, const std::string& n) { return net::cert_issue(d, n); };
+  return h;
 }
 
 AgentClusterOptions options(const std::string& name) {
@@ -42,7 +50,7 @@ bool wait_applied(const AgentCluster& c, int n, uint64_t index, std::chrono::mil
 TEST(E2eRaft, KillNineOfTheLeaderLosesNoAcknowledgedWrite) {
   auto o = options("kill-leader");
   o.insecure = false;  // mutual TLS between the agents, as in production
-  AgentCluster c(o);
+  AgentCluster c(o, cert_hooks());
   ASSERT_TRUE(c.init().ok());
   ASSERT_TRUE(c.start_all().ok());
   auto leader = c.wait_for_leader(15s);
@@ -85,7 +93,7 @@ TEST(E2eRaft, KillNineOfTheLeaderLosesNoAcknowledgedWrite) {
 
 TEST(E2eRaft, RestartedFollowerCatchesUpFromItsDataDir) {
   auto o = options("restart");
-  AgentCluster c(o);
+  AgentCluster c(o, cert_hooks());
   ASSERT_TRUE(c.init().ok());
   ASSERT_TRUE(c.start_all().ok());
   auto leader = c.wait_for_leader(15s);
@@ -111,7 +119,7 @@ TEST(E2eRaft, RestartedFollowerCatchesUpFromItsDataDir) {
 TEST(E2eRaft, FarBehindFollowerIsBroughtUpBySnapshot) {
   auto o = options("snapshot");
   o.snapshot_entries = 40;  // compact often so the lagging node cannot catch up by log
-  AgentCluster c(o);
+  AgentCluster c(o, cert_hooks());
   ASSERT_TRUE(c.init().ok());
   ASSERT_TRUE(c.start_all().ok());
   auto leader = c.wait_for_leader(15s);
@@ -139,7 +147,7 @@ TEST(E2eRaft, FarBehindFollowerIsBroughtUpBySnapshot) {
 
 TEST(E2eRaft, MinorityCannotWriteAndReadsTimeOutCleanly) {
   auto o = options("minority");
-  AgentCluster c(o);
+  AgentCluster c(o, cert_hooks());
   ASSERT_TRUE(c.init().ok());
   ASSERT_TRUE(c.start_all().ok());
   auto leader = c.wait_for_leader(15s);
@@ -154,4 +162,4 @@ TEST(E2eRaft, MinorityCannotWriteAndReadsTimeOutCleanly) {
 }
 
 }  // namespace
-}  // namespace vigil::testing
+}  // namespace vigil::cli

@@ -309,6 +309,13 @@ TEST(AgentConfigErrors, Paths) {
             "n1.yaml:4: data_dir: must be an absolute path (got \"vigil/n1\")");
   EXPECT_EQ(errors(with("tls: {insecure: true}", "tls: {ca: ca.crt, cert: /a, key: /b}")),
             "n1.yaml:10: tls.ca: must be an absolute path (got \"ca.crt\")");
+  EXPECT_EQ(errors(with("data_dir: /var/lib/vigil/n1", "data_dir: \"/var/\\tlib\"")),
+            "n1.yaml:4: data_dir: must hold only printable UTF-8 characters (got "
+            "\"/var/\\x09lib\")");
+  EXPECT_EQ(errors(with("data_dir: /var/lib/vigil/n1", "data_dir: /var/\xc3")),
+            "n1.yaml:4: data_dir: must hold only printable UTF-8 characters (got "
+            "\"/var/\\xc3\")");
+  EXPECT_EQ(errors(with("data_dir: /var/lib/vigil/n1", "data_dir: /var/caf\xc3\xa9")), "OK");
 }
 
 TEST(AgentConfigErrors, HostPort) {

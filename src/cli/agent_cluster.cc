@@ -1,5 +1,5 @@
 // AgentCluster implementation: fork/exec of the vigil binary, HTTP to its API.
-#include "harness/agent_cluster.h"
+#include "cli/agent_cluster.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -17,9 +17,8 @@
 #include <thread>
 
 #include "api/http_client.h"
-#include "net/certs.h"
 
-namespace vigil::testing {
+namespace vigil::cli {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -65,7 +64,8 @@ int find_free_port_range(int nodes) {
   return 0;
 }
 
-AgentCluster::AgentCluster(AgentClusterOptions options) : options_(std::move(options)) {}
+AgentCluster::AgentCluster(AgentClusterOptions options, CliHooks hooks)
+    : options_(std::move(options)), hooks_(std::move(hooks)) {}
 
 AgentCluster::~AgentCluster() {
   for (auto& [n, pid] : pids_) {
@@ -79,18 +79,20 @@ Status AgentCluster::init() {
   std::error_code ec;
   fs::create_directories(options_.dir, ec);
   if (ec) return err(Errc::kIoError, "create " + options_.dir + ": " + ec.message());
-  cli::LocalClusterOptions lo;
+  LocalClusterOptions lo;
   lo.nodes = options_.nodes;
   lo.dir = options_.dir;
   lo.insecure = options_.insecure;
   lo.base_port = options_.base_port ? options_.base_port : find_free_port_range(options_.nodes);
   if (lo.base_port == 0) return err(Errc::kUnavailable, "no free port range on 127.0.0.1");
-  cli::CliHooks hooks;
-  ASSIGN_OR_RETURN(nodes_, cli::plan_local_cluster(lo, hooks));
+  ASSIGN_OR_RETURN(nodes_, plan_local_cluster(lo, hooks_));
   if (!options_.insecure) {
+    if (!hooks_.cert_init || !hooks_.cert_issue) {
+      return err(Errc::kInvalidArgument, "TLS wanted but this build cannot make certificates");
+    }
     std::string certs = options_.dir + "/certs";
-    RETURN_IF_ERROR(net::cert_init(certs, lo.cluster));
-    for (const auto& n : nodes_) RETURN_IF_ERROR(net::cert_issue(certs, n.config.node));
+    RETURN_IF_ERROR(hooks_.cert_init(certs, lo.cluster));
+    for (const auto& n : nodes_) RETURN_IF_ERROR(hooks_.cert_issue(certs, n.config.node));
   }
   for (auto& n : nodes_) {
     auto& c = n.config;
@@ -241,4 +243,4 @@ std::string AgentCluster::log_tail(int node, int lines) const {
   return out.str();
 }
 
-}  // namespace vigil::testing
+}  // namespace vigil::cli

@@ -1,5 +1,5 @@
-// AgentCluster: real `vigil agent` processes on loopback for end-to-end tests, benchmarks
-// and the demo. Writes configs with the same planner as `vigil local-cluster`.
+// AgentCluster: real `vigil agent` processes on loopback, driven one by one: `vigil demo`,
+// end-to-end tests and benchmarks. Writes configs with the planner of `vigil local-cluster`.
 #pragma once
 
 #include <sys/types.h>
@@ -11,14 +11,15 @@
 #include <vector>
 
 #include "base/status.h"
+#include "cli/hooks.h"
 #include "cli/local_cluster.h"
 
-namespace vigil::testing {
+namespace vigil::cli {
 
 struct AgentClusterOptions {
   int nodes = 3;
   std::string dir;           // fresh directory for configs, data and logs
-  std::string vigil_binary;  // path to the `vigil` executable
+  std::string vigil_binary;  // path to the `vigil` executable ("/proc/self/exe" in vigil)
   bool insecure = true;      // plain TCP on loopback; false: mutual TLS with a fresh CA
   int base_port = 0;         // 0: pick a free range
   uint64_t snapshot_entries = 0;  // 0: the agent's default
@@ -30,12 +31,14 @@ struct AgentClusterOptions {
 // Not thread-safe. Node numbers are 1-based.
 class AgentCluster {
  public:
-  explicit AgentCluster(AgentClusterOptions options);
+  // `hooks` supplies cert_init/cert_issue when !options.insecure.
+  AgentCluster(AgentClusterOptions options, CliHooks hooks);
   ~AgentCluster();
   AgentCluster(const AgentCluster&) = delete;
   AgentCluster& operator=(const AgentCluster&) = delete;
 
-  // Writes certificates (unless insecure) and configs.
+  // Writes certificates (unless insecure) and configs. Errors: kInvalidArgument when TLS is
+  // wanted and the hooks cannot make certificates.
   Status init();
   Status start(int node);
   Status start_all();
@@ -64,6 +67,7 @@ class AgentCluster {
 
  private:
   AgentClusterOptions options_;
+  CliHooks hooks_;
   std::vector<cli::LocalNode> nodes_;
   std::map<int, pid_t> pids_;
 };
@@ -71,4 +75,4 @@ class AgentCluster {
 // Picks a base port P such that P..P+N-1 and P+100..P+100+N-1 are free on 127.0.0.1.
 int find_free_port_range(int nodes);
 
-}  // namespace vigil::testing
+}  // namespace vigil::cli
