@@ -60,12 +60,18 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--target") target = next();
-    else if (a == "--endpoint") endpoint = next();
-    else if (a == "--clients") clients = std::atoi(next().c_str());
-    else if (a == "--seconds") seconds = std::atof(next().c_str());
-    else if (a == "--value-bytes") value_bytes = std::atoi(next().c_str());
-    else if (a == "--json") as_json = true;
+    if (a == "--target")
+      target = next();
+    else if (a == "--endpoint")
+      endpoint = next();
+    else if (a == "--clients")
+      clients = std::atoi(next().c_str());
+    else if (a == "--seconds")
+      seconds = std::atof(next().c_str());
+    else if (a == "--value-bytes")
+      value_bytes = std::atoi(next().c_str());
+    else if (a == "--json")
+      as_json = true;
     else {
       usage();
       return 2;
@@ -121,8 +127,8 @@ int main(int argc, char** argv) {
   };
   double ops = static_cast<double>(latencies_ms.size()) / elapsed;
   if (as_json) {
-    json j{{"target", target}, {"clients", clients},     {"ops", latencies_ms.size()},
-           {"ops_per_s", ops}, {"p50_ms", pct(0.50)},    {"p99_ms", pct(0.99)},
+    json j{{"target", target},        {"clients", clients},  {"ops", latencies_ms.size()},
+           {"ops_per_s", ops},        {"p50_ms", pct(0.50)}, {"p99_ms", pct(0.99)},
            {"errors", errors.load()}, {"seconds", elapsed}};
     std::printf("%s\n", j.dump().c_str());
   } else {

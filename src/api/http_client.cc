@@ -1,6 +1,8 @@
 // HttpClient implementation: Beast async operations on a private io_context, run with a
 // deadline so a hung server cannot block the caller forever.
-#include <utility>  // Boost 1.74 asio misses this include under g++ 12
+// clang-format off
+#include <utility>  // Boost 1.74 asio misses this include under g++ 12: first
+// clang-format on
 
 #include "api/http_client.h"
 
@@ -90,16 +92,16 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
       d.buffer.clear();
       d.io.restart();
       d.io.poll();
-      return err(Errc::kTimeout, method + " " + target + " on " + host_port_ + ": no response within " +
-                                     std::to_string(timeout_ms) + " ms");
+      return err(Errc::kTimeout, method + " " + target + " on " + host_port_ +
+                                     ": no response within " + std::to_string(timeout_ms) + " ms");
     }
     if (ec) {
       d.stream.reset();
       d.buffer.clear();
       // A kept-alive connection the server closed: retry once on a fresh one.
       if (!fresh) continue;
-      return err(Errc::kUnavailable, method + " " + target + " on " + host_port_ + ": " +
-                                         ec.message());
+      return err(Errc::kUnavailable,
+                 method + " " + target + " on " + host_port_ + ": " + ec.message());
     }
     auto res = parser.release();
     HttpResponse out;

@@ -1,5 +1,7 @@
 // HttpServer implementation over Boost.Beast: the only translation unit with Beast's server.
-#include <utility>  // Boost 1.74 asio misses this include under g++ 12
+// clang-format off
+#include <utility>  // Boost 1.74 asio misses this include under g++ 12: first
+// clang-format on
 
 #include "api/http_server.h"
 
@@ -19,9 +21,9 @@ using tcp = asio::ip::tcp;
 
 std::string HttpRequest::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (k.size() == name.size() &&
-        std::equal(k.begin(), k.end(), name.begin(),
-                   [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(a) == std::tolower(b);
+        })) {
       return v;
     }
   }
@@ -119,10 +121,9 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(srv->options_.max_body_bytes);
     parser_->header_limit(static_cast<uint32_t>(srv->options_.max_header_bytes));
     stream_.expires_after(std::chrono::milliseconds(srv->options_.idle_timeout_ms));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->on_read(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {

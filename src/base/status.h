@@ -16,16 +16,16 @@ enum class Errc : int {
   kInvalidArgument,  // bad input from a caller or a file (config, request, frame)
   kNotFound,
   kAlreadyExists,
-  kCorruption,          // stored data fails its checksum or structure check
-  kIoError,             // an OS call failed (errno in the message)
+  kCorruption,  // stored data fails its checksum or structure check
+  kIoError,     // an OS call failed (errno in the message)
   kTimeout,
-  kUnavailable,         // peer down, no leader, not enough voters
-  kNotLeader,           // this node cannot serve the request; retry at the leader
-  kAborted,             // the operation was superseded (term changed, node stopped)
-  kResourceExhausted,   // a limit was hit (queue, size, in-flight bytes)
+  kUnavailable,        // peer down, no leader, not enough voters
+  kNotLeader,          // this node cannot serve the request; retry at the leader
+  kAborted,            // the operation was superseded (term changed, node stopped)
+  kResourceExhausted,  // a limit was hit (queue, size, in-flight bytes)
   kPermissionDenied,
   kOutOfRange,
-  kInternal,            // a broken invariant that was survived
+  kInternal,  // a broken invariant that was survived
 };
 
 std::string_view errc_name(Errc code);
@@ -78,15 +78,16 @@ inline ErrorValue err(Errc code, std::string message) {
 #define VIGIL_CONCAT(a, b) VIGIL_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function if `expr` (a Status) is not OK.
-#define RETURN_IF_ERROR(expr)                      \
-  do {                                             \
-    ::vigil::Status vigil_status_ = (expr);        \
+#define RETURN_IF_ERROR(expr)                                           \
+  do {                                                                  \
+    ::vigil::Status vigil_status_ = (expr);                             \
     if (!vigil_status_.ok()) return ::vigil::ErrorValue{vigil_status_}; \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, f())`: unwraps a Result or returns its error.
-#define ASSIGN_OR_RETURN(lhs, expr) ASSIGN_OR_RETURN_IMPL(VIGIL_CONCAT(vigil_res_, __LINE__), lhs, expr)
-#define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)         \
-  auto tmp = (expr);                                  \
-  if (!tmp) return ::vigil::ErrorValue{tmp.error()};  \
+#define ASSIGN_OR_RETURN(lhs, expr) \
+  ASSIGN_OR_RETURN_IMPL(VIGIL_CONCAT(vigil_res_, __LINE__), lhs, expr)
+#define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)        \
+  auto tmp = (expr);                                 \
+  if (!tmp) return ::vigil::ErrorValue{tmp.error()}; \
   lhs = std::move(*tmp)

@@ -30,6 +30,14 @@ int cmd_agent(const std::string& path, bool check_only, const CliHooks& hooks) {
     }
     return kExitUsage;
   }
+  if (!config->tls.insecure && hooks.cert_verify) {
+    const auto& tls = config->tls;
+    if (Status s = hooks.cert_verify(tls.ca_file, tls.cert_file, tls.key_file); !s.ok()) {
+      std::fprintf(stderr, "%s: tls: %s\nvigil agent: %s is not valid (see docs/CONFIG.md)\n",
+                   path.c_str(), s.message().c_str(), path.c_str());
+      return kExitUsage;
+    }
+  }
   for (const auto& w : daemon::config_warnings(*config)) {
     std::fprintf(stderr, "%s: warning: %s\n", path.c_str(), w.c_str());
   }

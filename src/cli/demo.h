@@ -8,10 +8,10 @@
 namespace vigil::cli {
 
 struct DemoOptions {
-  std::string dir;        // working directory; default /tmp/vigil-demo (removed at the end)
+  std::string dir;  // working directory; default /tmp/vigil-demo (removed at the end)
   int nodes = 3;
-  int writes = 100;       // acknowledged writes before the leader is killed
-  bool keep = false;      // keep the directory (configs, data, logs) for inspection
+  int writes = 100;               // acknowledged writes before the leader is killed
+  bool keep = false;              // keep the directory (configs, data, logs) for inspection
   int failover_target_ms = 1000;  // --script exits non-zero above this
 };
 

@@ -20,6 +20,9 @@ struct CliHooks {
   std::function<Status(const std::string& dir, const std::string& cluster)> cert_init;
   // Issues a node certificate and key signed by the CA in `dir`.
   std::function<Status(const std::string& dir, const std::string& node)> cert_issue;
+  // Checks that the cert chains to the CA and the key matches it (agent --check-config).
+  std::function<Status(const std::string& ca, const std::string& cert, const std::string& key)>
+      cert_verify;
   // Where cert_init/cert_issue put the CA certificate and a node's certificate and key
   // (absolute `dir`). Defaults to default_cert_paths().
   std::function<daemon::TlsConfig(const std::string& dir, const std::string& node)> cert_paths;

@@ -1,6 +1,8 @@
 // The running node: drives the Raft core with the WAL, the peer transport and the HTTP API
 // on one event-loop thread (DESIGN.md "Data flows one way").
-#include <utility>  // Boost 1.74 asio misses this include under g++ 12
+// clang-format off
+#include <utility>  // Boost 1.74 asio misses this include under g++ 12: first
+// clang-format on
 
 #include "daemon/agent.h"
 
@@ -155,23 +157,22 @@ class Agent {
     }
     if (cfg_.tls.insecure) {
       to.insecure_no_tls_for_test = true;
-      spdlog::warn("{}: peer TLS is OFF (tls.insecure): anyone who reaches {} can inject "
-                   "Raft messages; use only on loopback for trials",
-                   cfg_.node, to.listen_address);
+      spdlog::warn(
+          "{}: peer TLS is OFF (tls.insecure): anyone who reaches {} can inject "
+          "Raft messages; use only on loopback for trials",
+          cfg_.node, to.listen_address);
     } else {
       to.ca_file = cfg_.tls.ca_file;
       to.cert_file = cfg_.tls.cert_file;
       to.key_file = cfg_.tls.key_file;
     }
     transport_ = std::make_unique<net::PeerTransport>(io_, to);
-    transport_->set_on_message([this](NodeId from, std::string payload) {
-      on_peer_message(from, std::move(payload));
-    });
+    transport_->set_on_message(
+        [this](NodeId from, std::string payload) { on_peer_message(from, std::move(payload)); });
     RETURN_IF_ERROR(transport_->start());
 
     http_ = std::make_unique<api::HttpServer>(
-        io_, api::HttpServerOptions{},
-        [this](const api::HttpRequest& req, api::Responder respond) {
+        io_, api::HttpServerOptions{}, [this](const api::HttpRequest& req, api::Responder respond) {
           handle_http(req, std::move(respond));
         });
     RETURN_IF_ERROR(http_->listen(cfg_.listen.api.to_string()));
@@ -273,8 +274,8 @@ class Agent {
       if (ss.leader == kNoNode) {
         spdlog::info("{}: no leader (term {})", cfg_.node, raft_->term().value());
       } else {
-        spdlog::info("{}: leader is {} (term {}), this node is {}", cfg_.node,
-                     name_of(ss.leader), raft_->term().value(), raft::role_name(ss.role));
+        spdlog::info("{}: leader is {} (term {}), this node is {}", cfg_.node, name_of(ss.leader),
+                     raft_->term().value(), raft::role_name(ss.role));
       }
     }
   }
@@ -349,8 +350,8 @@ class Agent {
     }
     // Forwarded proposals and transfers name the original requester; every other message
     // must come from the authenticated peer it claims.
-    const bool forwarded = m->type == raft::MsgType::kPropose ||
-                           m->type == raft::MsgType::kTransferLeader;
+    const bool forwarded =
+        m->type == raft::MsgType::kPropose || m->type == raft::MsgType::kTransferLeader;
     if (!forwarded && m->from != from) {
       spdlog::warn("{}: dropping message claiming to be from {} on {}'s connection", cfg_.node,
                    m->from.value(), name_of(from));
@@ -402,10 +403,10 @@ class Agent {
     auto now = Clock::now();
     for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
       if (now >= it->second.deadline) {
-        it->second.respond(error_response(
-            503, "timeout",
-            "the write was not committed within " + std::to_string(kRequestTimeoutMs) +
-                " ms (no quorum?); it may still be applied later"));
+        it->second.respond(error_response(503, "timeout",
+                                          "the write was not committed within " +
+                                              std::to_string(kRequestTimeoutMs) +
+                                              " ms (no quorum?); it may still be applied later"));
         it = pending_writes_.erase(it);
       } else {
         ++it;
@@ -413,9 +414,10 @@ class Agent {
     }
     for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
       if (now >= it->second.deadline) {
-        it->second.respond(error_response(
-            503, "timeout", "could not confirm leadership for a linearizable read within " +
-                                std::to_string(kRequestTimeoutMs) + " ms (no quorum?)"));
+        it->second.respond(
+            error_response(503, "timeout",
+                           "could not confirm leadership for a linearizable read within " +
+                               std::to_string(kRequestTimeoutMs) + " ms (no quorum?)"));
         it = pending_reads_.erase(it);
       } else {
         ++it;
@@ -484,9 +486,8 @@ class Agent {
                                       "the key in the path is empty or badly percent-encoded"));
       }
       if (key->size() > store::kMaxKeyBytes) {
-        return respond(error_response(413, "too_large",
-                                      "key longer than " + std::to_string(store::kMaxKeyBytes) +
-                                          " bytes"));
+        return respond(error_response(
+            413, "too_large", "key longer than " + std::to_string(store::kMaxKeyBytes) + " bytes"));
       }
       if (req.method == "PUT" || req.method == "POST") {
         return propose_write(store::Op::kPut, *key, req.body, std::move(respond));
@@ -507,16 +508,16 @@ class Agent {
   static api::HttpResponse method_not_allowed(const api::HttpRequest& req,
                                               std::string_view allowed) {
     return error_response(405, "method_not_allowed",
-                          req.method + " is not allowed on " + req.target + " (allowed: " +
-                              std::string(allowed) + ")");
+                          req.method + " is not allowed on " + req.target +
+                              " (allowed: " + std::string(allowed) + ")");
   }
 
   void propose_write(store::Op op, const std::string& key, const std::string& value,
                      api::Responder respond) {
     if (value.size() > store::kMaxValueBytes) {
-      return respond(error_response(413, "too_large",
-                                    "value larger than " +
-                                        std::to_string(store::kMaxValueBytes) + " bytes"));
+      return respond(
+          error_response(413, "too_large",
+                         "value larger than " + std::to_string(store::kMaxValueBytes) + " bytes"));
     }
     store::Command c;
     c.op = op;
@@ -536,10 +537,15 @@ class Agent {
 
   void read(const std::string& key, bool serializable, api::Responder respond) {
     if (serializable) return answer_get(key, respond);
+    if (raft_->leader() == kNoNode) {
+      return respond(error_response(503, "unavailable",
+                                    "no leader known: a linearizable read needs a quorum "
+                                    "(retry, or add ?serializable=true for this node's view)"));
+    }
     std::string ctx = cfg_.node + "/" + std::to_string(next_request_++);
-    pending_reads_[ctx] = PendingRead{
-        std::move(respond), Clock::now() + std::chrono::milliseconds(kRequestTimeoutMs), key,
-        LogIndex(0), false};
+    pending_reads_[ctx] =
+        PendingRead{std::move(respond), Clock::now() + std::chrono::milliseconds(kRequestTimeoutMs),
+                    key, LogIndex(0), false};
     raft_->read_index(ctx);
     schedule_drive();
   }
@@ -572,11 +578,21 @@ class Agent {
 
 int run_agent(const AgentConfig& config) {
   switch (config.log_level) {
-    case LogLevel::kTrace: spdlog::set_level(spdlog::level::trace); break;
-    case LogLevel::kDebug: spdlog::set_level(spdlog::level::debug); break;
-    case LogLevel::kInfo: spdlog::set_level(spdlog::level::info); break;
-    case LogLevel::kWarn: spdlog::set_level(spdlog::level::warn); break;
-    case LogLevel::kError: spdlog::set_level(spdlog::level::err); break;
+    case LogLevel::kTrace:
+      spdlog::set_level(spdlog::level::trace);
+      break;
+    case LogLevel::kDebug:
+      spdlog::set_level(spdlog::level::debug);
+      break;
+    case LogLevel::kInfo:
+      spdlog::set_level(spdlog::level::info);
+      break;
+    case LogLevel::kWarn:
+      spdlog::set_level(spdlog::level::warn);
+      break;
+    case LogLevel::kError:
+      spdlog::set_level(spdlog::level::err);
+      break;
   }
   for (const auto& w : config_warnings(config)) spdlog::warn("config: {}", w);
   Agent agent(config);

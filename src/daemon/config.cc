@@ -17,8 +17,8 @@
 #include <cstring>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <span>
+#include <sstream>
 #include <utility>
 
 namespace vigil::daemon {
@@ -176,7 +176,9 @@ std::optional<Fields> read_map(const YAML::Node& node, int line, std::string_vie
   }
   Fields fields;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // A copy: yaml-cpp's iterator hands out a temporary pair, so a reference would dangle.
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
     const int key_line = line_of(key) > 0 ? line_of(key) : line;
     if (!key.IsScalar()) {
       errors.add(key_line, path, "keys must be plain words (got " + describe(key) + ")");
@@ -199,7 +201,7 @@ std::optional<Fields> read_map(const YAML::Node& node, int line, std::string_vie
                  "duplicate key (first at line " + std::to_string(prev->second.line) + ")");
       continue;
     }
-    fields.emplace(name, Entry{it->second, key_line, std::move(key_path)});
+    fields.emplace(name, Entry{value, key_line, std::move(key_path)});
   }
   return fields;
 }
@@ -334,6 +336,16 @@ bool printable_utf8(std::string_view s) {
   return true;
 }
 
+// Node names also name certificate files, where "ca" is the cluster CA's (net/certs.h).
+std::optional<std::string> as_node_name(const Entry& e, Errors& errors) {
+  auto s = as_name(e, errors);
+  if (s && *s == "ca") {
+    errors.add(e.line, e.path, "\"ca\" is reserved for the cluster CA's files; pick another name");
+    return std::nullopt;
+  }
+  return s;
+}
+
 std::optional<std::string> as_abs_path(const Entry& e, Errors& errors) {
   auto s = as_string(e, errors);
   if (!s) {
@@ -344,8 +356,7 @@ std::optional<std::string> as_abs_path(const Entry& e, Errors& errors) {
     return std::nullopt;
   }
   if (!printable_utf8(*s)) {
-    errors.add(e.line, e.path,
-               "must hold only printable UTF-8 characters (got " + show(*s) + ")");
+    errors.add(e.line, e.path, "must hold only printable UTF-8 characters (got " + show(*s) + ")");
     return std::nullopt;
   }
   return s;
@@ -518,7 +529,7 @@ Result<AgentConfig> parse_impl(std::string_view text, std::string_view filename,
   std::optional<std::string> node, cluster, data_dir;
   std::optional<uint64_t> id;
   if (const Entry* e = require(*top, "node", top_line, "", errors)) {
-    node = as_name(*e, errors);
+    node = as_node_name(*e, errors);
   }
   if (const Entry* e = require(*top, "id", top_line, "", errors)) {
     id = as_uint(*e, 1, UINT64_MAX, errors);
@@ -601,7 +612,7 @@ Result<AgentConfig> parse_impl(std::string_view text, std::string_view filename,
         PeerSource s{i, item_line, item_line, item_line, item_line};
         bool ok = true;
         if (const Entry* x = require(*f, "name", item_line, path, errors)) {
-          auto v = as_name(*x, errors);
+          auto v = as_node_name(*x, errors);
           ok = ok && v.has_value();
           if (v) {
             p.name = *v;

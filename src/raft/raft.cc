@@ -204,12 +204,24 @@ class Raft::Impl {
       CHECK(log_[i].index == snapshot_.meta.index + (i + 1));
     }
     stable_ = brand_new ? LogIndex(0) : last_index();
+    restarted_ = !brand_new;
     term_ = restored.hard_state.term;
     vote_ = restored.hard_state.vote;
     committed_ = std::min(restored.hard_state.commit, last_index());
     committed_ = std::max(committed_, snapshot_.meta.index);
     applied_ = std::max(restored.applied, snapshot_.meta.index);
-    CHECK(applied_ <= committed_ || applied_ == snapshot_.meta.index);
+    CHECK(applied_ <= last_index());  // the state machine cannot be ahead of the log
+    // What the state machine applied was committed, even if the synced commit index lags
+    // (commit-only hard states are not synced).
+    committed_ = std::max(committed_, applied_);
+    // Membership changes applied after the snapshot will not be handed out again: redo them.
+    for (LogIndex i = snapshot_.meta.index + 1; i <= applied_; ++i) {
+      const Entry& e = entry(i);
+      if (e.type != EntryType::kConfChange) continue;
+      auto cc = decode_conf_change(e.data);
+      CHECK(cc.has_value());  // a committed entry we wrote ourselves
+      apply_to_conf(*cc);
+    }
     applying_ = applied_;
     prev_hard_ = brand_new ? HardState{} : HardState{term_, vote_, committed_};
     rebuild_progress();
@@ -291,6 +303,7 @@ class Raft::Impl {
     randomized_election_timeout_ =
         cfg_.election_tick + static_cast<int>(rng_.uniform(0, cfg_.election_tick - 1));
     lead_transferee_ = kNoNode;
+    timeout_now_sent_ = false;
     votes_.clear();
     for (auto& [id, pr] : prs_) {
       Progress fresh;
@@ -337,6 +350,7 @@ class Raft::Impl {
     // No membership change until an entry of this term is applied (the single-server
     // change fix, Ongaro's raft-dev post of 2015).
     pending_conf_index_ = last_index();
+    first_proposal_index_ = last_index() + 1;
     broadcast_append();
   }
 
@@ -493,7 +507,8 @@ class Raft::Impl {
     if (index <= committed_) return;
     CHECK(index <= last_index());
     if (role_ == StateRole::kLeader) {
-      for (LogIndex i = committed_ + 1; i <= index; ++i) {
+      // Only proposals of this term were counted; earlier entries must not cancel them.
+      for (LogIndex i = std::max(committed_ + 1, first_proposal_index_); i <= index; ++i) {
         uint64_t b = entry_bytes(entry(i));
         uncommitted_bytes_ = uncommitted_bytes_ > b ? uncommitted_bytes_ - b : 0;
       }
@@ -548,6 +563,12 @@ class Raft::Impl {
       }
       // A transfer that did not finish within an election timeout is abandoned (§3.10).
       lead_transferee_ = kNoNode;
+      if (timeout_now_sent_) {
+        // The target may still campaign on that TimeoutNow, past every lease: this term has
+        // no sound lease left, so end it rather than lead on without one.
+        become_follower(term_, kNoNode);
+        return;
+      }
     }
     // A snapshot that got no answer for a while is presumed lost: probe again.
     for (auto& [id, pr] : prs_) {
@@ -563,19 +584,73 @@ class Raft::Impl {
   }
 
   // ---------------------------------------------------------------- step
-  Status step(const Message& m) {
+  // Structural checks of a peer message, before it can change any state. The decoder
+  // guarantees only that the fields are well-typed; a buggy or hostile peer can still send
+  // what no correct node would, and the core must drop it rather than CHECK-fail on it.
+  Status validate(const Message& m) const {
     if (m.to != id_) return err(Errc::kInvalidArgument, "message addressed to another node");
     if (m.type >= MsgType::kCount) return err(Errc::kInvalidArgument, "unknown message type");
-    const bool local = m.type == MsgType::kPropose || m.type == MsgType::kReadIndex ||
-                       m.type == MsgType::kTransferLeader;
+    if (is_local(m.type)) return Status();
+    if (m.from == kNoNode || m.from == id_) {
+      return err(Errc::kInvalidArgument, std::string(msg_type_name(m.type)) +
+                                             " from node " + m.from.str() + " (self or none)");
+    }
+    switch (m.type) {
+      case MsgType::kAppend: {
+        // Raft §5.3: the entries follow `index` without a gap, their terms never decrease,
+        // start at or after log_term and never exceed the sender's term.
+        Term prev_term = m.log_term;
+        for (size_t k = 0; k < m.entries.size(); ++k) {
+          const Entry& e = m.entries[k];
+          if (e.index != m.index + (k + 1) || e.index.v == 0) {
+            return err(Errc::kInvalidArgument,
+                       "append: entries[" + std::to_string(k) + "] has index " + e.index.str() +
+                           ", expected " + (m.index + (k + 1)).str());
+          }
+          if (e.term < prev_term || e.term > m.term) {
+            return err(Errc::kInvalidArgument,
+                       "append: entries[" + std::to_string(k) + "] has term " + e.term.str() +
+                           " outside [" + prev_term.str() + ", " + m.term.str() + "]");
+          }
+          prev_term = e.term;
+        }
+        return Status();
+      }
+      case MsgType::kSnapshot:
+        if (!m.snapshot) return err(Errc::kInvalidArgument, "snapshot message without snapshot");
+        if (m.snapshot->meta.term > m.term) {
+          return err(Errc::kInvalidArgument, "snapshot of term " + m.snapshot->meta.term.str() +
+                                                 " from a sender at term " + m.term.str());
+        }
+        return Status();
+      default:
+        return Status();
+    }
+  }
+
+  static bool is_local(MsgType t) {
+    return t == MsgType::kPropose || t == MsgType::kReadIndex || t == MsgType::kTransferLeader;
+  }
+
+  // Dissertation §4.2.3: a node that heard from a leader within the minimum election timeout
+  // neither grants a vote nor starts an election. The leader lease rests on this promise, so
+  // it also covers a node that restarted within an election timeout: it may have
+  // acknowledged a heartbeat just before it went down, and forgot that it did.
+  bool in_lease() const {
+    if (!cfg_.check_quorum) return false;
+    if (leader_ != kNoNode && election_elapsed_ < cfg_.election_tick) return true;
+    return restarted_ && now_tick_ < static_cast<uint64_t>(cfg_.election_tick);
+  }
+
+  Status step(const Message& m) {
+    RETURN_IF_ERROR(validate(m));
+    const bool local = is_local(m.type);
     if (!local) {
       if (m.term > term_) {
         if (m.type == MsgType::kPreVote || m.type == MsgType::kVote) {
           const bool force = m.context == kCampaignTransfer;
-          const bool in_lease = cfg_.check_quorum && leader_ != kNoNode &&
-                                election_elapsed_ < cfg_.election_tick;
           // A node that hears from a live leader ignores campaigns (dissertation §4.2.3).
-          if (!force && in_lease) return Status();
+          if (!force && in_lease()) return Status();
         }
         if (m.type == MsgType::kPreVote) {
           // Pre-votes never change our term.
@@ -643,7 +718,23 @@ class Raft::Impl {
     return Status();
   }
 
+  // Checks that a membership change is possible from the current configuration. Proposals
+  // forwarded by peers pass here too, not only those of propose_conf_change().
+  Status check_conf_change(const ConfChange& cc) const {
+    if (cc.node == kNoNode) return err(Errc::kInvalidArgument, "membership change without node");
+    if (cc.type != ConfChangeType::kAddVoter && is_voter(cc.node) && conf_.voters.size() == 1) {
+      return err(Errc::kInvalidArgument, "cannot remove or demote the last voter");
+    }
+    return Status();
+  }
+
   Status append_proposal(std::vector<Entry> entries) {
+    for (const Entry& e : entries) {
+      if (e.type != EntryType::kConfChange) continue;
+      auto cc = decode_conf_change(e.data);
+      if (!cc) return cc.error().with_context("proposed membership change");
+      RETURN_IF_ERROR(check_conf_change(*cc));
+    }
     if (lead_transferee_ != kNoNode) {
       return err(Errc::kAborted, "leadership transfer in progress");
     }
@@ -666,9 +757,10 @@ class Raft::Impl {
       }
       e.term = term_;
       e.index = last_index() + 1;
+      // Count what is appended (a dropped change lost its data), as commit_to() releases it.
+      uncommitted_bytes_ += entry_bytes(e);
       log_.push_back(std::move(e));
     }
-    uncommitted_bytes_ += bytes;
     broadcast_append();
     return Status();
   }
@@ -678,13 +770,15 @@ class Raft::Impl {
       case MsgType::kPropose:
         return append_proposal(m.entries);
       case MsgType::kReadIndex: {
-        if (conf_.voters.size() == 1 && is_voter(id_)) {
-          answer_read(m.from, committed_, m.context);
+        if (!committed_entry_in_current_term()) {
+          // Wait until the no-op of this term commits (dissertation §6.4 step 1). A single
+          // voter waits too: after a restart its commit index may lag what it had committed
+          // (commit-only hard states are not synced) and what clients saw applied.
+          pending_read_msgs_.push_back(m);
           return Status();
         }
-        if (!committed_entry_in_current_term()) {
-          // Wait until the no-op of this term commits (dissertation §6.4 step 1).
-          pending_read_msgs_.push_back(m);
+        if (conf_.voters.size() == 1 && is_voter(id_)) {
+          answer_read(m.from, committed_, m.context);
           return Status();
         }
         start_read(m.from, m.context);
@@ -700,6 +794,12 @@ class Raft::Impl {
     Progress& pr = it->second;
     switch (m.type) {
       case MsgType::kAppendResp: {
+        // In this term our log only grows, and a follower acknowledges only what we sent.
+        if (!m.reject && m.index > last_index()) {
+          return err(Errc::kInvalidArgument, "append response from " + m.from.str() +
+                                                 " acknowledges index " + m.index.str() +
+                                                 " past our last index " + last_index().str());
+        }
         pr.recent_active = true;
         if (m.reject) {
           if (pr.maybe_decr_to(m.index, m.reject_hint)) {
@@ -736,6 +836,13 @@ class Raft::Impl {
         return Status();
       }
       case MsgType::kHeartbeatResp: {
+        // A heartbeat of this term was sent at a tick we have already reached; a later one
+        // would stretch the lease past what the follower promised.
+        if (m.lease_tick > now_tick_) {
+          return err(Errc::kInvalidArgument, "heartbeat response from " + m.from.str() +
+                                                 " echoes future tick " +
+                                                 std::to_string(m.lease_tick));
+        }
         pr.recent_active = true;
         pr.probe_sent = false;
         pr.acked_lease_tick = std::max(pr.acked_lease_tick, m.lease_tick);
@@ -913,6 +1020,7 @@ class Raft::Impl {
   }
 
   void send_timeout_now(NodeId to) {
+    timeout_now_sent_ = true;  // ends the lease for the rest of this term
     Message m;
     m.type = MsgType::kTimeoutNow;
     m.to = to;
@@ -978,7 +1086,7 @@ class Raft::Impl {
   }
 
   // ---------------------------------------------------------------- membership
-  ConfState apply_conf_change(const ConfChange& cc) {
+  void apply_to_conf(const ConfChange& cc) {
     switch (cc.type) {
       case ConfChangeType::kAddVoter:
         erase_id(&conf_.learners, cc.node);
@@ -993,6 +1101,10 @@ class Raft::Impl {
         erase_id(&conf_.learners, cc.node);
         break;
     }
+  }
+
+  ConfState apply_conf_change(const ConfChange& cc) {
+    apply_to_conf(cc);
     rebuild_progress();
     if (!prs_.count(id_) || !is_voter(id_)) {
       if (role_ == StateRole::kLeader) become_follower(term_, kNoNode);
@@ -1087,6 +1199,8 @@ class Raft::Impl {
 
   std::optional<uint64_t> lease_expiry_tick() const {
     if (role_ != StateRole::kLeader || !cfg_.check_quorum) return std::nullopt;
+    // After TimeoutNow the target campaigns with votes that ignore the followers' leases.
+    if (timeout_now_sent_) return std::nullopt;
     std::vector<uint64_t> acked;
     for (NodeId v : conf_.voters) {
       auto it = prs_.find(v);
@@ -1099,8 +1213,10 @@ class Raft::Impl {
     if (acked.size() < quorum()) return std::nullopt;
     std::sort(acked.begin(), acked.end(), std::greater<>());
     // Every member of that quorum heard from us at or after this tick, and ignores other
-    // candidates for an election timeout after hearing from us.
-    return acked[quorum() - 1] + static_cast<uint64_t>(cfg_.election_tick);
+    // candidates until it has counted election_tick of its own ticks. Its first tick may
+    // come at once, so that covers only election_tick - 1 full tick periods: the lease ends
+    // one tick earlier than the heartbeat tick + election_tick.
+    return acked[quorum() - 1] + static_cast<uint64_t>(cfg_.election_tick - 1);
   }
 
   // ---------------------------------------------------------------- state
@@ -1125,6 +1241,9 @@ class Raft::Impl {
   std::map<NodeId, bool> votes_;
   LogIndex pending_conf_index_;
   NodeId lead_transferee_;
+  bool timeout_now_sent_ = false;  // leader: TimeoutNow sent in this term (no lease)
+  LogIndex first_proposal_index_;  // leader: entries from here on count as uncommitted bytes
+  bool restarted_ = false;         // started from persisted state (see in_lease())
   uint64_t uncommitted_bytes_ = 0;
 
   int election_elapsed_ = 0;
@@ -1169,12 +1288,7 @@ Status Raft::propose_conf_change(const ConfChange& cc) {
   if (impl_->pending_conf_index_ > impl_->applied_) {
     return err(Errc::kUnavailable, "another membership change is still pending");
   }
-  const ConfState& c = impl_->conf_;
-  if (cc.node == kNoNode) return err(Errc::kInvalidArgument, "membership change without node");
-  if (cc.type != ConfChangeType::kAddVoter && contains(c.voters, cc.node) &&
-      c.voters.size() == 1) {
-    return err(Errc::kInvalidArgument, "cannot remove or demote the last voter");
-  }
+  RETURN_IF_ERROR(impl_->check_conf_change(cc));
   Message m;
   m.type = MsgType::kPropose;
   m.from = impl_->id_;
@@ -1205,7 +1319,11 @@ Status Raft::transfer_leadership(NodeId target) {
   return impl_->step(m);
 }
 
-void Raft::campaign() { impl_->campaign(impl_->cfg_.pre_vote, false); }
+void Raft::campaign() {
+  // Within the lease this node promised a leader not to vote, itself included.
+  if (impl_->in_lease()) return;
+  impl_->campaign(impl_->cfg_.pre_vote, false);
+}
 
 Status Raft::compact(Snapshot snap) { return impl_->compact(std::move(snap)); }
 

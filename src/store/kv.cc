@@ -43,9 +43,8 @@ Result<Command> decode_command(std::string_view data) {
   }
   c.value = std::string(r.bytes());
   if (!r.ok()) {
-    return err(Errc::kCorruption,
-               "command: truncated at offset " + std::to_string(r.position()) + " of " +
-                   std::to_string(data.size()));
+    return err(Errc::kCorruption, "command: truncated at offset " + std::to_string(r.position()) +
+                                      " of " + std::to_string(data.size()));
   }
   if (r.remaining() != 0) {
     return err(Errc::kCorruption, "command: " + std::to_string(r.remaining()) +

@@ -37,8 +37,8 @@ Result<Command> decode_command(std::string_view data);
 
 // The outcome of applying one command.
 struct ApplyResult {
-  LogIndex index;       // the Raft index the command was applied at (its revision)
-  bool existed = false; // for deletes: whether the key was there
+  LogIndex index;        // the Raft index the command was applied at (its revision)
+  bool existed = false;  // for deletes: whether the key was there
 };
 
 // Owned by the node's event loop. Deterministic: the same entries give byte-identical

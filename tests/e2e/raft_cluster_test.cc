@@ -84,8 +84,7 @@ TEST(E2eRaft, KillNineOfTheLeaderLosesNoAcknowledgedWrite) {
   ASSERT_TRUE(c.start(*leader).ok());
   auto s = c.status(*next);
   ASSERT_TRUE(s.has_value());
-  ASSERT_TRUE(wait_applied(c, *leader, (*s)["commit"].get<uint64_t>(), 10s))
-      << c.log_tail(*leader);
+  ASSERT_TRUE(wait_applied(c, *leader, (*s)["commit"].get<uint64_t>(), 10s)) << c.log_tail(*leader);
   auto got = c.get(*leader, "after", /*serializable=*/true);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->value_or(""), "failover");

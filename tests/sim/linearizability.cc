@@ -190,7 +190,8 @@ std::string time_str(uint64_t t) {
 
 std::string describe_op(const KvOp& op) {
   std::string s = "op" + std::to_string(op.id) + " c" + std::to_string(op.client) + " [" +
-                  std::to_string(op.call_time) + "," + time_str(op.return_time) + "] ";
+                  std::to_string(op.call_time) + "," + time_str(op.return_time) +
+                  (op.output_unknown ? "?" : "") + "] ";
   switch (op.kind) {
     case KvOpKind::kPut:
       s += "put " + op.key + "=" + op.value;

@@ -30,11 +30,14 @@ struct KvOp {
   std::optional<std::string> expected;   // cas: required current value (nullopt = absent)
   uint64_t call_time = 0;
   uint64_t return_time = kUnknownReturn;
-  // Outputs, meaningful only when return_time != kUnknownReturn.
+  // Outputs, meaningful only when outcome_known().
   std::optional<std::string> read_value;  // get: nullopt = key absent
   bool cas_ok = false;                    // cas: whether the swap happened
+  // The op took effect by return_time, but its output is not known (a checker that has
+  // other evidence of when an op took effect sets this with a finite return_time).
+  bool output_unknown = false;
 
-  bool outcome_known() const { return return_time != kUnknownReturn; }
+  bool outcome_known() const { return !output_unknown && return_time != kUnknownReturn; }
 };
 
 struct LinearizabilityResult {

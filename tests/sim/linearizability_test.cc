@@ -129,6 +129,24 @@ TEST(Linearizability, UnknownOutcomeMayTakeEffectLateOrNever) {
   EXPECT_FALSE(linearizable(History().get("x", "1", 1, 2).put("x", "1", 3, kUnknownReturn)));
 }
 
+TEST(Linearizability, BoundedUnknownOutputMustTakeEffectByItsReturn) {
+  // The put's output is unknown but it took effect by time 4: a read after that must see it.
+  History h;
+  h.put("x", "1", 1, 4);
+  std::vector<KvOp> ops = h.ops();
+  ops[0].output_unknown = true;
+  KvOp get;
+  get.id = 1;
+  get.kind = KvOpKind::kGet;
+  get.key = "x";
+  get.call_time = 5;
+  get.return_time = 6;
+  ops.push_back(get);  // reads absent: impossible
+  EXPECT_FALSE(check_kv_linearizable(ops).ok());
+  ops.back().read_value = "1";
+  EXPECT_TRUE(check_kv_linearizable(ops).ok());
+}
+
 TEST(Linearizability, UnknownGetIsIgnored) {
   EXPECT_TRUE(linearizable(History().put("x", "1", 1, 2).get("x", "zzz", 3, kUnknownReturn)));
 }

@@ -32,6 +32,9 @@ void usage() {
                "  --steps=K         events in the fault phase (default 2000)\n"
                "  --nodes=N         voters (default: the seed chooses 3 or 5)\n"
                "  --unsafe-commit-previous-term  break Raft 5.4.2 (checker self-test)\n"
+               "  --inject-bug=skip-fsync|local-reads  break the simulated shell (self-test)\n"
+               "  --disable-faults=a,b  fault kinds not to use (split, isolate-leader, one-way,\n"
+               "                    heal, crash, crash-leader, transfer, campaign)\n"
                "  --expect-violation  succeed iff some seed breaks an invariant\n"
                "  -v                trace every event\n");
 }
@@ -67,6 +70,7 @@ int main(int argc, char** argv) {
   uint64_t first_seed = 1;
   bool multi = false;
   bool expect_violation = false;
+  std::string inject_name;
   for (int i = 1; i < argc; ++i) {
     std::string v;
     uint64_t n = 0;
@@ -84,6 +88,13 @@ int main(int argc, char** argv) {
       opts.nodes = static_cast<int>(n);
     } else if (std::strcmp(argv[i], "--unsafe-commit-previous-term") == 0) {
       opts.unsafe_commit_previous_term = true;
+    } else if (flag_value(argc, argv, &i, "--inject-bug", &v) &&
+               (v == "skip-fsync" || v == "local-reads")) {
+      opts.inject = v == "skip-fsync" ? vigil::sim::SimOptions::InjectedBug::kSkipFsync
+                                      : vigil::sim::SimOptions::InjectedBug::kLocalReads;
+      inject_name = v;
+    } else if (flag_value(argc, argv, &i, "--disable-faults", &v)) {
+      opts.disabled_faults = v;
     } else if (std::strcmp(argv[i], "--expect-violation") == 0) {
       expect_violation = true;
     } else if (std::strcmp(argv[i], "-v") == 0) {
@@ -104,6 +115,8 @@ int main(int argc, char** argv) {
                          " --steps=" + std::to_string(opts.steps);
     if (opts.nodes != 0) replay += " --nodes=" + std::to_string(opts.nodes);
     if (opts.unsafe_commit_previous_term) replay += " --unsafe-commit-previous-term";
+    if (!inject_name.empty()) replay += " --inject-bug=" + inject_name;
+    if (!opts.disabled_faults.empty()) replay += " --disable-faults=" + opts.disabled_faults;
     std::snprintf(g_replay, sizeof(g_replay), "%s", replay.c_str());
 
     vigil::sim::SimResult r = vigil::sim::run_simulation(opts);

@@ -27,11 +27,15 @@ using raft::Message;
 using raft::Ready;
 using raft::Snapshot;
 
-constexpr uint64_t kTickUnits = 10;  // simulated time units per nominal tick
+// Simulated time units per nominal tick. Durations below are written in tenths of a tick
+// (tenths(3) = 0.3 ticks); 100 units per tick lets clock drift be as small as 1 %
+// (DESIGN.md "Holds" assumes 1 %).
+constexpr uint64_t kTickUnits = 100;
+constexpr uint64_t tenths(uint64_t t) { return t * (kTickUnits / 10); }
 // After the fault phase, the cluster must elect a leader, finish every client op and
 // bring every replica to the same applied index within this many units (300 ticks,
 // i.e. 15-30 election timeouts).
-constexpr uint64_t kLivenessBoundUnits = 3000;
+constexpr uint64_t kLivenessBoundUnits = tenths(3000);
 constexpr uint64_t kDeepCheckEvery = 50;  // steps between full in-memory log comparisons
 constexpr int kElectionTick = 10;
 
@@ -114,25 +118,25 @@ Profile choose_profile(Rng& rng, const SimOptions& opts) {
   p.keys = static_cast<int>(rng.uniform(2, 5));
   p.drop_p = pick(rng, {0.0, 0.01, 0.05, 0.15});
   p.dup_p = pick(rng, {0.0, 0.01, 0.05});
-  p.lat_min = 1;
-  p.lat_max = pick<uint64_t>(rng, {5, 15, 30});
+  p.lat_min = tenths(1);
+  p.lat_max = tenths(pick<uint64_t>(rng, {5, 15, 30}));
   p.slow_p = pick(rng, {0.0, 0.02, 0.1});
-  p.slow_max = pick<uint64_t>(rng, {60, 200});
+  p.slow_max = tenths(pick<uint64_t>(rng, {60, 200}));
   const int gap = static_cast<int>(rng.uniform(0, 2));
-  p.fault_gap_min = gap == 0 ? 30 : gap == 1 ? 100 : 300;
-  p.fault_gap_max = gap == 0 ? 150 : gap == 1 ? 400 : 1000;
+  p.fault_gap_min = tenths(gap == 0 ? 30 : gap == 1 ? 100 : 300);
+  p.fault_gap_max = tenths(gap == 0 ? 150 : gap == 1 ? 400 : 1000);
   for (int k = 0; k < kFaultKinds; ++k) p.weights[k] = static_cast<int>(rng.uniform(0, 3));
   p.weights[kFaultHeal] += 2;  // partitions should come and go
   p.max_down = pick(rng, {1, (p.nodes - 1) / 2, p.nodes - 1});
-  p.down_min = 20;
-  p.down_max = pick<uint64_t>(rng, {100, 400});
+  p.down_min = tenths(20);
+  p.down_max = tenths(pick<uint64_t>(rng, {100, 400}));
   p.sync_p = pick(rng, {0.05, 0.3, 1.0});
   p.torn_p = 0.5;
   p.compact_every = pick<uint64_t>(rng, {5, 20, 60, uint64_t{1} << 40});
   p.read_index_p = pick(rng, {0.0, 0.5, 1.0});
-  p.retry_timeout = pick<uint64_t>(rng, {60, 150});
-  p.op_deadline = pick<uint64_t>(rng, {300, 800});
-  p.think_max = pick<uint64_t>(rng, {5, 30});
+  p.retry_timeout = tenths(pick<uint64_t>(rng, {60, 150}));
+  p.op_deadline = tenths(pick<uint64_t>(rng, {300, 800}));
+  p.think_max = tenths(pick<uint64_t>(rng, {5, 30}));
   p.pre_vote = rng.chance(0.75);
   p.check_quorum = rng.chance(0.75);
   p.heartbeat_tick = static_cast<int>(rng.uniform(1, 3));
@@ -148,19 +152,27 @@ Profile choose_profile(Rng& rng, const SimOptions& opts) {
     // Make Raft's Figure 8 likely: leaders that lose their quorum or crash soon after
     // appending entries (so logs diverge in several terms), then catch-up that sends old
     // entries one per message, separately from the new leader's own no-op.
-    p.fault_gap_min = 20;
-    p.fault_gap_max = 100;
+    p.fault_gap_min = tenths(20);
+    p.fault_gap_max = tenths(100);
     std::fill(std::begin(p.weights), std::end(p.weights), 0);
     p.weights[kFaultIsolateLeader] = 6;
     p.weights[kFaultCrashLeader] = 2;
     p.weights[kFaultSplit] = 2;
     p.weights[kFaultHeal] = 5;
     p.max_down = 1;
-    p.think_max = 5;
+    p.think_max = tenths(5);
     p.clients = 5;
     p.max_size_per_msg = 1;
     p.max_inflight_msgs = 1;
   }
+  for (int k = 0; k < kFaultKinds; ++k) {
+    const std::string name = kFaultNames[k];
+    const std::string list = "," + opts.disabled_faults + ",";
+    if (list.find("," + name + ",") != std::string::npos) p.weights[k] = 0;
+  }
+  int total = 0;
+  for (int w : p.weights) total += w;
+  if (total == 0) p.weights[kFaultHeal] = 1;
   return p;
 }
 
@@ -365,6 +377,7 @@ class Simulator {
   void record_commits(int i);
   void check_leader_completeness(int i);
   void deep_check(int i);
+  void check_leases();
   void fail(std::string invariant, std::string details);
 
   void trace_hash(std::initializer_list<uint64_t> values) {
@@ -387,6 +400,10 @@ class Simulator {
   uint64_t liveness_deadline_ = 0;
   uint64_t hclock_ = 1;  // history clock: strictly increasing over calls and returns
   std::vector<KvOp> history_;
+  // For each history op: the history-clock time at which some replica first executed it
+  // (0 = never), and the op's (client id, seq) -> history index.
+  std::vector<uint64_t> first_applied_;
+  std::map<std::pair<uint64_t, uint64_t>, size_t> op_index_;
 
   // Checker state.
   std::map<uint64_t, NodeId> leader_of_term_;
@@ -606,7 +623,7 @@ void Simulator::enter_liveness() {
   profile_.drop_p = 0;
   profile_.dup_p = 0;
   profile_.slow_p = 0;
-  profile_.lat_max = std::min<uint64_t>(profile_.lat_max, 5);
+  profile_.lat_max = std::min<uint64_t>(profile_.lat_max, tenths(5));
   tracef("liveness phase: heal everything, restart crashed nodes");
   for (size_t i = 0; i < nodes_.size(); ++i) {
     if (!nodes_[i].up) {
@@ -644,7 +661,25 @@ void Simulator::finish_checks() {
       return;
     }
   }
-  LinearizabilityResult lin = check_kv_linearizable(history_);
+  // Ops whose outcome the client never learned would be open-ended intervals, and a few
+  // dozen of them make the search exponential. The simulator knows when a replica first
+  // executed each command, so it bounds them instead: in a correct system a log command
+  // takes effect no later than its first execution anywhere, so that time is a valid
+  // return time; a command no replica ever executed took effect "never", so it is left
+  // out (if some read saw its value, that read is then rightly reported). Reads through
+  // ReadIndex never enter the log; an unanswered one changes nothing and is dropped.
+  std::vector<KvOp> checked;
+  checked.reserve(history_.size());
+  for (size_t k = 0; k < history_.size(); ++k) {
+    KvOp op = history_[k];
+    if (!op.outcome_known()) {
+      if (first_applied_[k] == 0) continue;
+      op.return_time = first_applied_[k];
+      op.output_unknown = true;
+    }
+    checked.push_back(std::move(op));
+  }
+  LinearizabilityResult lin = check_kv_linearizable(checked);
   result_.stats.linearizability_steps = lin.search_steps;
   if (lin.verdict == LinearizabilityResult::Verdict::kNotLinearizable) {
     fail("linearizability", lin.details);
@@ -731,7 +766,7 @@ void Simulator::persist(Node& n, const Ready& rd, std::optional<uint64_t>* snap_
     n.last_hs = *rd.hard_state;
     n.pending.push_back(std::move(op));
   }
-  if (rd.must_sync) sync(n);
+  if (rd.must_sync && opts_.inject != SimOptions::InjectedBug::kSkipFsync) sync(n);
 }
 
 void Simulator::process_ready(int i) {
@@ -826,6 +861,12 @@ void Simulator::apply_entry(int i, const Entry& e) {
       return;
     }
     KvStateMachine::ApplyResult r = n.kv.apply(*cmd);
+    if (r.applied == KvStateMachine::Applied::kFresh) {
+      auto h = op_index_.find({cmd->client, cmd->seq});
+      if (h != op_index_.end() && first_applied_[h->second] == 0) {
+        first_applied_[h->second] = hclock_++;
+      }
+    }
     if (r.applied != KvStateMachine::Applied::kStale) {
       auto w = n.waiters.find({cmd->client, cmd->seq});
       if (w != n.waiters.end()) {
@@ -927,7 +968,7 @@ void Simulator::crash(int i) {
   ++result_.stats.crashes;
   // Clients connected to it see the connection drop and retry elsewhere soon.
   for (Client& c : clients_) {
-    if (c.busy && c.target == i) wake_client_at(c, now_ + rng_.uniform(1, 10));
+    if (c.busy && c.target == i) wake_client_at(c, now_ + rng_.uniform(tenths(1), tenths(10)));
   }
   if (!liveness_) {
     Event ev;
@@ -1066,9 +1107,8 @@ void Simulator::do_fault() {
     }
     case kFaultCampaign: {
       const size_t a = rng_.uniform(0, n - 1);
-      // Finding F1 (/work/sim-findings.md): campaign() on a leader CHECK-fails; until raft
-      // ignores it, only followers and candidates are asked to campaign.
-      if (!nodes_[a].up || nodes_[a].raft->role() == raft::StateRole::kLeader) return;
+      // Leaders too: campaign() must then be a no-op (finding F1 in /work/sim-findings.md).
+      if (!nodes_[a].up) return;
       nodes_[a].raft->campaign();
       tracef("FAULT n%zu campaigns", a + 1);
       return;
@@ -1104,7 +1144,7 @@ void Simulator::client_wake(int ci, uint64_t token) {
     trace_hash({6, c.id, c.cmd.seq});
     c.busy = false;
     ++result_.stats.ops_unknown;
-    wake_client_at(c, now_ + rng_.uniform(1, profile_.think_max));
+    wake_client_at(c, now_ + rng_.uniform(tenths(1), profile_.think_max));
     return;
   }
   submit(c);
@@ -1143,7 +1183,9 @@ void Simulator::start_op(Client& c) {
   op.expected = cmd.expected;
   op.call_time = hclock_++;
   c.hist = history_.size();
+  op_index_[{c.id, cmd.seq}] = history_.size();
   history_.push_back(std::move(op));
+  first_applied_.push_back(0);
   tracef("client %llu calls %s%s", (unsigned long long)c.id,
          describe_op(history_.back()).c_str(), c.via_read_index ? " (read index)" : "");
   trace_hash({7, c.id, cmd.seq, static_cast<uint64_t>(cmd.kind)});
@@ -1163,7 +1205,13 @@ void Simulator::submit(Client& c) {
   trace_hash({8, c.id, c.cmd.seq, target});
   if (!n.up) {
     c.believed_leader = kNoNode;
-    wake_client_at(c, now_ + rng_.uniform(5, 20));  // connection refused
+    wake_client_at(c, now_ + rng_.uniform(tenths(5), tenths(20)));  // connection refused
+    return;
+  }
+  if (c.via_read_index && opts_.inject == SimOptions::InjectedBug::kLocalReads) {
+    KvOutput out;
+    out.read_value = n.kv.get(c.cmd.key);
+    complete(c, out, static_cast<int>(target));
     return;
   }
   if (c.via_read_index) {
@@ -1178,7 +1226,7 @@ void Simulator::submit(Client& c) {
   if (!st.ok()) {
     const NodeId hint = n.raft->leader();
     c.believed_leader = hint == n.id ? kNoNode : hint;
-    wake_client_at(c, now_ + rng_.uniform(5, 20));
+    wake_client_at(c, now_ + rng_.uniform(tenths(5), tenths(20)));
     return;
   }
   n.waiters[{c.id, c.cmd.seq}] = c.index;
@@ -1209,7 +1257,7 @@ void Simulator::complete(Client& c, const KvOutput& out, int node) {
          node + 1);
   trace_hash({9, c.id, op.read_value ? hash_bytes(*op.read_value) : 1, op.cas_ok ? 1u : 0u});
   if (!liveness_) {
-    wake_client_at(c, now_ + rng_.uniform(1, profile_.think_max));
+    wake_client_at(c, now_ + rng_.uniform(tenths(1), profile_.think_max));
   } else {
     ++c.token;  // no more ops; cancel the pending timeout
   }
@@ -1300,6 +1348,37 @@ void Simulator::check_leader_completeness(int i) {
   }
 }
 
+// Leader lease (raft.h lease_expiry_tick: "the tick until which no other leader can have
+// been elected"; DESIGN.md "Holds"): while a leader believes its lease valid, no node may
+// be leader of a higher term. Leases are measured in each node's own ticks, so clock drift
+// between nodes (profile tick_period) is part of what this checks. Findings F2 (transfer)
+// and F3 (one tick) in /work/sim-findings.md came from here.
+void Simulator::check_leases() {
+  for (size_t a = 0; a < nodes_.size(); ++a) {
+    const Node& old_leader = nodes_[a];
+    if (!old_leader.up || old_leader.raft->role() != raft::StateRole::kLeader ||
+        !old_leader.raft->lease_valid()) {
+      continue;
+    }
+    for (size_t b = 0; b < nodes_.size(); ++b) {
+      const Node& n = nodes_[b];
+      if (b == a || !n.up || n.raft->role() != raft::StateRole::kLeader ||
+          n.raft->term() <= old_leader.raft->term()) {
+        continue;
+      }
+      fail("leader-lease",
+           "node " + n.id.str() + " is leader of term " + n.raft->term().str() + " while node " +
+               old_leader.id.str() + " (leader of term " + old_leader.raft->term().str() +
+               ") holds a valid lease: now_tick=" + std::to_string(old_leader.raft->now_tick()) +
+               " expiry_tick=" + std::to_string(*old_leader.raft->lease_expiry_tick()) +
+               " (tick periods n" + old_leader.id.str() + "=" +
+               std::to_string(profile_.tick_period[a]) + " n" + n.id.str() + "=" +
+               std::to_string(profile_.tick_period[b]) + " units)");
+      return;
+    }
+  }
+}
+
 void Simulator::deep_check(int i) {
   Node& n = nodes_[static_cast<size_t>(i)];
   const raft::Raft& r = *n.raft;
@@ -1358,6 +1437,7 @@ void Simulator::check_after_event() {
     max_leader_term_ = std::max(max_leader_term_, term);
     if (term == max_leader_term_) check_leader_completeness(static_cast<int>(i));
   }
+  check_leases();
   if (step_ % kDeepCheckEvery == 0) {
     for (size_t i = 0; i < nodes_.size() && !failed_; ++i) {
       if (nodes_[i].up) deep_check(static_cast<int>(i));

@@ -16,6 +16,15 @@ struct SimOptions {
   int nodes = 0;
   // Sets raft::Config::unsafe_commit_previous_term_for_test on every node.
   bool unsafe_commit_previous_term = false;
+  // Checker self-tests: break the simulated shell (not raft) on purpose.
+  //   kSkipFsync: ignore Ready::must_sync, so a crash can lose acknowledged entries and votes.
+  //   kLocalReads: answer ReadIndex gets from the local replica at once, without waiting for
+  //   the read index (stale reads from followers and deposed leaders).
+  enum class InjectedBug { kNone, kSkipFsync, kLocalReads };
+  InjectedBug inject = InjectedBug::kNone;
+  // Comma-separated fault kinds the seed may not use (split, isolate-leader, one-way, heal,
+  // crash, crash-leader, transfer, campaign): to narrow down a failing seed.
+  std::string disabled_faults;
   // Print one line per event to `trace`.
   bool verbose = false;
   FILE* trace = stdout;

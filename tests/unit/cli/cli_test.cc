@@ -114,6 +114,27 @@ TEST_F(CliTest, AgentRunsTheHookWithTheConfig) {
   EXPECT_EQ(seen, "n1/demo");
 }
 
+TEST_F(CliTest, CheckConfigVerifiesCertificates) {
+  std::string text(kConfig);
+  text.replace(text.find("tls: {insecure: true}"), 21,
+               "tls: {ca: " + write("ca.crt", "x") + ", cert: " + write("n1.crt", "x") +
+                   ", key: " + write("n1.key", "x") + "}");
+  const std::string path = write("n1.yaml", text);
+  CliHooks hooks;
+  hooks.cert_verify = [](const std::string&, const std::string& cert, const std::string&) {
+    return Status(Errc::kInvalidArgument, cert + " was not issued by the CA");
+  };
+  Outcome o = run({"agent", "--config", path, "--check-config"}, hooks);
+  EXPECT_EQ(o.code, kExitUsage);
+  EXPECT_EQ(o.err, path + ": tls: " + (dir_ / "n1.crt").string() +
+                       " was not issued by the CA\nvigil agent: " + path +
+                       " is not valid (see docs/CONFIG.md)\n");
+  hooks.cert_verify = [](const std::string&, const std::string&, const std::string&) {
+    return Status();
+  };
+  EXPECT_EQ(run({"agent", "--config", path, "--check-config"}, hooks).out, "config OK\n");
+}
+
 TEST(Cli, UsageErrorsExit2) {
   EXPECT_EQ(run({}).code, kExitUsage);
   EXPECT_EQ(run({"agent"}).code, kExitUsage);
@@ -202,10 +223,10 @@ TEST(LocalClusterPlan, BadOptionsSayWhatToDo) {
   o.nodes = 0;
   EXPECT_EQ(msg(o), "--nodes must be between 1 and 9 (got 0); 3 is usual");
   o.nodes = 3;
-  o.base_port = 65400;
+  o.base_port = 65500;
   EXPECT_EQ(msg(o),
             "--base-port must leave room for 3 peer ports and API ports 100 above them, within "
-            "1024..65535 (got 65400)");
+            "1024..65535 (got 65500)");
   o.base_port = 80;
   EXPECT_EQ(msg(o),
             "--base-port must leave room for 3 peer ports and API ports 100 above them, within "

@@ -304,6 +304,12 @@ TEST(AgentConfigErrors, Names) {
             "n1.yaml:9: peers[2].name: " + rule + " (got \"n\\x01\")");
 }
 
+TEST(AgentConfigErrors, CaIsNotANodeName) {
+  EXPECT_EQ(errors(with("{name: n3,", "{name: ca,")),
+            "n1.yaml:9: peers[2].name: \"ca\" is reserved for the cluster CA's files; pick "
+            "another name");
+}
+
 TEST(AgentConfigErrors, Paths) {
   EXPECT_EQ(errors(with("data_dir: /var/lib/vigil/n1", "data_dir: vigil/n1")),
             "n1.yaml:4: data_dir: must be an absolute path (got \"vigil/n1\")");

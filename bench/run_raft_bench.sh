@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Runs the consensus benchmark of docs/BENCHMARKS.md: put throughput and latency at 1/16/64
+# clients, then leader failover, for 3-voter Vigil and etcd clusters on 127.0.0.1.
+#
+# usage: bench/run_raft_bench.sh BUILD_DIR [--seconds S] [--runs N] [--out FILE]
+#   BUILD_DIR holds vigil, vigil-kv-load and vigil-failover-bench (this script builds
+#   nothing). --seconds: load per client count (default 10); --runs: failover runs (10);
+#   --out: also write the markdown table to FILE. Needs etcd 3.4 on PATH and jq.
+set -euo pipefail
+
+usage() {
+  sed -n '4,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+[[ $# -ge 1 ]] || usage
+build=$(cd "$1" && pwd)
+shift
+seconds=10
+runs=10
+out=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --seconds) seconds=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) usage ;;
+  esac
+done
+
+for exe in vigil vigil-kv-load vigil-failover-bench; do
+  [[ -x "$build/$exe" ]] || { echo "missing $build/$exe: build it first" >&2; exit 1; }
+done
+command -v etcd >/dev/null || { echo "etcd not on PATH (Debian: apt-get install etcd-server)" >&2; exit 1; }
+command -v jq >/dev/null || { echo "jq not on PATH" >&2; exit 1; }
+if pgrep -x etcd >/dev/null; then
+  echo "an etcd process is already running (pgrep -x etcd): stop it first, it would skew the figures" >&2
+  exit 1
+fi
+
+work=$(mktemp -d /tmp/vigil-raft-bench.XXXXXX)
+serve_pid=""
+bench_pid=""
+endpoint=""
+
+stop_pid() {  # stop_pid PID: SIGTERM, then SIGKILL after 5 s
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  [[ -n "$bench_pid" ]] && stop_pid "$bench_pid"
+  [[ -n "$serve_pid" ]] && stop_pid "$serve_pid"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log() { echo "== $*" >&2; }
+
+# start_cluster vigil|etcd: starts a 3-node cluster in the background (not in a subshell:
+# the trap must know its pid); sets `endpoint` to the leader's API address.
+start_cluster() {
+  local target=$1 ready="$work/$1.endpoint"
+  "$build/vigil-failover-bench" --serve "$target" --dir "$work/serve" --ready-file "$ready" \
+    >"$work/$target.serve.log" 2>&1 &
+  serve_pid=$!
+  for _ in $(seq 600); do
+    [[ -s "$ready" ]] && { endpoint=$(cat "$ready"); return 0; }
+    kill -0 "$serve_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "the $target cluster did not come up:" >&2
+  cat "$work/$target.serve.log" >&2
+  return 1
+}
+
+stop_cluster() {
+  stop_pid "$serve_pid"
+  serve_pid=""
+}
+
+# load vigil|etcd: kv-load at 1, 16 and 64 clients against the leader; JSON lines to a file.
+load() {
+  local target=$1
+  start_cluster "$target"
+  log "$target: cluster up, leader API $endpoint"
+  sleep 1
+  for clients in 1 16 64; do
+    log "$target: $clients clients for $seconds s"
+    "$build/vigil-kv-load" --target "$target" --endpoint "$endpoint" --clients "$clients" \
+      --seconds "$seconds" --json | tee -a "$work/$target.load.jsonl" >&2
+  done
+  stop_cluster
+}
+
+machine_load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+load_before=$(machine_load)
+log "load average before: $load_before"
+load vigil
+load etcd
+log "failover: vigil and etcd, $runs runs each"
+"$build/vigil-failover-bench" --target both --runs "$runs" --dir "$work/failover" --json \
+  >"$work/failover.json" 2>"$work/failover.err" &
+bench_pid=$!
+if ! wait "$bench_pid"; then
+  bench_pid=""
+  cat "$work/failover.err" >&2
+  exit 1
+fi
+bench_pid=""
+load_after=$(machine_load)
+
+# ------------------------------------------------------------------ table
+fmt() { printf '%.0f' "$1"; }
+fmt1() { printf '%.1f' "$1"; }
+figure() {  # figure TARGET CLIENTS FIELD
+  jq -r --argjson c "$2" "select(.clients == \$c) | .$3" "$work/$1.load.jsonl"
+}
+fo() {  # fo TARGET FIELD
+  jq -r ".$1.$2" "$work/failover.json"
+}
+per_run() {
+  jq -r ".$1.runs | map(.failover_ms | floor | tostring) | join(\", \")" "$work/failover.json"
+}
+
+table=$(
+  echo "| Figure (3 voters, 127.0.0.1, fsync on) | Vigil | etcd $(etcd --version | awk '/etcd Version/ {print $3}') |"
+  echo "|---|---:|---:|"
+  for c in 1 16 64; do
+    echo "| put throughput, $c client(s) (ops/s) | $(fmt "$(figure vigil $c ops_per_s)") | $(fmt "$(figure etcd $c ops_per_s)") |"
+    echo "| put latency p50 / p99, $c client(s) (ms) | $(fmt1 "$(figure vigil $c p50_ms)") / $(fmt1 "$(figure vigil $c p99_ms)") | $(fmt1 "$(figure etcd $c p50_ms)") / $(fmt1 "$(figure etcd $c p99_ms)") |"
+    echo "| put errors, $c client(s) | $(figure vigil $c errors) | $(figure etcd $c errors) |"
+  done
+  echo "| leader failover median ($runs runs, ms) | $(fmt "$(fo vigil median_ms)") | $(fmt "$(fo etcd median_ms)") |"
+  echo "| leader failover min / max (ms) | $(fmt "$(fo vigil min_ms)") / $(fmt "$(fo vigil max_ms)") | $(fmt "$(fo etcd min_ms)") / $(fmt "$(fo etcd max_ms)") |"
+  echo "| failover per run (ms) | $(per_run vigil) | $(per_run etcd) |"
+)
+echo
+echo "Load average (1/5/15 min) before: $load_before, after: $load_after"
+echo
+echo "$table"
+if [[ -n "$out" ]]; then
+  {
+    echo "Load average (1/5/15 min) before: $load_before, after: $load_after"
+    echo
+    echo "$table"
+    echo
+    echo '```json'
+    cat "$work/failover.json"
+    cat "$work/vigil.load.jsonl" "$work/etcd.load.jsonl"
+    echo '```'
+  } >"$out"
+fi
