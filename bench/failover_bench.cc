@@ -105,8 +105,9 @@ cli::CliHooks cert_hooks() {
 
 class VigilBenchCluster final : public BenchCluster {
  public:
-  VigilBenchCluster(const std::string& dir, const std::string& binary)
-      : cluster_(make_options(dir, binary), cert_hooks()) {}
+  VigilBenchCluster(const std::string& dir, const std::string& binary, bool insecure,
+                    uint64_t snapshot_entries)
+      : cluster_(make_options(dir, binary, insecure, snapshot_entries), cert_hooks()) {}
   Status init() { return cluster_.init(); }
   std::string name() const override { return "vigil"; }
   Status start_all() override { return cluster_.start_all(); }
@@ -137,13 +138,15 @@ class VigilBenchCluster final : public BenchCluster {
   std::string log_tail(int node) const override { return cluster_.log_tail(node); }
 
  private:
-  static cli::AgentClusterOptions make_options(const std::string& dir, const std::string& bin) {
+  static cli::AgentClusterOptions make_options(const std::string& dir, const std::string& bin,
+                                               bool insecure, uint64_t snapshot_entries) {
     cli::AgentClusterOptions o;
     o.nodes = 3;
     o.dir = dir;
     o.vigil_binary = bin;
-    o.insecure = false;  // mutual TLS between the agents
-    o.fsync = true;      // timers: the agent's defaults
+    o.insecure = insecure;  // default false: mutual TLS between the agents
+    o.snapshot_entries = snapshot_entries;  // 0: the agent's default
+    o.fsync = true;         // timers: the agent's defaults
     return o;
   }
   cli::AgentCluster cluster_;
@@ -430,6 +433,10 @@ struct Options {
   std::string etcd_binary = "etcd";
   std::string serve;       // "vigil" or "etcd": start a cluster and wait
   std::string ready_file;  // --serve: where to write the leader's API address
+  // For experiments only (docs/BENCHMARKS.md "Findings"): plain TCP between the agents,
+  // and the agent's snapshot interval.
+  bool vigil_insecure = false;
+  uint64_t vigil_snapshot_entries = 0;
 };
 
 struct RunResult {
@@ -450,7 +457,8 @@ struct Summary {
 std::unique_ptr<BenchCluster> make_cluster(const std::string& target, const std::string& dir,
                                            const Options& o, Status* st) {
   if (target == "vigil") {
-    auto c = std::make_unique<VigilBenchCluster>(dir, o.vigil_binary);
+    auto c = std::make_unique<VigilBenchCluster>(dir, o.vigil_binary, o.vigil_insecure,
+                                                 o.vigil_snapshot_entries);
     *st = c->init();
     return c;
   }
@@ -623,6 +631,7 @@ void usage() {
                "usage: vigil-failover-bench [--target vigil|etcd|both] [--runs N] [--json]\n"
                "         [--interval-ms MS] [--timeout-ms MS] [--dir DIR] [--keep]\n"
                "         [--vigil PATH] [--etcd PATH]\n"
+               "         [--vigil-insecure] [--vigil-snapshot-entries N]  (experiments only)\n"
                "       vigil-failover-bench --serve vigil|etcd [--dir DIR] [--ready-file F]\n"
                "Kills the leader of a 3-node cluster on loopback N times and measures the time\n"
                "from its death to the first acknowledged PUT sent after it. --serve starts a\n"
@@ -655,6 +664,8 @@ int main(int argc, char** argv) {
     else if (a == "--etcd") o.etcd_binary = next();
     else if (a == "--serve") o.serve = next();
     else if (a == "--ready-file") o.ready_file = next();
+    else if (a == "--vigil-insecure") o.vigil_insecure = true;
+    else if (a == "--vigil-snapshot-entries") o.vigil_snapshot_entries = std::stoull(next());
     else {
       usage();
       return 2;

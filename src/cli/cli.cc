@@ -1,4 +1,4 @@
-// The `vigil` command line (CLI11): subcommands agent, cert, local-cluster.
+// The `vigil` command line (CLI11): agent, cert, local-cluster, demo, status, kv.
 #include "cli/cli.h"
 
 #include <CLI/CLI.hpp>
@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/client_cmds.h"
 #include "cli/demo.h"
 #include "cli/local_cluster.h"
 #include "daemon/config.h"
@@ -155,6 +156,27 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
   local->add_option("--cluster", lc.cluster, "Cluster name")->capture_default_str();
   local->add_flag("--insecure", lc.insecure, "No TLS: plain TCP on loopback");
 
+  std::string api = default_api_address();
+  bool as_json = false;
+  auto* status = app.add_subcommand("status", "Show a node's view: role, term, leader, log");
+  status->add_option("--api", api, "Agent API address (default $VIGIL_API or 127.0.0.1:7101)");
+  status->add_flag("--json", as_json, "Print the API's JSON answer");
+  auto* kv = app.add_subcommand("kv", "Read and write keys in the replicated store");
+  kv->require_subcommand(1);
+  std::string kv_key, kv_value;
+  bool serializable = false;
+  auto* kv_put = kv->add_subcommand("put", "Set KEY to VALUE (acknowledged once committed)");
+  auto* kv_get = kv->add_subcommand("get", "Print KEY's value (exit 3 if it does not exist)");
+  auto* kv_del = kv->add_subcommand("del", "Delete KEY");
+  for (auto* c : {kv_put, kv_get, kv_del}) {
+    c->add_option("--api", api, "Agent API address (default $VIGIL_API or 127.0.0.1:7101)");
+    c->add_flag("--json", as_json, "Print the API's JSON answer");
+    c->add_option("key", kv_key, "Key")->required();
+  }
+  kv_put->add_option("value", kv_value, "Value")->required();
+  kv_get->add_flag("--serializable", serializable,
+                   "Answer from this node's state without a quorum round (may be stale)");
+
   auto* demo = app.add_subcommand(
       "demo", "Show failover on 3 real agents on 127.0.0.1: kill the leader, lose nothing");
   DemoOptions dopt;
@@ -186,6 +208,18 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
   }
   if (local->parsed()) {
     return run_local_cluster(lc, hooks);
+  }
+  if (status->parsed()) {
+    return cmd_status(api, as_json);
+  }
+  if (kv_put->parsed()) {
+    return cmd_kv_put(api, kv_key, kv_value, as_json);
+  }
+  if (kv_get->parsed()) {
+    return cmd_kv_get(api, kv_key, serializable, as_json);
+  }
+  if (kv_del->parsed()) {
+    return cmd_kv_del(api, kv_key, as_json);
   }
   if (demo->parsed()) {
     // The demo is non-interactive today; --script only documents the exit-code contract.

@@ -11,11 +11,9 @@
 
 #include "base/ids.h"
 #include "base/status.h"
+#include "store/limits.h"
 
 namespace vigil::store {
-
-inline constexpr size_t kMaxKeyBytes = 4096;
-inline constexpr size_t kMaxValueBytes = 1 << 20;
 
 enum class Op : uint8_t { kPut = 1, kDelete = 2 };
 

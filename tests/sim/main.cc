@@ -1,10 +1,11 @@
 // vigil-sim: runs seeded whole-cluster Raft simulations and reports invariant violations.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <unistd.h>
 
 #include "sim/simulator.h"
 
@@ -111,8 +112,8 @@ int main(int argc, char** argv) {
            inconclusive = 0, leaders = 0;
   for (uint64_t s = first_seed; s < first_seed + seeds; ++s) {
     opts.seed = s;
-    std::string replay = "vigil-sim --seed=" + std::to_string(s) +
-                         " --steps=" + std::to_string(opts.steps);
+    std::string replay =
+        "vigil-sim --seed=" + std::to_string(s) + " --steps=" + std::to_string(opts.steps);
     if (opts.nodes != 0) replay += " --nodes=" + std::to_string(opts.nodes);
     if (opts.unsafe_commit_previous_term) replay += " --unsafe-commit-previous-term";
     if (!inject_name.empty()) replay += " --inject-bug=" + inject_name;
@@ -129,41 +130,39 @@ int main(int argc, char** argv) {
     leaders += st.leaders;
     inconclusive += st.linearizability_inconclusive ? 1 : 0;
     if (!multi || opts.verbose) {
-      std::printf("seed %llu: %s steps=%llu time=%llu leaders=%llu max_term=%llu commit=%llu "
-                  "crashes=%llu partitions=%llu snapshots=%llu compactions=%llu ops_ok=%llu "
-                  "ops_unknown=%llu read_index_reads=%llu msgs=%llu dropped=%llu "
-                  "old_term_commits=%llu lin_steps=%llu%s trace_hash=%016llx\n  profile: %s\n",
-                  (unsigned long long)s, r.ok ? "ok" : "VIOLATION",
-                  (unsigned long long)st.steps, (unsigned long long)st.end_time,
-                  (unsigned long long)st.leaders, (unsigned long long)st.max_term,
-                  (unsigned long long)st.max_commit, (unsigned long long)st.crashes,
-                  (unsigned long long)st.partitions, (unsigned long long)st.snapshots_installed,
-                  (unsigned long long)st.compactions, (unsigned long long)st.ops_ok,
-                  (unsigned long long)st.ops_unknown,
-                  (unsigned long long)st.reads_via_read_index,
-                  (unsigned long long)st.messages_sent, (unsigned long long)st.messages_dropped,
-                  (unsigned long long)st.old_term_commits,
-                  (unsigned long long)st.linearizability_steps,
-                  st.linearizability_inconclusive ? " (linearizability INCONCLUSIVE)" : "",
-                  (unsigned long long)r.trace_hash, r.profile.c_str());
+      std::printf(
+          "seed %llu: %s steps=%llu time=%llu leaders=%llu max_term=%llu commit=%llu "
+          "crashes=%llu partitions=%llu snapshots=%llu compactions=%llu ops_ok=%llu "
+          "ops_unknown=%llu read_index_reads=%llu msgs=%llu dropped=%llu "
+          "old_term_commits=%llu lin_steps=%llu%s trace_hash=%016llx\n  profile: %s\n",
+          (unsigned long long)s, r.ok ? "ok" : "VIOLATION", (unsigned long long)st.steps,
+          (unsigned long long)st.end_time, (unsigned long long)st.leaders,
+          (unsigned long long)st.max_term, (unsigned long long)st.max_commit,
+          (unsigned long long)st.crashes, (unsigned long long)st.partitions,
+          (unsigned long long)st.snapshots_installed, (unsigned long long)st.compactions,
+          (unsigned long long)st.ops_ok, (unsigned long long)st.ops_unknown,
+          (unsigned long long)st.reads_via_read_index, (unsigned long long)st.messages_sent,
+          (unsigned long long)st.messages_dropped, (unsigned long long)st.old_term_commits,
+          (unsigned long long)st.linearizability_steps,
+          st.linearizability_inconclusive ? " (linearizability INCONCLUSIVE)" : "",
+          (unsigned long long)r.trace_hash, r.profile.c_str());
     }
     if (!r.ok) {
-      std::printf("\nVIOLATION of %s at step %llu (seed %llu, %d nodes)\n%s\n",
-                  r.invariant.c_str(), (unsigned long long)r.step, (unsigned long long)s,
-                  r.nodes, r.details.c_str());
+      std::printf("\nVIOLATION of %s at step %llu (seed %llu, %d nodes)\n%s\n", r.invariant.c_str(),
+                  (unsigned long long)r.step, (unsigned long long)s, r.nodes, r.details.c_str());
       std::printf("profile: %s\nreplay: %s -v\n", r.profile.c_str(), replay.c_str());
       std::fflush(stdout);
       return expect_violation ? 0 : 1;
     }
   }
-  std::printf("%llu seed(s) from %llu passed: steps=%llu leaders=%llu crashes=%llu "
-              "snapshots_installed=%llu ops_ok=%llu ops_unknown=%llu%s\n",
-              (unsigned long long)seeds, (unsigned long long)first_seed,
-              (unsigned long long)total_steps, (unsigned long long)leaders,
-              (unsigned long long)crashes, (unsigned long long)snapshots,
-              (unsigned long long)ops_ok, (unsigned long long)ops_unknown,
-              inconclusive ? (" linearizability_inconclusive=" + std::to_string(inconclusive)).c_str()
-                           : "");
+  std::printf(
+      "%llu seed(s) from %llu passed: steps=%llu leaders=%llu crashes=%llu "
+      "snapshots_installed=%llu ops_ok=%llu ops_unknown=%llu%s\n",
+      (unsigned long long)seeds, (unsigned long long)first_seed, (unsigned long long)total_steps,
+      (unsigned long long)leaders, (unsigned long long)crashes, (unsigned long long)snapshots,
+      (unsigned long long)ops_ok, (unsigned long long)ops_unknown,
+      inconclusive ? (" linearizability_inconclusive=" + std::to_string(inconclusive)).c_str()
+                   : "");
   if (expect_violation) {
     std::printf("expected a violation but every seed passed: the checkers missed the bug\n");
     return 1;

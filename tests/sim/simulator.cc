@@ -53,8 +53,8 @@ enum FaultKind : int {
   kFaultCampaign,       // a random node campaigns at once
   kFaultKinds,
 };
-const char* const kFaultNames[kFaultKinds] = {"split", "isolate-leader", "one-way", "heal",
-                                             "crash", "crash-leader", "transfer", "campaign"};
+const char* const kFaultNames[kFaultKinds] = {"split", "isolate-leader", "one-way",  "heal",
+                                              "crash", "crash-leader",   "transfer", "campaign"};
 
 struct Profile {
   int nodes = 3;
@@ -94,9 +94,8 @@ struct Profile {
                   nodes, clients, keys, drop_p, dup_p, (unsigned long long)lat_min,
                   (unsigned long long)lat_max, slow_p, (unsigned long long)slow_max,
                   (unsigned long long)fault_gap_min, (unsigned long long)fault_gap_max, max_down,
-                  sync_p, (unsigned long long)compact_every, read_index_p, pre_vote,
-                  check_quorum, heartbeat_tick, (unsigned long long)max_size_per_msg,
-                  max_inflight_msgs);
+                  sync_p, (unsigned long long)compact_every, read_index_p, pre_vote, check_quorum,
+                  heartbeat_tick, (unsigned long long)max_size_per_msg, max_inflight_msgs);
     std::string s = buf;
     for (int k = 0; k < kFaultKinds; ++k) {
       if (weights[k] == 0) continue;
@@ -322,12 +321,13 @@ struct ApplyRec {
 
 std::string msg_str(const Message& m) {
   char buf[200];
-  std::snprintf(buf, sizeof(buf), "%s %llu->%llu term=%llu log_term=%llu index=%llu ents=%zu "
+  std::snprintf(buf, sizeof(buf),
+                "%s %llu->%llu term=%llu log_term=%llu index=%llu ents=%zu "
                 "commit=%llu%s%s",
                 raft::msg_type_name(m.type), (unsigned long long)m.from.v,
                 (unsigned long long)m.to.v, (unsigned long long)m.term.v,
-                (unsigned long long)m.log_term.v, (unsigned long long)m.index.v,
-                m.entries.size(), (unsigned long long)m.commit.v, m.reject ? " reject" : "",
+                (unsigned long long)m.log_term.v, (unsigned long long)m.index.v, m.entries.size(),
+                (unsigned long long)m.commit.v, m.reject ? " reject" : "",
                 m.snapshot ? " +snapshot" : "");
   return buf;
 }
@@ -390,7 +390,7 @@ class Simulator {
   Profile profile_;
   std::vector<Node> nodes_;
   std::vector<Client> clients_;
-  std::vector<std::vector<bool>> blocked_;  // blocked_[from][to]
+  std::vector<std::vector<bool>> blocked_;                // blocked_[from][to]
   std::map<std::pair<uint64_t, uint64_t>, Event> queue_;  // (time, seq) -> event
   uint64_t queue_seq_ = 0;
   uint64_t now_ = 0;
@@ -409,7 +409,7 @@ class Simulator {
   std::map<uint64_t, NodeId> leader_of_term_;
   uint64_t max_leader_term_ = 0;
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> digest_of_;  // (index, term) -> digest
-  std::vector<std::optional<uint64_t>> committed_;              // index -> prefix digest
+  std::vector<std::optional<uint64_t>> committed_;               // index -> prefix digest
   uint64_t max_committed_ = 0;
   std::vector<ApplyRec> applied_;
   std::vector<std::string> written_values_;
@@ -503,8 +503,7 @@ void Simulator::start_node(int i, bool fresh) {
   schedule(now_ + rng_.uniform(1, profile_.tick_period[static_cast<size_t>(i)]), std::move(tick));
   tracef("n%llu %s: term=%llu commit=%llu last=%llu snap=%llu", (unsigned long long)n.id.v,
          fresh ? "starts" : "restarts", (unsigned long long)n.durable.hs.term.v,
-         (unsigned long long)n.durable.hs.commit.v,
-         (unsigned long long)n.durable.last_index().v,
+         (unsigned long long)n.durable.hs.commit.v, (unsigned long long)n.durable.last_index().v,
          (unsigned long long)n.durable.snap.meta.index.v);
   trace_hash({1, n.id.v, n.durable.hs.term.v, n.durable.last_index().v});
 }
@@ -525,7 +524,8 @@ SimResult Simulator::run() {
   for (size_t c = 0; c < clients_.size(); ++c) {
     clients_[c].index = static_cast<int>(c);
     clients_[c].id = c + 1;
-    wake_client_at(clients_[c], rng_.uniform(kTickUnits * kElectionTick, 4 * kTickUnits * kElectionTick));
+    wake_client_at(clients_[c],
+                   rng_.uniform(kTickUnits * kElectionTick, 4 * kTickUnits * kElectionTick));
   }
   Event fault;
   fault.kind = EvKind::kFault;
@@ -699,9 +699,8 @@ void Simulator::sync(Node& n) {
 // Step 1 of the Ready contract: hand snapshot, entries and hard state to storage, and
 // make them durable if the Ready says so.
 void Simulator::persist(Node& n, const Ready& rd, std::optional<uint64_t>* snap_digest) {
-  const bool term_or_vote_changed =
-      rd.hard_state &&
-      (rd.hard_state->term != n.last_hs.term || rd.hard_state->vote != n.last_hs.vote);
+  const bool term_or_vote_changed = rd.hard_state && (rd.hard_state->term != n.last_hs.term ||
+                                                      rd.hard_state->vote != n.last_hs.vote);
   if ((!rd.entries.empty() || rd.snapshot || term_or_vote_changed) && !rd.must_sync) {
     fail("ready-contract", "node " + n.id.str() + " Ready has " +
                                std::to_string(rd.entries.size()) + " entries" +
@@ -715,8 +714,8 @@ void Simulator::persist(Node& n, const Ready& rd, std::optional<uint64_t>* snap_
     KvStateMachine probe;
     uint64_t digest = 0;
     if (!s.data || !probe.deserialize(*s.data, &digest)) {
-      fail("snapshot-corrupt", "node " + n.id.str() + " received an undecodable snapshot at " +
-                                   s.meta.index.str());
+      fail("snapshot-corrupt",
+           "node " + n.id.str() + " received an undecodable snapshot at " + s.meta.index.str());
       return;
     }
     check_log_digest(s.meta.index, s.meta.term, digest, static_cast<int>(n.id.v - 1));
@@ -740,8 +739,8 @@ void Simulator::persist(Node& n, const Ready& rd, std::optional<uint64_t>* snap_
           return;
         }
       } else if (e.index != op.recs.back().entry.index + 1) {
-        fail("persist-contract", "node " + n.id.str() + " Ready entries not contiguous at " +
-                                     e.index.str());
+        fail("persist-contract",
+             "node " + n.id.str() + " Ready entries not contiguous at " + e.index.str());
         return;
       }
       LogRec r{e, chain_digest(*prev, e)};
@@ -774,7 +773,8 @@ void Simulator::process_ready(int i) {
   while (!failed_ && n.up && n.raft->has_ready()) {
     Ready rd = n.raft->ready();
     trace_hash({2, n.id.v, rd.entries.size(), rd.committed_entries.size(), rd.messages.size(),
-                rd.hard_state ? rd.hard_state->term.v : 0, rd.hard_state ? rd.hard_state->commit.v : 0,
+                rd.hard_state ? rd.hard_state->term.v : 0,
+                rd.hard_state ? rd.hard_state->commit.v : 0,
                 rd.snapshot ? rd.snapshot->meta.index.v : 0, rd.must_sync ? 1u : 0u});
     if (rd.soft_state) {
       tracef("n%llu soft state: %s leader=%llu term=%llu", (unsigned long long)n.id.v,
@@ -793,8 +793,8 @@ void Simulator::process_ready(int i) {
     if (failed_) return;
     for (const raft::ReadState& rs : rd.read_states) {
       auto it = n.read_waiters.find(rs.context);
-      tracef("n%llu read state ctx=%s index=%llu", (unsigned long long)n.id.v,
-             rs.context.c_str(), (unsigned long long)rs.index.v);
+      tracef("n%llu read state ctx=%s index=%llu", (unsigned long long)n.id.v, rs.context.c_str(),
+             (unsigned long long)rs.index.v);
       if (it == n.read_waiters.end()) continue;
       ReadWaiter w = it->second;
       w.index = rs.index;
@@ -838,8 +838,8 @@ void Simulator::apply_snapshot(int i, const Snapshot& s, uint64_t digest) {
 void Simulator::apply_entry(int i, const Entry& e) {
   Node& n = nodes_[static_cast<size_t>(i)];
   if (e.index != n.applied + 1) {
-    fail("apply-order", "node " + n.id.str() + " applies index " + e.index.str() +
-                            " after " + n.applied.str());
+    fail("apply-order",
+         "node " + n.id.str() + " applies index " + e.index.str() + " after " + n.applied.str());
     return;
   }
   if (e.index > n.raft->commit_index()) {
@@ -849,8 +849,8 @@ void Simulator::apply_entry(int i, const Entry& e) {
   }
   const LogRec* rec = n.written.rec(e.index);
   if (rec == nullptr || rec->entry.term != e.term || rec->entry.data != e.data) {
-    fail("apply-unpersisted", "node " + n.id.str() + " applies index " + e.index.str() +
-                                  " term " + e.term.str() + " which is not in its persisted log");
+    fail("apply-unpersisted", "node " + n.id.str() + " applies index " + e.index.str() + " term " +
+                                  e.term.str() + " which is not in its persisted log");
     return;
   }
   if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
@@ -890,8 +890,8 @@ void Simulator::apply_entry(int i, const Entry& e) {
     fail("state-machine-safety",
          "at index " + e.index.str() + " node " + n.id.str() + " applied term " + e.term.str() +
              " data#" + std::to_string(data_hash % 100000) + " but node " +
-             std::to_string(ar.node + 1) + " applied term " + std::to_string(ar.term) +
-             " data#" + std::to_string(ar.data_hash % 100000) +
+             std::to_string(ar.node + 1) + " applied term " + std::to_string(ar.term) + " data#" +
+             std::to_string(ar.data_hash % 100000) +
              (ar.state_hash != state_hash ? " (states differ)" : ""));
   }
 }
@@ -1186,8 +1186,8 @@ void Simulator::start_op(Client& c) {
   op_index_[{c.id, cmd.seq}] = history_.size();
   history_.push_back(std::move(op));
   first_applied_.push_back(0);
-  tracef("client %llu calls %s%s", (unsigned long long)c.id,
-         describe_op(history_.back()).c_str(), c.via_read_index ? " (read index)" : "");
+  tracef("client %llu calls %s%s", (unsigned long long)c.id, describe_op(history_.back()).c_str(),
+         c.via_read_index ? " (read index)" : "");
   trace_hash({7, c.id, cmd.seq, static_cast<uint64_t>(cmd.kind)});
   submit(c);
 }
@@ -1283,8 +1283,8 @@ void Simulator::record_commits(int i) {
   const LogIndex commit = n.raft->commit_index();
   if (commit < n.commit_seen) {
     // The commit index went backwards within one incarnation.
-    fail("commit-regress", "node " + n.id.str() + " commit index went from " +
-                               n.commit_seen.str() + " to " + commit.str());
+    fail("commit-regress", "node " + n.id.str() + " commit index went from " + n.commit_seen.str() +
+                               " to " + commit.str());
     return;
   }
   for (LogIndex k = n.commit_seen + 1; k <= commit; ++k) {
