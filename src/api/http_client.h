@@ -4,23 +4,46 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "api/http_server.h"
 #include "base/status.h"
 
 namespace vigil::api {
 
+struct HttpClientOptions {
+  // HTTPS (TLS 1.2 or later). The server's certificate must chain to `ca_file` and carry
+  // `server_name` (or the host of host_port when empty) as a DNS name or IP address.
+  bool tls = false;
+  std::string ca_file;      // PEM; "": the system's trusted CAs
+  std::string server_name;  // Vigil node certificates name the node: "n1"
+  // Checks the chain only: any certificate the CA signed is accepted. Only on request.
+  bool skip_host_check = false;
+  // Sent as "Authorization: Bearer TOKEN" with every request when not empty.
+  std::string bearer_token;
+};
+
+// An API address as users write it: "https://HOST:PORT", "http://HOST:PORT" or
+// "HOST:PORT" (plain HTTP); one trailing '/' is allowed. Errors name what is wrong.
+struct ApiEndpoint {
+  bool tls = false;
+  std::string host_port;
+};
+Result<ApiEndpoint> parse_api_url(std::string_view url);
+
 // One connection to one server, reconnected on demand. Not thread-safe: one per thread.
 class HttpClient {
  public:
-  explicit HttpClient(std::string host_port);
+  explicit HttpClient(std::string host_port, HttpClientOptions options = {});
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
   // Sends one request and waits for the whole response. Errors: kUnavailable (cannot
-  // connect, connection lost), kTimeout (no response within timeout_ms). HTTP error
-  // statuses are not errors: check HttpResponse::status.
+  // connect, connection lost, TLS handshake failed: the message says why, e.g. which name
+  // the server's certificate carries), kTimeout (no response within timeout_ms),
+  // kInvalidArgument (bad address, unusable CA file). HTTP error statuses are not errors:
+  // check HttpResponse::status.
   Result<HttpResponse> request(const std::string& method, const std::string& target,
                                const std::string& body = "", int timeout_ms = 5000,
                                const std::string& content_type = "application/json");
@@ -30,6 +53,7 @@ class HttpClient {
  private:
   class Impl;
   std::string host_port_;
+  HttpClientOptions options_;
   std::unique_ptr<Impl> impl_;
 };
 

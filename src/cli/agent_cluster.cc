@@ -93,6 +93,12 @@ Status AgentCluster::init() {
     std::string certs = options_.dir + "/certs";
     RETURN_IF_ERROR(hooks_.cert_init(certs, lo.cluster));
     for (const auto& n : nodes_) RETURN_IF_ERROR(hooks_.cert_issue(certs, n.config.node));
+    RETURN_IF_ERROR(write_local_tokens(nodes_));
+    for (const auto& t : nodes_.front().config.api.tokens) {
+      auto token = daemon::read_api_token_file(t.token_file);
+      if (!token) return token.error().with_context(t.token_file);
+      tokens_[t.role] = *token;
+    }
   }
   for (auto& n : nodes_) {
     auto& c = n.config;
@@ -158,6 +164,23 @@ bool AgentCluster::running(int node) const {
 std::string AgentCluster::api(int node) const {
   return nodes_[static_cast<size_t>(node - 1)].config.listen.api.to_string();
 }
+api::HttpClientOptions AgentCluster::client_options(int node, daemon::ApiRole role) const {
+  api::HttpClientOptions o;
+  const auto& c = nodes_[static_cast<size_t>(node - 1)].config;
+  if (c.api.tls()) {
+    o.tls = true;
+    o.ca_file = c.tls.ca_file;
+    o.server_name = c.node;
+  }
+  if (auto it = tokens_.find(role); it != tokens_.end()) o.bearer_token = it->second;
+  return o;
+}
+
+std::string AgentCluster::token_file(daemon::ApiRole role) const {
+  if (options_.insecure || nodes_.empty()) return "";
+  return local_token_path(fs::path(nodes_.front().config_path).parent_path().string(), role);
+}
+
 std::string AgentCluster::log_path(int node) const {
   return nodes_[static_cast<size_t>(node - 1)].log_path;
 }
@@ -166,7 +189,7 @@ std::string AgentCluster::data_dir(int node) const {
 }
 
 Result<json> AgentCluster::status(int node) const {
-  api::HttpClient c(api(node));
+  api::HttpClient c(api(node), client_options(node));
   ASSIGN_OR_RETURN(auto r, c.request("GET", "/v1/status", "", 500));
   if (r.status != 200) return err(Errc::kUnavailable, "status " + std::to_string(r.status));
   auto j = json::parse(r.body, nullptr, false);
@@ -206,7 +229,7 @@ Result<int> AgentCluster::wait_for_leader(std::chrono::milliseconds timeout) con
 
 Result<uint64_t> AgentCluster::put(int node, const std::string& key, const std::string& value,
                                    int timeout_ms) const {
-  api::HttpClient c(api(node));
+  api::HttpClient c(api(node), client_options(node));
   ASSIGN_OR_RETURN(auto r, c.request("PUT", "/v1/kv/" + url_encode(key), value, timeout_ms,
                                      "application/octet-stream"));
   if (r.status != 200) {
@@ -219,7 +242,7 @@ Result<uint64_t> AgentCluster::put(int node, const std::string& key, const std::
 
 Result<std::optional<std::string>> AgentCluster::get(int node, const std::string& key,
                                                      bool serializable) const {
-  api::HttpClient c(api(node));
+  api::HttpClient c(api(node), client_options(node));
   std::string target = "/v1/kv/" + url_encode(key);
   if (serializable) target += "?serializable=true";
   ASSIGN_OR_RETURN(auto r, c.request("GET", target, "", 5000));

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "api/http_client.h"
 #include "base/status.h"
 #include "cli/hooks.h"
 #include "cli/local_cluster.h"
@@ -20,7 +21,9 @@ struct AgentClusterOptions {
   int nodes = 3;
   std::string dir;                // fresh directory for configs, data and logs
   std::string vigil_binary;       // path to the `vigil` executable ("/proc/self/exe" in vigil)
-  bool insecure = true;           // plain TCP on loopback; false: mutual TLS with a fresh CA
+  // true: plain TCP on loopback, plain and open HTTP API. false: mutual TLS with a fresh
+  // CA between the agents, and an HTTPS API with bearer tokens (local-cluster's layout).
+  bool insecure = true;
   int base_port = 0;              // 0: pick a free range
   uint64_t snapshot_entries = 0;  // 0: the agent's default
   uint32_t tick_ms = 0, heartbeat_ms = 0, election_timeout_ms = 0;  // 0: defaults
@@ -47,10 +50,16 @@ class AgentCluster {
   bool running(int node) const;
   int size() const { return options_.nodes; }
 
-  std::string api(int node) const;
+  std::string api(int node) const;  // HOST:PORT of the API
+  // How to reach node's API with `role`'s token: TLS with the cluster CA and the node's
+  // name, the token (read at init()). Plain and without a token when insecure.
+  api::HttpClientOptions client_options(int node,
+                                        daemon::ApiRole role = daemon::ApiRole::kAdmin) const;
+  // DIR/<role>.token, or "" when insecure (no tokens).
+  std::string token_file(daemon::ApiRole role) const;
   std::string log_path(int node) const;
   std::string data_dir(int node) const;
-  // GET /v1/status of one node (short timeout).
+  // GET /v1/status of one node (short timeout). put/get/status use the admin token.
   Result<nlohmann::json> status(int node) const;
   // Waits until a running node says it is leader and every other running node names it.
   // Returns the leader's number. Errors: kTimeout.
@@ -70,6 +79,7 @@ class AgentCluster {
   CliHooks hooks_;
   std::vector<cli::LocalNode> nodes_;
   std::map<int, pid_t> pids_;
+  std::map<daemon::ApiRole, std::string> tokens_;
 };
 
 // Picks a base port P such that P..P+N-1 and P+100..P+100+N-1 are free on 127.0.0.1.

@@ -39,7 +39,13 @@ int cmd_agent(const std::string& path, bool check_only, const CliHooks& hooks) {
       return kExitUsage;
     }
   }
-  for (const auto& w : daemon::config_warnings(*config)) {
+  std::vector<std::string> warnings = daemon::config_warnings(*config);
+  if (auto tokens = daemon::read_api_tokens(*config, &warnings); !tokens) {
+    // load_agent_config() checked the files a moment ago: this is a race, but say so.
+    std::fprintf(stderr, "%s: %s\n", path.c_str(), tokens.error().message().c_str());
+    return kExitUsage;
+  }
+  for (const auto& w : warnings) {
     std::fprintf(stderr, "%s: warning: %s\n", path.c_str(), w.c_str());
   }
   if (check_only) {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -55,6 +56,55 @@ Status write_file(const std::string& path, const std::string& text) {
     return err(Errc::kIoError, "cannot rename " + tmp + ": " + std::strerror(errno));
   }
   return Status();
+}
+
+// Creates `path` with `text`, mode 0600, failing if it exists (O_EXCL): never overwrites.
+Status write_secret_file(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return err(Errc::kIoError, "cannot create " + path + ": " + std::strerror(errno));
+  }
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      const int e = errno;
+      ::close(fd);
+      ::unlink(path.c_str());
+      return err(Errc::kIoError, "cannot write " + path + ": " + std::strerror(e));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    return err(Errc::kIoError, "cannot write " + path + ": " + std::strerror(errno));
+  }
+  return Status();
+}
+
+// 32 bytes from the kernel's CSPRNG as 64 hex digits.
+Result<std::string> random_token() {
+  unsigned char bytes[32];
+  size_t got = 0;
+  while (got < sizeof bytes) {
+    const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return err(Errc::kIoError, std::string("getrandom: ") + std::strerror(errno));
+    }
+    got += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
 }
 
 // "" if 127.0.0.1:port can be bound now, else why not.
@@ -273,6 +323,24 @@ Status check_earlier_run(const std::vector<LocalNode>& nodes, const std::string&
 
 }  // namespace
 
+std::string local_token_path(const std::string& dir, daemon::ApiRole role) {
+  return dir + "/" + std::string(daemon::api_role_name(role)) + ".token";
+}
+
+Status write_local_tokens(const std::vector<LocalNode>& nodes) {
+  if (nodes.empty()) {
+    return Status();
+  }
+  for (const auto& t : nodes.front().config.api.tokens) {
+    if (fs::exists(t.token_file)) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(auto token, random_token());
+    RETURN_IF_ERROR(write_secret_file(t.token_file, token + "\n"));
+  }
+  return Status();
+}
+
 Result<std::vector<LocalNode>> plan_local_cluster(const LocalClusterOptions& o,
                                                   const CliHooks& hooks) {
   if (o.nodes < 1 || o.nodes > static_cast<int>(daemon::kMaxVoters)) {
@@ -327,6 +395,12 @@ Result<std::vector<LocalNode>> plan_local_cluster(const LocalClusterOptions& o,
       c.tls.insecure = true;
     } else {
       c.tls = cert_paths(dir + "/certs", p.name);
+      c.api.cert_file = c.tls.cert_file;
+      c.api.key_file = c.tls.key_file;
+      for (daemon::ApiRole role : kLocalTokenRoles) {
+        c.api.tokens.push_back(daemon::ApiTokenConfig{std::string(daemon::api_role_name(role)),
+                                                      role, local_token_path(dir, role)});
+      }
     }
     n.config_path = dir + "/" + p.name + ".yaml";
     n.log_path = dir + "/" + p.name + ".log";
@@ -385,6 +459,9 @@ int run_local_cluster(const LocalClusterOptions& o, const CliHooks& hooks) {
       }
     }
   }
+  if (Status s = write_local_tokens(nodes); !s.ok()) {
+    return fail(s.message());
+  }
   for (const auto& n : nodes) {
     if (Status s = write_file(n.config_path, daemon::render_agent_config(n.config)); !s.ok()) {
       return fail(s.message());
@@ -431,7 +508,10 @@ int run_local_cluster(const LocalClusterOptions& o, const CliHooks& hooks) {
         "  WARNING: --insecure: nodes talk plain TCP without authentication "
         "(loopback trials only)\n");
   } else {
-    std::printf("  TLS: CA and node certificates in %s/certs\n", dir.c_str());
+    std::printf("  TLS: CA and node certificates in %s/certs (peers and the HTTPS API)\n",
+                dir.c_str());
+    std::printf("  API tokens (bearer, one per role): %s/{admin,read-write,read-only}.token\n",
+                dir.c_str());
   }
   std::printf("\n  %-5s %-21s %-21s %-7s %s\n", "node", "peer", "api", "pid", "log");
   for (const auto& c : children) {
@@ -439,6 +519,22 @@ int run_local_cluster(const LocalClusterOptions& o, const CliHooks& hooks) {
     std::printf("  %-5s %-21s %-21s %-7d %s\n", cfg.node.c_str(),
                 cfg.listen.peer.to_string().c_str(), cfg.listen.api.to_string().c_str(),
                 static_cast<int>(c.pid), c.node->log_path.c_str());
+  }
+  if (!o.insecure) {
+    const auto& n1 = nodes.front().config;
+    const std::string ca = n1.tls.ca_file;
+    const std::string admin = local_token_path(dir, daemon::ApiRole::kAdmin);
+    const std::string url =
+        "https://" + n1.node + ":" + std::to_string(n1.listen.api.port) + "/v1/status";
+    // The certificates name the nodes (n1, ...), not 127.0.0.1: --connect-to sends
+    // https://nK:PORT to 127.0.0.1 and curl checks the name nK.
+    std::printf(
+        "\n  call the API (any node; the certificate names the node):\n"
+        "    curl --cacert %s --connect-to ::127.0.0.1: \\\n"
+        "         -H \"Authorization: Bearer $(cat %s)\" %s\n"
+        "    vigil status --api https://%s --server-name %s --cacert %s --token-file %s\n",
+        ca.c_str(), admin.c_str(), url.c_str(), n1.listen.api.to_string().c_str(),
+        n1.node.c_str(), ca.c_str(), admin.c_str());
   }
   std::printf("\n  configs: %s/nK.yaml; stop with Ctrl-C (or kill %d)\n", dir.c_str(),
               static_cast<int>(::getpid()));

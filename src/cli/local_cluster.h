@@ -29,8 +29,21 @@ struct LocalNode {
   std::string log_path;     // DIR/nK.log (the agent's stdout and stderr)
 };
 
+// The API tokens of a local cluster with TLS: one file per role, DIR/<role>.token
+// ("admin.token", "read-write.token", "read-only.token"), shared by every node.
+inline constexpr daemon::ApiRole kLocalTokenRoles[] = {
+    daemon::ApiRole::kAdmin, daemon::ApiRole::kReadWrite, daemon::ApiRole::kReadOnly};
+std::string local_token_path(const std::string& dir, daemon::ApiRole role);
+
+// Writes every api.tokens[] file of `nodes` that does not exist yet: 32 random bytes as 64
+// hex digits and a newline, mode 0600 (a file left by an earlier run is kept, so clients
+// keep working across restarts). Errors: kIoError naming the file.
+Status write_local_tokens(const std::vector<LocalNode>& nodes);
+
 // The nodes local-cluster writes and starts: names n1..nN, ids 1..N, data in DIR/nK,
-// certificates in DIR/certs (see hooks.cert_paths). Pure apart from making `dir` absolute.
+// certificates in DIR/certs (see hooks.cert_paths). Unless insecure, the API speaks HTTPS
+// with each node's certificate and needs one of the tokens of local_token_path().
+// Pure apart from making `dir` absolute.
 // Errors: kInvalidArgument for options out of range, with what to do instead.
 Result<std::vector<LocalNode>> plan_local_cluster(const LocalClusterOptions& options,
                                                   const CliHooks& hooks);

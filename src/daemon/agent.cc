@@ -19,6 +19,7 @@
 
 #include "api/http_server.h"
 #include "base/env.h"
+#include "daemon/api_setup.h"
 #include "net/transport.h"
 #include "raft/codec.h"
 #include "raft/raft.h"
@@ -171,8 +172,11 @@ class Agent {
         [this](NodeId from, std::string payload) { on_peer_message(from, std::move(payload)); });
     RETURN_IF_ERROR(transport_->start());
 
+    // api.tls and api.tokens (daemon/api_setup.h): the server checks the bearer token
+    // before handle_http() sees a request.
+    ASSIGN_OR_RETURN(auto http_options, api_server_options(cfg_));
     http_ = std::make_unique<api::HttpServer>(
-        io_, api::HttpServerOptions{}, [this](const api::HttpRequest& req, api::Responder respond) {
+        io_, std::move(http_options), [this](const api::HttpRequest& req, api::Responder respond) {
           handle_http(req, std::move(respond));
         });
     RETURN_IF_ERROR(http_->listen(cfg_.listen.api.to_string()));

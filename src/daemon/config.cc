@@ -25,11 +25,15 @@ namespace vigil::daemon {
 namespace {
 
 constexpr std::string_view kTopKeys[] = {
-    "node", "id",     "cluster", "data_dir",         "listen",   "peers",
-    "tls",  "timers", "fsync",   "snapshot_entries", "log_level"};
+    "node", "id",  "cluster", "data_dir", "listen",           "peers",
+    "tls",  "api", "timers",  "fsync",    "snapshot_entries", "log_level"};
 constexpr std::string_view kListenKeys[] = {"peer", "api"};
 constexpr std::string_view kPeerKeys[] = {"name", "id", "peer", "api"};
 constexpr std::string_view kTlsKeys[] = {"insecure", "ca", "cert", "key"};
+constexpr std::string_view kApiKeys[] = {"tls", "tokens"};
+constexpr std::string_view kApiTlsKeys[] = {"cert", "key"};
+constexpr std::string_view kApiTokenKeys[] = {"name", "role", "token_file"};
+constexpr std::string_view kApiRoles[] = {"read-only", "read-write", "admin"};
 constexpr std::string_view kTimerKeys[] = {"tick_ms", "heartbeat_ms", "election_timeout_ms",
                                            "hold_ms", "clock_drift"};
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
@@ -423,6 +427,89 @@ std::string check_readable(const std::string& path) {
   return reason;
 }
 
+// Characters a token may hold: RFC 6750 §2.1's b64token, so it fits the header as is.
+bool token_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '=';
+}
+
+struct TokenFile {
+  std::string token;
+  mode_t mode = 0;
+};
+
+// Reads and checks a token file (read_api_token_file's contract), also returning its mode.
+Result<TokenFile> read_token_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    return err(e == ENOENT ? Errc::kNotFound : Errc::kIoError, std::strerror(e));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const int e = errno;
+    ::close(fd);
+    return err(Errc::kInvalidArgument,
+               S_ISREG(st.st_mode) ? std::strerror(e) : "not a regular file");
+  }
+  TokenFile out;
+  out.mode = st.st_mode & 07777;
+  std::string text;
+  char buf[kMaxApiTokenChars + 3];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      const int e = errno;
+      ::close(fd);
+      return err(Errc::kIoError, std::strerror(e));
+    }
+    if (n == 0) {
+      break;
+    }
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > kMaxApiTokenChars + 2) {
+      break;
+    }
+  }
+  ::close(fd);
+  if (text.ends_with("\r\n")) {
+    text.resize(text.size() - 2);
+  } else if (text.ends_with('\n')) {
+    text.pop_back();
+  }
+  if (text.empty()) {
+    return err(Errc::kInvalidArgument, "the file is empty; write one token of at least " +
+                                           std::to_string(kMinApiTokenChars) +
+                                           " characters into it (openssl rand -hex 32 makes one)");
+  }
+  if (text.size() > kMaxApiTokenChars) {
+    return err(Errc::kInvalidArgument, "must hold one token of at most " +
+                                           std::to_string(kMaxApiTokenChars) + " characters");
+  }
+  if (text.find('\n') != std::string::npos) {
+    return err(Errc::kInvalidArgument, "must hold one token on one line (got several lines)");
+  }
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (!token_char(text[i])) {
+      // The position only: the file's content is a secret and stays out of logs.
+      return err(Errc::kInvalidArgument,
+                 "character " + std::to_string(i + 1) +
+                     " is not allowed in a token (allowed: A-Z a-z 0-9 - . _ ~ + / =)");
+    }
+  }
+  if (text.size() < kMinApiTokenChars) {
+    return err(Errc::kInvalidArgument, "the token has " + std::to_string(text.size()) +
+                                           " characters; at least " +
+                                           std::to_string(kMinApiTokenChars) +
+                                           " are needed (openssl rand -hex 32 makes one)");
+  }
+  out.token = std::move(text);
+  return out;
+}
+
 // Counts the documents of a YAML stream and notes where the second one starts.
 class DocumentCounter final : public YAML::EventHandler {
  public:
@@ -556,6 +643,7 @@ Result<AgentConfig> parse_impl(std::string_view text, std::string_view filename,
   // listen
   std::optional<HostPort> listen_peer, listen_api;
   int listen_peer_line = 0, listen_api_line = 0;
+  bool listen_api_bad = false;  // already reported: no second error about its API
   if (const Entry* e = require(*top, "listen", top_line, "", errors)) {
     if (auto f = read_map(e->value, e->line, e->path, kListenKeys, errors)) {
       if (const Entry* p = require(*f, "peer", e->line, e->path, errors)) {
@@ -579,6 +667,7 @@ Result<AgentConfig> parse_impl(std::string_view text, std::string_view filename,
        listen_api->is_wildcard())) {
     errors.add(listen_api_line, "listen.api",
                "must differ from listen.peer (got " + listen_api->to_string() + ")");
+    listen_api_bad = true;
   }
 
   // peers
@@ -700,6 +789,7 @@ Result<AgentConfig> parse_impl(std::string_view text, std::string_view filename,
                    "must be this node's " + std::string(k == 0 ? "peer" : "api") +
                        " address from peers, " + want.first->to_string() +
                        ", or the wildcard host with that port (got " + l.to_string() + ")");
+        listen_api_bad = listen_api_bad || k == 1;
       }
     }
   }
@@ -762,6 +852,126 @@ Result<AgentConfig> parse_impl(std::string_view text, std::string_view filename,
         }
       }
     }
+  }
+
+  // api
+  const Entry* api_entry = find(*top, "api");
+  bool api_ok = true;
+  if (api_entry != nullptr) {
+    auto f = read_map(api_entry->value, api_entry->line, api_entry->path, kApiKeys, errors);
+    api_ok = f.has_value();
+    if (f) {
+      if (const Entry* t = find(*f, "tls")) {
+        if (auto tf = read_map(t->value, t->line, t->path, kApiTlsKeys, errors)) {
+          const std::pair<const char*, std::string*> files[] = {{"cert", &c.api.cert_file},
+                                                                {"key", &c.api.key_file}};
+          for (const auto& [key, out] : files) {
+            const Entry* x = require(*tf, key, t->line, t->path, errors);
+            if (x == nullptr) {
+              continue;
+            }
+            if (auto v = as_abs_path(*x, errors)) {
+              *out = *v;
+              if (check_files) {
+                if (std::string why = check_readable(*v); !why.empty()) {
+                  errors.add(x->line, x->path, "cannot read " + *v + ": " + why);
+                }
+              }
+            }
+          }
+        }
+        if (c.api.cert_file.empty() || c.api.key_file.empty()) {
+          api_ok = false;  // reported above; do not also ask for TLS below
+          c.api.cert_file.clear();
+          c.api.key_file.clear();
+        }
+      }
+      if (const Entry* t = find(*f, "tokens")) {
+        if (!t->value.IsSequence()) {
+          errors.add(t->line, t->path,
+                     "must be a list of {name, role, token_file} (got " + describe(t->value) + ")");
+        } else if (t->value.size() > kMaxApiTokens) {
+          errors.add(t->line, t->path,
+                     "at most " + std::to_string(kMaxApiTokens) + " tokens (got " +
+                         std::to_string(t->value.size()) + ")");
+        } else {
+          std::map<std::string, std::pair<std::string, int>> names, files;
+          for (size_t i = 0; i < t->value.size(); ++i) {
+            const YAML::Node item = t->value[i];
+            const int item_line = line_of(item) > 0 ? line_of(item) : t->line;
+            const std::string path = "api.tokens[" + std::to_string(i) + "]";
+            auto tf = read_map(item, item_line, path, kApiTokenKeys, errors);
+            if (!tf) {
+              continue;
+            }
+            ApiTokenConfig tok;
+            bool ok = true;
+            if (const Entry* x = require(*tf, "name", item_line, path, errors)) {
+              auto v = as_name(*x, errors);
+              ok = ok && v.has_value();
+              if (v) {
+                tok.name = *v;
+                if (auto [it, fresh] = names.try_emplace(*v, path, x->line); !fresh) {
+                  errors.add(x->line, x->path,
+                             "duplicate name " + show(*v) + " (also " + it->second.first +
+                                 ", line " + std::to_string(it->second.second) + ")");
+                  ok = false;
+                }
+              }
+            } else {
+              ok = false;
+            }
+            if (const Entry* x = require(*tf, "role", item_line, path, errors)) {
+              auto v = as_string(*x, errors);
+              auto it = v ? std::find(std::begin(kApiRoles), std::end(kApiRoles), *v)
+                          : std::end(kApiRoles);
+              if (v && it == std::end(kApiRoles)) {
+                errors.add(x->line, x->path,
+                           "must be one of " + join_words(kApiRoles) + " (got " + show(*v) + ")");
+              }
+              ok = ok && it != std::end(kApiRoles);
+              if (it != std::end(kApiRoles)) {
+                tok.role = static_cast<ApiRole>(it - std::begin(kApiRoles));
+              }
+            } else {
+              ok = false;
+            }
+            if (const Entry* x = require(*tf, "token_file", item_line, path, errors)) {
+              auto v = as_abs_path(*x, errors);
+              ok = ok && v.has_value();
+              if (v) {
+                tok.token_file = *v;
+                if (auto [it, fresh] = files.try_emplace(*v, path, x->line); !fresh) {
+                  errors.add(x->line, x->path,
+                             "the same file as " + it->second.first + " (line " +
+                                 std::to_string(it->second.second) +
+                                 "): one token per caller, so that roles and logs tell them "
+                                 "apart");
+                  ok = false;
+                } else if (check_files) {
+                  if (auto r = read_token_file(*v); !r) {
+                    errors.add(x->line, x->path, "cannot use " + *v + ": " + r.error().message());
+                    ok = false;
+                  }
+                }
+              }
+            } else {
+              ok = false;
+            }
+            if (ok) {
+              c.api.tokens.push_back(std::move(tok));
+            }
+          }
+        }
+      }
+    }
+  }
+  // Plain HTTP only where nobody else can listen in (like tls.insecure, loopback only).
+  if (api_ok && !c.api.tls() && listen_api && !listen_api_bad && !listen_api->is_loopback()) {
+    errors.add(api_entry != nullptr ? api_entry->line : listen_api_line, "api.tls",
+               "required because listen.api " + listen_api->to_string() +
+                   " is not on loopback (plain HTTP is allowed on loopback only): set "
+                   "api: {tls: {cert: PATH, key: PATH}}; the node's certificate and key will do");
   }
 
   // timers
@@ -966,6 +1176,35 @@ Result<HostPort> parse_host_port(std::string_view text) {
 
 std::string_view log_level_name(LogLevel level) { return kLogLevels[static_cast<size_t>(level)]; }
 
+std::string_view api_role_name(ApiRole role) { return kApiRoles[static_cast<size_t>(role)]; }
+
+Result<std::string> read_api_token_file(const std::string& path) {
+  ASSIGN_OR_RETURN(auto f, read_token_file(path));
+  return std::move(f.token);
+}
+
+Result<std::vector<ApiTokenSecret>> read_api_tokens(const AgentConfig& config,
+                                                    std::vector<std::string>* warnings) {
+  std::vector<ApiTokenSecret> out;
+  for (size_t i = 0; i < config.api.tokens.size(); ++i) {
+    const ApiTokenConfig& t = config.api.tokens[i];
+    const std::string where = "api.tokens[" + std::to_string(i) + "].token_file";
+    auto f = read_token_file(t.token_file);
+    if (!f) {
+      return err(f.error().code(),
+                 where + ": cannot use " + t.token_file + ": " + f.error().message());
+    }
+    if ((f->mode & 077) != 0 && warnings != nullptr) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(f->mode));
+      warnings->push_back(where + ": " + t.token_file + " may be read by group or others (mode " +
+                          mode + "); chmod 600 it");
+    }
+    out.push_back(ApiTokenSecret{t.name, t.role, std::move(f->token)});
+  }
+  return out;
+}
+
 const PeerConfig& AgentConfig::self() const {
   for (const auto& p : peers) {
     if (p.name == node) {
@@ -1049,6 +1288,31 @@ std::string render_agent_config(const AgentConfig& c) {
     emit_string(out, c.tls.key_file);
   }
   out << YAML::EndMap;
+  if (c.api != ApiConfig{}) {
+    out << YAML::Key << "api" << YAML::Value << YAML::BeginMap;
+    if (c.api.tls()) {
+      out << YAML::Key << "tls" << YAML::Value << YAML::Flow << YAML::BeginMap;
+      out << YAML::Key << "cert" << YAML::Value;
+      emit_string(out, c.api.cert_file);
+      out << YAML::Key << "key" << YAML::Value;
+      emit_string(out, c.api.key_file);
+      out << YAML::EndMap;
+    }
+    if (!c.api.tokens.empty()) {
+      out << YAML::Key << "tokens" << YAML::Value << YAML::BeginSeq;
+      for (const auto& t : c.api.tokens) {
+        out << YAML::Flow << YAML::BeginMap;
+        out << YAML::Key << "name" << YAML::Value;
+        emit_string(out, t.name);
+        out << YAML::Key << "role" << YAML::Value << std::string(api_role_name(t.role));
+        out << YAML::Key << "token_file" << YAML::Value;
+        emit_string(out, t.token_file);
+        out << YAML::EndMap;
+      }
+      out << YAML::EndSeq;
+    }
+    out << YAML::EndMap;
+  }
   char drift[64];
   auto res =
       std::to_chars(drift, drift + sizeof drift, c.timers.clock_drift, std::chars_format::fixed);
@@ -1069,9 +1333,14 @@ std::string render_agent_config(const AgentConfig& c) {
 std::vector<std::string> config_warnings(const AgentConfig& c) {
   std::vector<std::string> out;
   if (c.tls.insecure) {
-    out.push_back(
-        "tls.insecure: peer and API traffic is neither encrypted nor authenticated; "
-        "use this for loopback trials only");
+    out.push_back(std::string("tls.insecure: ") +
+                  (c.api.tls() ? "peer traffic is" : "peer and API traffic is") +
+                  " neither encrypted nor authenticated; "
+                  "use this for loopback trials only");
+  }
+  if (c.api.tokens.empty() && !c.listen.api.is_loopback()) {
+    out.push_back("api.tokens: none configured: anyone who reaches " + c.listen.api.to_string() +
+                  " can read and write every key; add tokens (docs/CONFIG.md \"api\")");
   }
   if (!c.fsync) {
     out.push_back(

@@ -16,6 +16,9 @@ inline constexpr size_t kMaxConfigBytes = 1 << 20;
 inline constexpr size_t kMaxVoters = 9;
 inline constexpr size_t kMaxConfigErrors = 50;
 inline constexpr uint64_t kMaxSnapshotEntries = 100'000'000;
+inline constexpr size_t kMaxApiTokens = 64;
+inline constexpr size_t kMinApiTokenChars = 32;  // 32 characters of 64 kinds: 192 bits
+inline constexpr size_t kMaxApiTokenChars = 1024;
 
 // A TCP endpoint as written in the file: "127.0.0.1:7001", "[::1]:7001" or "host.example:7001".
 struct HostPort {
@@ -62,6 +65,33 @@ struct TlsConfig {
   bool operator==(const TlsConfig&) const = default;
 };
 
+// What a bearer token may do on the API; each role includes the ones before it.
+enum class ApiRole { kReadOnly, kReadWrite, kAdmin };
+// "read-only", "read-write", "admin": the spelling of the config file.
+std::string_view api_role_name(ApiRole role);
+
+// One bearer token of the API. The secret itself lives in `token_file` (never in the
+// config, which is shown in logs and copied around); read_api_tokens() reads it.
+struct ApiTokenConfig {
+  std::string name;  // for logs: who called; unique within the file
+  ApiRole role = ApiRole::kReadOnly;
+  std::string token_file;  // absolute path: one token, >= kMinApiTokenChars, 0600
+  bool operator==(const ApiTokenConfig&) const = default;
+};
+
+// The client API's transport security and authentication (docs/CONFIG.md "api").
+struct ApiConfig {
+  // PEM files of the API's HTTPS certificate and key; both empty: plain HTTP, which the
+  // loader allows only when listen.api is on loopback.
+  std::string cert_file;
+  std::string key_file;
+  // Empty: no authentication (anyone who reaches listen.api may read and write).
+  std::vector<ApiTokenConfig> tokens;
+
+  bool tls() const { return !cert_file.empty(); }
+  bool operator==(const ApiConfig&) const = default;
+};
+
 // Timing, in milliseconds. The Raft core counts ticks, so every duration except the drift is
 // a whole number of ticks; the *_ticks() helpers convert.
 struct TimerConfig {
@@ -93,6 +123,7 @@ struct AgentConfig {
   ListenConfig listen;
   std::vector<PeerConfig> peers;  // every voter, this node included, in file order
   TlsConfig tls;
+  ApiConfig api;
   TimerConfig timers;
   bool fsync = true;
   // Applied entries between two snapshots (then the WAL before the snapshot is dropped).
@@ -114,11 +145,32 @@ Result<AgentConfig> parse_agent_config(std::string_view text, std::string_view f
 // kInvalidArgument for everything parse_agent_config() reports.
 Result<AgentConfig> load_agent_config(const std::string& path);
 
+// A token read from its file, for the API's authorizer.
+struct ApiTokenSecret {
+  std::string name;
+  ApiRole role = ApiRole::kReadOnly;
+  std::string token;
+};
+
+// Reads one token file: one line (a final newline is allowed) holding one token of
+// kMinApiTokenChars to kMaxApiTokenChars characters that may appear in an HTTP
+// Authorization header (A-Z a-z 0-9 - . _ ~ + / =). Errors (kNotFound, kIoError,
+// kInvalidArgument) say what is wrong without the path; the caller adds it. Never puts
+// the file's content in a message.
+Result<std::string> read_api_token_file(const std::string& path);
+
+// Reads every api.tokens[] file of a validated config (at agent start). Errors name the key
+// path and the file. `warnings` (may be null) gets one line per token file that the group
+// or others may read.
+Result<std::vector<ApiTokenSecret>> read_api_tokens(const AgentConfig& config,
+                                                    std::vector<std::string>* warnings);
+
 // Renders a config as YAML that parse_agent_config() reads back to an equal value.
 std::string render_agent_config(const AgentConfig& config);
 
 // Things that are valid but deserve a loud line in the log (insecure TLS, fsync off, an
-// even or single-voter cluster). One sentence each, prefixed with the key path.
+// even or single-voter cluster, an API open to anyone off loopback). One sentence each,
+// prefixed with the key path. Pure: token file permissions are read_api_tokens()'s.
 std::vector<std::string> config_warnings(const AgentConfig& config);
 
 }  // namespace vigil::daemon

@@ -83,10 +83,10 @@ using ResultBody = std::variant<std::monostate, PutResult, DeleteResult, TxnResu
 struct Response {
   NodeId origin;  // copied from the request, to find the waiting client
   uint64_t request_id = 0;
-  LogIndex index;         // the Raft index applied
-  Status status;          // kInvalidArgument, kNotFound (lease), kAlreadyExists, kOutOfRange...
-  int64_t revision = 0;   // the store's revision after the request (the write's, if it wrote)
-  ResultBody result;      // monostate on error
+  LogIndex index;             // the Raft index applied
+  Status status;              // kInvalidArgument, kNotFound (lease), kAlreadyExists, kOutOfRange...
+  int64_t revision = 0;       // the store's revision after the request (the write's, if it wrote)
+  ResultBody result;          // monostate on error
   std::vector<Event> events;  // the changes of this revision in key order, for WatchHub
 };
 
@@ -116,6 +116,12 @@ struct History {
 class MvccStore {
  public:
   MvccStore() = default;
+  // Not copyable (changes_ points into keys_); move keeps those pointers valid. A copy for
+  // a test is serialize() + restore().
+  MvccStore(const MvccStore&) = delete;
+  MvccStore& operator=(const MvccStore&) = delete;
+  MvccStore(MvccStore&&) = default;
+  MvccStore& operator=(MvccStore&&) = default;
 
   // Applies one committed request at Raft index `index` (> applied(); an older index is
   // answered with kAborted and changes nothing, so a replay after a snapshot is harmless).
@@ -127,8 +133,8 @@ class MvccStore {
   // Reads [key, range_end) at `revision` (0 = current). limit 0 = no limit.
   // Errors: kOutOfRange when the revision is compacted (< compact_revision()) or in the
   // future (> revision()); kInvalidArgument for a bad range, negative revision or limit.
-  Result<RangeResult> range(std::string_view key, std::string_view range_end,
-                            int64_t revision = 0, int64_t limit = 0, bool keys_only = false,
+  Result<RangeResult> range(std::string_view key, std::string_view range_end, int64_t revision = 0,
+                            int64_t limit = 0, bool keys_only = false,
                             bool count_only = false) const;
   Result<RangeResult> range(const RangeOp& op) const;
 

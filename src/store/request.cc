@@ -72,9 +72,15 @@ void compare_body(ByteWriter& w, const Compare& c) {
   w.u8(static_cast<uint8_t>(c.target));
   w.u8(static_cast<uint8_t>(c.op));
   switch (c.target) {
-    case Compare::Target::kValue: w.bytes(c.value); break;
-    case Compare::Target::kLease: w.u64(c.lease.value()); break;
-    default: w.u64(static_cast<uint64_t>(c.number)); break;
+    case Compare::Target::kValue:
+      w.bytes(c.value);
+      break;
+    case Compare::Target::kLease:
+      w.u64(c.lease.value());
+      break;
+    default:
+      w.u64(static_cast<uint64_t>(c.number));
+      break;
   }
 }
 
@@ -246,7 +252,9 @@ Compare decode_compare(Decoder& d) {
   c.op = static_cast<Compare::Op>(op);
   if (d.failed()) return c;
   switch (c.target) {
-    case Compare::Target::kValue: c.value = d.bytes("value", kMaxValueBytes); break;
+    case Compare::Target::kValue:
+      c.value = d.bytes("value", kMaxValueBytes);
+      break;
     case Compare::Target::kLease: {
       at = d.position();
       uint64_t lease = d.u64("lease");
@@ -254,7 +262,9 @@ Compare decode_compare(Decoder& d) {
       c.lease = LeaseId(lease);
       break;
     }
-    default: c.number = d.i64("number"); break;
+    default:
+      c.number = d.i64("number");
+      break;
   }
   return c;
 }
@@ -270,10 +280,18 @@ std::vector<TxnOp> decode_ops(Decoder& d, const std::string& branch) {
     uint8_t kind = d.u8("kind");
     if (d.failed()) break;
     switch (static_cast<OpKind>(kind)) {
-      case OpKind::kRange: ops.emplace_back(decode_range(d)); break;
-      case OpKind::kPut: ops.emplace_back(decode_put(d)); break;
-      case OpKind::kDelete: ops.emplace_back(decode_delete(d)); break;
-      default: d.fail("kind", "unknown op kind " + std::to_string(kind), at); break;
+      case OpKind::kRange:
+        ops.emplace_back(decode_range(d));
+        break;
+      case OpKind::kPut:
+        ops.emplace_back(decode_put(d));
+        break;
+      case OpKind::kDelete:
+        ops.emplace_back(decode_delete(d));
+        break;
+      default:
+        d.fail("kind", "unknown op kind " + std::to_string(kind), at);
+        break;
     }
   }
   return ops;
@@ -302,13 +320,22 @@ LeaseId decode_lease_id(Decoder& d) {
 
 // ---- validation ----
 
+Status check_size(std::string_view what, std::string_view field, size_t size, size_t max) {
+  if (size <= max) return Status();
+  return err(Errc::kInvalidArgument, std::string(what) + ": " + std::string(field) + " of " +
+                                         std::to_string(size) + " bytes exceeds " +
+                                         std::to_string(max));
+}
+
 Status check_key(std::string_view what, std::string_view key) {
   if (key.empty()) return err(Errc::kInvalidArgument, std::string(what) + ": key is empty");
-  return Status();
+  return check_size(what, "key", key.size(), kMaxKeyBytes);
 }
 
 Status check_range(std::string_view what, std::string_view key, std::string_view end) {
   if (end.empty()) return check_key(what, key);
+  RETURN_IF_ERROR(check_size(what, "key", key.size(), kMaxKeyBytes));
+  RETURN_IF_ERROR(check_size(what, "range_end", end.size(), kMaxKeyBytes));
   if (end == kRangeAll) return Status();  // every key >= key ("" = every key)
   if (end <= key) {
     return err(Errc::kInvalidArgument,
@@ -319,6 +346,7 @@ Status check_range(std::string_view what, std::string_view key, std::string_view
 
 Status check_put(std::string_view what, const Put& p) {
   RETURN_IF_ERROR(check_key(what, p.key));
+  RETURN_IF_ERROR(check_size(what, "value", p.value.size(), kMaxValueBytes));
   if (p.ignore_lease && p.lease != kNoLease) {
     return err(Errc::kInvalidArgument, std::string(what) + ": ignore_lease with a lease id");
   }
@@ -346,14 +374,14 @@ Status check_branch(const std::vector<TxnOp>& ops, std::string_view name) {
   for (size_t i = 0; i < puts.size(); ++i) {
     for (size_t j = i + 1; j < puts.size(); ++j) {
       if (puts[i]->key == puts[j]->key) {
-        return err(Errc::kInvalidArgument, "txn." + std::string(name) + ": key \"" +
-                                               puts[i]->key + "\" is put more than once");
+        return err(Errc::kInvalidArgument, "txn." + std::string(name) + ": key \"" + puts[i]->key +
+                                               "\" is put more than once");
       }
     }
     for (const DeleteRange* d : deletes) {
       if (in_range(puts[i]->key, d->key, d->range_end)) {
-        return err(Errc::kInvalidArgument, "txn." + std::string(name) + ": key \"" +
-                                               puts[i]->key + "\" is both put and deleted");
+        return err(Errc::kInvalidArgument, "txn." + std::string(name) + ": key \"" + puts[i]->key +
+                                               "\" is both put and deleted");
       }
     }
   }
@@ -368,21 +396,30 @@ Status validate_range(std::string_view what, std::string_view key, std::string_v
 
 std::string_view compare_target_name(Compare::Target t) {
   switch (t) {
-    case Compare::Target::kValue: return "value";
-    case Compare::Target::kVersion: return "version";
-    case Compare::Target::kCreate: return "create_revision";
-    case Compare::Target::kMod: return "mod_revision";
-    case Compare::Target::kLease: return "lease";
+    case Compare::Target::kValue:
+      return "value";
+    case Compare::Target::kVersion:
+      return "version";
+    case Compare::Target::kCreate:
+      return "create_revision";
+    case Compare::Target::kMod:
+      return "mod_revision";
+    case Compare::Target::kLease:
+      return "lease";
   }
   return "unknown";
 }
 
 std::string_view compare_op_name(Compare::Op op) {
   switch (op) {
-    case Compare::Op::kEqual: return "=";
-    case Compare::Op::kNotEqual: return "!=";
-    case Compare::Op::kLess: return "<";
-    case Compare::Op::kGreater: return ">";
+    case Compare::Op::kEqual:
+      return "=";
+    case Compare::Op::kNotEqual:
+      return "!=";
+    case Compare::Op::kLess:
+      return "<";
+    case Compare::Op::kGreater:
+      return ">";
   }
   return "?";
 }
@@ -445,7 +482,9 @@ Result<Request> decode_request(std::string_view data) {
       d.set_context("delete");
       r.body = decode_delete(d);
       break;
-    case Type::kTxn: r.body = decode_txn(d); break;
+    case Type::kTxn:
+      r.body = decode_txn(d);
+      break;
     case Type::kLeaseGrant: {
       d.set_context("lease_grant");
       LeaseGrant g;
@@ -462,7 +501,9 @@ Result<Request> decode_request(std::string_view data) {
       d.set_context("compact");
       r.body = Compact{d.i64("revision")};
       break;
-    default: d.fail("type", "unknown type " + std::to_string(type), 1); break;
+    default:
+      d.fail("type", "unknown type " + std::to_string(type), 1);
+      break;
   }
   if (d.failed()) return ErrorValue{d.status()};
   if (d.remaining() != 0) {
@@ -480,13 +521,14 @@ Status validate_request(const Request& r) {
   if (const auto* t = std::get_if<Txn>(&r.body)) {
     if (t->compares.size() > kMaxTxnCompares || t->success.size() > kMaxTxnOps ||
         t->failure.size() > kMaxTxnOps) {
-      return err(Errc::kInvalidArgument, "txn: more than " + std::to_string(kMaxTxnOps) +
-                                             " compares or ops in a branch");
+      return err(Errc::kInvalidArgument,
+                 "txn: more than " + std::to_string(kMaxTxnOps) + " compares or ops in a branch");
     }
     for (size_t i = 0; i < t->compares.size(); ++i) {
       const Compare& c = t->compares[i];
-      RETURN_IF_ERROR(
-          check_range("txn.compares[" + std::to_string(i) + "]", c.key, c.range_end));
+      const std::string what = "txn.compares[" + std::to_string(i) + "]";
+      RETURN_IF_ERROR(check_range(what, c.key, c.range_end));
+      RETURN_IF_ERROR(check_size(what, "value", c.value.size(), kMaxValueBytes));
     }
     RETURN_IF_ERROR(check_branch(t->success, "success"));
     return check_branch(t->failure, "failure");

@@ -29,6 +29,19 @@ CliHooks cert_hooks() {
   return h;
 }
 
+// Removes a test's directory when the test passed; a failed test keeps configs, data and
+// logs for inspection (the failure message names the directory).
+struct KeepOnFailure {
+  std::string dir;
+  ~KeepOnFailure() {
+    if (!::testing::Test::HasFailure()) {
+      std::filesystem::remove_all(dir);
+    } else {
+      std::printf("kept %s for inspection\n", dir.c_str());
+    }
+  }
+};
+
 AgentClusterOptions options(const std::string& name) {
   AgentClusterOptions o;
   o.dir = fresh_dir(name);
@@ -50,6 +63,7 @@ bool wait_applied(const AgentCluster& c, int n, uint64_t index, std::chrono::mil
 TEST(E2eRaft, KillNineOfTheLeaderLosesNoAcknowledgedWrite) {
   auto o = options("kill-leader");
   o.insecure = false;  // mutual TLS between the agents, as in production
+  KeepOnFailure keep{o.dir};
   AgentCluster c(o, cert_hooks());
   ASSERT_TRUE(c.init().ok());
   ASSERT_TRUE(c.start_all().ok());
@@ -92,6 +106,7 @@ TEST(E2eRaft, KillNineOfTheLeaderLosesNoAcknowledgedWrite) {
 
 TEST(E2eRaft, RestartedFollowerCatchesUpFromItsDataDir) {
   auto o = options("restart");
+  KeepOnFailure keep{o.dir};
   AgentCluster c(o, cert_hooks());
   ASSERT_TRUE(c.init().ok());
   ASSERT_TRUE(c.start_all().ok());
@@ -118,6 +133,7 @@ TEST(E2eRaft, RestartedFollowerCatchesUpFromItsDataDir) {
 TEST(E2eRaft, FarBehindFollowerIsBroughtUpBySnapshot) {
   auto o = options("snapshot");
   o.snapshot_entries = 40;  // compact often so the lagging node cannot catch up by log
+  KeepOnFailure keep{o.dir};
   AgentCluster c(o, cert_hooks());
   ASSERT_TRUE(c.init().ok());
   ASSERT_TRUE(c.start_all().ok());
@@ -146,6 +162,7 @@ TEST(E2eRaft, FarBehindFollowerIsBroughtUpBySnapshot) {
 
 TEST(E2eRaft, MinorityCannotWriteAndReadsTimeOutCleanly) {
   auto o = options("minority");
+  KeepOnFailure keep{o.dir};
   AgentCluster c(o, cert_hooks());
   ASSERT_TRUE(c.init().ok());
   ASSERT_TRUE(c.start_all().ok());

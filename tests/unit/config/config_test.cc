@@ -110,6 +110,8 @@ tls:
   ca: /etc/vigil/ca.crt
   cert: /etc/vigil/a-1.crt
   key: /etc/vigil/a-1.key
+api:
+  tls: {cert: /etc/vigil/a-1.crt, key: /etc/vigil/a-1.key}
 snapshot_entries: 500
 log_level: debug
 )";
@@ -207,7 +209,7 @@ TEST(AgentConfigErrors, TooLarge) {
 TEST(AgentConfigErrors, UnknownKeys) {
   EXPECT_EQ(errors(with("fsync: true", "fsync: true\nfsnyc: false")),
             "n1.yaml:13: fsnyc: unknown key (known keys: node, id, cluster, data_dir, listen, "
-            "peers, tls, timers, fsync, snapshot_entries, log_level)");
+            "peers, tls, api, timers, fsync, snapshot_entries, log_level)");
   EXPECT_EQ(errors(with("tick_ms: 50,", "tick: 50,")),
             "n1.yaml:11: timers.tick: unknown key (known keys: tick_ms, heartbeat_ms, "
             "election_timeout_ms, hold_ms, clock_drift)");
@@ -215,7 +217,7 @@ TEST(AgentConfigErrors, UnknownKeys) {
             "n1.yaml:8: peers[1].role: unknown key (known keys: name, id, peer, api)");
   EXPECT_EQ(errors(with("fsync: true", "fsync: true\n\"a b\": 1")),
             "n1.yaml:13: \"a b\": unknown key (known keys: node, id, cluster, data_dir, listen, "
-            "peers, tls, timers, fsync, snapshot_entries, log_level)");
+            "peers, tls, api, timers, fsync, snapshot_entries, log_level)");
 }
 
 TEST(AgentConfigErrors, NonScalarKey) {
@@ -421,7 +423,7 @@ TEST(AgentConfigErrors, PeersShape) {
             "n1.yaml:6: peers: must be a list of {name, id, peer, api}, one per voter (got "
             "\"n1, n2\")\n"
             "n1.yaml:7: xpeers: unknown key (known keys: node, id, cluster, data_dir, listen, "
-            "peers, tls, timers, fsync, snapshot_entries, log_level)");
+            "peers, tls, api, timers, fsync, snapshot_entries, log_level)");
   std::string many = "peers:\n";
   for (int i = 1; i <= 10; ++i) {
     many += "  - {name: n" + std::to_string(i) + ", id: " + std::to_string(i) +
@@ -528,6 +530,141 @@ TEST(AgentConfigErrors, HostileInputDoesNotCrash) {
   EXPECT_NE(errors("peers: &p [*p, *p]\n"), "OK");
 }
 
+// ---- The api section ----
+
+// kValid with an api section after tls (line 11 on).
+std::string with_api(std::string_view api) {
+  return with("tls: {insecure: true}\n", "tls: {insecure: true}\n" + std::string(api));
+}
+
+TEST(AgentConfigApi, ParsesTlsAndTokens) {
+  auto r = parse_agent_config(with_api("api:\n"
+                                       "  tls: {cert: /c/n1.crt, key: /c/n1.key}\n"
+                                       "  tokens:\n"
+                                       "    - {name: ops, role: admin, token_file: /t/ops}\n"
+                                       "    - {name: app, role: read-write, token_file: /t/app}\n"
+                                       "    - {name: dash, role: read-only, token_file: /t/d}\n"),
+                              "n1.yaml");
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_TRUE(r->api.tls());
+  EXPECT_EQ(r->api.cert_file, "/c/n1.crt");
+  EXPECT_EQ(r->api.key_file, "/c/n1.key");
+  EXPECT_EQ(r->api.tokens, (std::vector<ApiTokenConfig>{{"ops", ApiRole::kAdmin, "/t/ops"},
+                                                        {"app", ApiRole::kReadWrite, "/t/app"},
+                                                        {"dash", ApiRole::kReadOnly, "/t/d"}}));
+  const std::string text = render_agent_config(*r);
+  EXPECT_NE(text.find("api:\n"
+                      "  tls: {cert: /c/n1.crt, key: /c/n1.key}\n"
+                      "  tokens:\n"
+                      "    - {name: ops, role: admin, token_file: /t/ops}\n"),
+            std::string::npos)
+      << text;
+  auto back = parse_agent_config(text, "rendered.yaml");
+  ASSERT_TRUE(back.has_value()) << back.error().message() << "\n" << text;
+  EXPECT_EQ(*back, *r);
+}
+
+TEST(AgentConfigApi, AbsentOrEmptyMeansPlainAndOpen) {
+  for (const char* api : {"", "api: {}\n", "api: {tokens: []}\n"}) {
+    auto r = parse_agent_config(with_api(api), "n1.yaml");
+    ASSERT_TRUE(r.has_value()) << api << r.error().message();
+    EXPECT_EQ(r->api, ApiConfig{}) << api;
+  }
+  // Tokens without TLS are fine on loopback; only tokens round-trip.
+  auto r = parse_agent_config(
+      with_api("api: {tokens: [{name: a, role: read-only, token_file: /t/a}]}\n"), "n1.yaml");
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_FALSE(r->api.tls());
+  auto back = parse_agent_config(render_agent_config(*r), "rendered.yaml");
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, *r);
+}
+
+TEST(AgentConfigApiErrors, PlainHttpOnlyOnLoopback) {
+  const std::string wildcard =
+      with("listen: {peer: 127.0.0.1:7001, api: 127.0.0.1:8001}",
+           "listen: {peer: 127.0.0.1:7001, api: 0.0.0.0:8001}", with_tls_files());
+  EXPECT_EQ(errors(wildcard),
+            "n1.yaml:5: api.tls: required because listen.api 0.0.0.0:8001 is not on loopback "
+            "(plain HTTP is allowed on loopback only): set api: {tls: {cert: PATH, key: PATH}}; "
+            "the node's certificate and key will do");
+  EXPECT_EQ(errors(with("tls: {ca: /c/ca.crt, cert: /c/n1.crt, key: /c/n1.key}\n",
+                        "tls: {ca: /c/ca.crt, cert: /c/n1.crt, key: /c/n1.key}\n"
+                        "api: {tokens: [{name: a, role: admin, token_file: /t/a}]}\n",
+                        wildcard)),
+            "n1.yaml:11: api.tls: required because listen.api 0.0.0.0:8001 is not on loopback "
+            "(plain HTTP is allowed on loopback only): set api: {tls: {cert: PATH, key: PATH}}; "
+            "the node's certificate and key will do");
+  EXPECT_EQ(errors(with("tls: {ca: /c/ca.crt, cert: /c/n1.crt, key: /c/n1.key}\n",
+                        "tls: {ca: /c/ca.crt, cert: /c/n1.crt, key: /c/n1.key}\n"
+                        "api: {tls: {cert: /c/n1.crt, key: /c/n1.key}}\n",
+                        wildcard)),
+            "OK");
+}
+
+TEST(AgentConfigApiErrors, Tls) {
+  EXPECT_EQ(errors(with_api("api: {tls: {cert: /c/n1.crt}}\n")),
+            "n1.yaml:11: api.tls.key: required key is missing");
+  EXPECT_EQ(errors(with_api("api: {tls: {cert: c.crt, key: /k, ca: /ca}}\n")),
+            "n1.yaml:11: api.tls.ca: unknown key (known keys: cert, key)\n"
+            "n1.yaml:11: api.tls.cert: must be an absolute path (got \"c.crt\")");
+  EXPECT_EQ(errors(with_api("api: {tls: true}\n")),
+            "n1.yaml:11: api.tls: must be a map (got \"true\")");
+  EXPECT_EQ(errors(with_api("api: [tls]\n")), "n1.yaml:11: api: must be a map (got a list)");
+  EXPECT_EQ(errors(with_api("api: {tsl: {}}\n")),
+            "n1.yaml:11: api.tsl: unknown key (known keys: tls, tokens)");
+}
+
+TEST(AgentConfigApiErrors, Tokens) {
+  EXPECT_EQ(errors(with_api("api: {tokens: /t/a}\n")),
+            "n1.yaml:11: api.tokens: must be a list of {name, role, token_file} (got \"/t/a\")");
+  std::string many = "api:\n  tokens:\n";
+  for (int i = 0; i <= 64; ++i) {
+    many += "    - {name: t" + std::to_string(i) + ", role: admin, token_file: /t/" +
+            std::to_string(i) + "}\n";
+  }
+  EXPECT_EQ(errors(with_api(many)), "n1.yaml:12: api.tokens: at most 64 tokens (got 65)");
+  EXPECT_EQ(errors(with_api("api:\n  tokens:\n    - ops\n")),
+            "n1.yaml:13: api.tokens[0]: must be a map (got \"ops\")");
+  EXPECT_EQ(errors(with_api("api:\n  tokens:\n    - {name: ops, role: root, token: x}\n")),
+            "n1.yaml:13: api.tokens[0].token: unknown key (known keys: name, role, token_file)\n"
+            "n1.yaml:13: api.tokens[0].role: must be one of read-only, read-write, admin (got "
+            "\"root\")\n"
+            "n1.yaml:13: api.tokens[0].token_file: required key is missing");
+  EXPECT_EQ(errors(with_api("api:\n  tokens:\n    - {role: admin, token_file: t}\n")),
+            "n1.yaml:13: api.tokens[0].name: required key is missing\n"
+            "n1.yaml:13: api.tokens[0].token_file: must be an absolute path (got \"t\")");
+  EXPECT_EQ(errors(with_api("api:\n  tokens:\n    - {name: Ops, role: [admin], "
+                            "token_file: /t/a}\n")),
+            "n1.yaml:13: api.tokens[0].name: must be 1 to 63 characters of a-z, 0-9 and '-', "
+            "starting and ending with a letter or digit (got \"Ops\")\n"
+            "n1.yaml:13: api.tokens[0].role: must be a string (got a list)");
+  EXPECT_EQ(errors(with_api("api:\n  tokens:\n"
+                            "    - {name: ops, role: admin, token_file: /t/a}\n"
+                            "    - {name: ops, role: read-only, token_file: /t/a}\n")),
+            "n1.yaml:14: api.tokens[1].name: duplicate name \"ops\" (also api.tokens[0], line "
+            "13)\n"
+            "n1.yaml:14: api.tokens[1].token_file: the same file as api.tokens[0] (line 13): "
+            "one token per caller, so that roles and logs tell them apart");
+}
+
+TEST(AgentConfigApiWarnings, OpenApiOffLoopback) {
+  auto c = parse_agent_config(with("api: 127.0.0.1:8001}", "api: 0.0.0.0:8001}",
+                                   with_tls_files() + "api: {tls: {cert: /c, key: /k}}\n"),
+                              "n1.yaml");
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  EXPECT_EQ(config_warnings(*c),
+            (std::vector<std::string>{
+                "api.tokens: none configured: anyone who reaches 0.0.0.0:8001 can read and write "
+                "every key; add tokens (docs/CONFIG.md \"api\")"}));
+  c->api.tokens.push_back({"a", ApiRole::kAdmin, "/t/a"});
+  EXPECT_TRUE(config_warnings(*c).empty());
+  c->tls.insecure = true;  // with API TLS, only the peer traffic is plain
+  EXPECT_EQ(config_warnings(*c),
+            (std::vector<std::string>{"tls.insecure: peer traffic is neither encrypted nor "
+                                      "authenticated; use this for loopback trials only"}));
+}
+
 // ---- load_agent_config: the file system ----
 
 class LoadAgentConfig : public ::testing::Test {
@@ -584,6 +721,85 @@ TEST_F(LoadAgentConfig, DirectoryIsNotAFile) {
   EXPECT_EQ(r.error().message(), path + ":10: tls.ca: cannot read /: not a regular file\n" + path +
                                      ":10: tls.cert: cannot read /: not a regular file\n" + path +
                                      ":10: tls.key: cannot read /: not a regular file");
+}
+
+TEST_F(LoadAgentConfig, ChecksApiFiles) {
+  const std::string good = write("ops.token", std::string(32, 'a') + "\n");
+  const std::string cert = write("api.crt", "x");
+  struct Case {
+    std::string content;
+    std::string why;
+  };
+  const Case cases[] = {
+      {"",
+       "the file is empty; write one token of at least 32 characters into it (openssl "
+       "rand -hex 32 makes one)"},
+      {"short\n",
+       "the token has 5 characters; at least 32 are needed (openssl rand -hex 32 "
+       "makes one)"},
+      {std::string(32, 'a') + "\n" + std::string(32, 'b') + "\n",
+       "must hold one token on one line (got several lines)"},
+      {std::string(40, 'a') + " b",
+       "character 41 is not allowed in a token (allowed: A-Z a-z "
+       "0-9 - . _ ~ + / =)"},
+      {std::string(2000, 'a'), "must hold one token of at most 1024 characters"},
+  };
+  for (const auto& c : cases) {
+    const std::string bad = write("bad.token", c.content);
+    const std::string path =
+        write("n1.yaml",
+              with_api("api:\n  tls: {cert: " + cert + ", key: " + (dir_ / "api.key").string() +
+                       "}\n  tokens:\n    - {name: ops, role: admin, token_file: " + good +
+                       "}\n    - {name: app, role: read-write, token_file: " + bad + "}\n"));
+    auto r = load_agent_config(path);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().message(),
+              path + ":12: api.tls.key: cannot read " + (dir_ / "api.key").string() +
+                  ": No such file or directory\n" + path +
+                  ":15: api.tokens[1].token_file: cannot use " + bad + ": " + c.why);
+  }
+  const std::string path = write(
+      "n1.yaml", with_api("api: {tokens: [{name: x, role: admin, token_file: " + dir_.string() +
+                          "}, {name: y, role: admin, token_file: /no/such}]}\n"));
+  auto r = load_agent_config(path);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().message(), path + ":11: api.tokens[0].token_file: cannot use " +
+                                     dir_.string() + ": not a regular file\n" + path +
+                                     ":11: api.tokens[1].token_file: cannot use /no/such: No "
+                                     "such file or directory");
+}
+
+TEST_F(LoadAgentConfig, ReadsTokensAndWarnsAboutLooseModes) {
+  const std::string tight = write("tight.token", std::string(64, 'f') + "\r\n");
+  const std::string loose = write("loose.token", std::string(32, 'Z'));
+  std::filesystem::permissions(
+      tight, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::filesystem::permissions(loose, std::filesystem::perms::owner_read |
+                                          std::filesystem::perms::group_read |
+                                          std::filesystem::perms::others_read);
+  const std::string path =
+      write("n1.yaml", with_api("api: {tokens: [{name: a, role: admin, token_file: " + tight +
+                                "}, {name: b, role: read-only, token_file: " + loose + "}]}\n"));
+  auto c = load_agent_config(path);
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  std::vector<std::string> warnings;
+  auto tokens = read_api_tokens(*c, &warnings);
+  ASSERT_TRUE(tokens.has_value()) << tokens.error().message();
+  ASSERT_EQ(tokens->size(), 2u);
+  EXPECT_EQ((*tokens)[0].name, "a");
+  EXPECT_EQ((*tokens)[0].role, ApiRole::kAdmin);
+  EXPECT_EQ((*tokens)[0].token, std::string(64, 'f'));
+  EXPECT_EQ((*tokens)[1].token, std::string(32, 'Z'));
+  EXPECT_EQ(
+      warnings,
+      (std::vector<std::string>{"api.tokens[1].token_file: " + loose +
+                                " may be read by group or others (mode 0444); chmod 600 it"}));
+  std::filesystem::remove(loose);
+  auto gone = read_api_tokens(*c, nullptr);
+  ASSERT_FALSE(gone.has_value());
+  EXPECT_EQ(gone.error().code(), Errc::kNotFound);
+  EXPECT_EQ(gone.error().message(),
+            "api.tokens[1].token_file: cannot use " + loose + ": No such file or directory");
 }
 
 TEST(AgentConfigWarnings, SayWhatIsRisky) {
