@@ -85,6 +85,8 @@ class BenchCluster {
   virtual void kill9(int node) = 0;
   virtual int size() const = 0;
   virtual std::string api(int node) const = 0;
+  // How to reach api(node): TLS and a token when the cluster's API has them.
+  virtual api::HttpClientOptions client_options(int /*node*/) const { return {}; }
   // A leader named by every running node; kTimeout otherwise.
   virtual Result<int> wait_for_leader(milliseconds timeout) = 0;
   // Waits until `node` has applied everything the leader had committed when called.
@@ -115,6 +117,9 @@ class VigilBenchCluster final : public BenchCluster {
   void kill9(int node) override { cluster_.kill(node, SIGKILL); }
   int size() const override { return cluster_.size(); }
   std::string api(int node) const override { return cluster_.api(node); }
+  api::HttpClientOptions client_options(int node) const override {
+    return cluster_.client_options(node);
+  }
   Result<int> wait_for_leader(milliseconds timeout) override {
     return cluster_.wait_for_leader(timeout);
   }
@@ -395,7 +400,9 @@ class Prober {
         node = targets_[slot % targets_.size()];
       }
       auto& c = clients[node];
-      if (!c) c = std::make_unique<api::HttpClient>(cluster_.api(node));
+      if (!c) {
+        c = std::make_unique<api::HttpClient>(cluster_.api(node), cluster_.client_options(node));
+      }
       PutRequest req = cluster_.put_request("failover/" + std::to_string(slot % 1000), value);
       Attempt a;
       a.node = node;
@@ -612,10 +619,19 @@ int serve(const Options& o) {
               endpoint.c_str());
   std::fflush(stdout);
   if (!o.ready_file.empty()) {
+    // An HTTPS API: the URL says so, and READY.env holds what a client needs (the
+    // variables of the vigil CLI, which vigil-kv-load reads too). Written first: the
+    // ready file's appearance means both are there.
+    const api::HttpClientOptions co = c->client_options(*leader);
+    if (co.tls) {
+      std::ofstream env(o.ready_file + ".env");
+      env << "VIGIL_CACERT=" << co.ca_file << " VIGIL_SERVER_NAME=" << co.server_name
+          << " VIGIL_TOKEN_FILE=" << dir << "/admin.token\n";
+    }
     std::string tmp = o.ready_file + ".tmp";
     {
       std::ofstream f(tmp);
-      f << endpoint << "\n";
+      f << (co.tls ? "https://" : "") << endpoint << "\n";
     }
     fs::rename(tmp, o.ready_file);
   }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -81,6 +82,29 @@ int main(int argc, char** argv) {
     usage();
     return 2;
   }
+  // https://HOST:PORT: TLS and a token from the vigil CLI's variables (VIGIL_CACERT,
+  // VIGIL_SERVER_NAME, VIGIL_TOKEN_FILE), as `vigil-failover-bench --serve` writes them.
+  auto url = vigil::api::parse_api_url(endpoint);
+  if (!url) {
+    std::fprintf(stderr, "vigil-kv-load: %s\n", url.error().message().c_str());
+    return 2;
+  }
+  vigil::api::HttpClientOptions client_options;
+  client_options.tls = url->tls;
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+  client_options.ca_file = env("VIGIL_CACERT");
+  client_options.server_name = env("VIGIL_SERVER_NAME");
+  if (std::string path = env("VIGIL_TOKEN_FILE"); !path.empty()) {
+    std::ifstream f(path);
+    std::getline(f, client_options.bearer_token);
+    if (client_options.bearer_token.empty()) {
+      std::fprintf(stderr, "vigil-kv-load: no token in %s\n", path.c_str());
+      return 2;
+    }
+  }
   const std::string value(static_cast<size_t>(value_bytes), 'x');
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> errors{0};
@@ -90,7 +114,7 @@ int main(int argc, char** argv) {
   auto start = Clock::now();
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
-      vigil::api::HttpClient client(endpoint);
+      vigil::api::HttpClient client(url->host_port, client_options);
       std::vector<double> mine;
       uint64_t n = 0;
       while (!stop.load(std::memory_order_relaxed)) {

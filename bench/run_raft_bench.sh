@@ -46,6 +46,7 @@ work=$(mktemp -d /tmp/vigil-raft-bench.XXXXXX)
 serve_pid=""
 bench_pid=""
 endpoint=""
+endpoint_env=""
 
 stop_pid() {  # stop_pid PID: SIGTERM, then SIGKILL after 5 s
   local pid=$1
@@ -73,12 +74,16 @@ log() { echo "== $*" >&2; }
 # the trap must know its pid); sets `endpoint` to the leader's API address.
 start_cluster() {
   local target=$1 ready="$work/$1.endpoint"
-  rm -f "$ready"
+  rm -f "$ready" "$ready.env"
   "$build/vigil-failover-bench" --serve "$target" --dir "$work/serve" --ready-file "$ready" \
     >"$work/$target.serve.log" 2>&1 &
   serve_pid=$!
   for _ in $(seq 600); do
-    [[ -s "$ready" ]] && { endpoint=$(cat "$ready"); return 0; }
+    [[ -s "$ready" ]] && {
+      endpoint=$(cat "$ready")
+      endpoint_env=$(cat "$ready.env" 2>/dev/null || true)  # TLS and token of an HTTPS API
+      return 0
+    }
     kill -0 "$serve_pid" 2>/dev/null || break
     sleep 0.1
   done
@@ -101,7 +106,9 @@ load() {
   sleep 1
   for clients in 1 16 64; do
     log "$target round $round: $clients clients for $seconds s"
-    "$build/vigil-kv-load" --target "$target" --endpoint "$endpoint" --clients "$clients" \
+    # shellcheck disable=SC2086  # endpoint_env is VAR=VALUE words
+    env $endpoint_env "$build/vigil-kv-load" --target "$target" --endpoint "$endpoint" \
+      --clients "$clients" \
       --seconds "$seconds" --json | jq -c --argjson r "$round" '. + {round: $r}' \
       | tee -a "$work/$target.load.jsonl" >&2
   done

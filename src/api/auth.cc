@@ -108,7 +108,8 @@ int Authorizer::match(std::string_view token) const {
 }
 
 std::string Authorizer::caller(const HttpRequest& req) const {
-  auto token = bearer_token(req.header("Authorization"));
+  const std::string value = req.header("Authorization");  // bearer_token() views into it
+  auto token = bearer_token(value);
   const int i = token ? match(*token) : -1;
   return i < 0 ? "" : entries_[static_cast<size_t>(i)].name;
 }

@@ -88,16 +88,19 @@ Result<std::unique_ptr<ssl::context>> make_server_tls(const std::string& cert,
                  std::string("API TLS ") + what + " " + *path + ": cannot read: " + why);
     }
   }
+  // The key first: loading a certificate that does not match it then drops the key, and
+  // the check below reports the mismatch by name (OpenSSL's own error is less clear).
   beast::error_code ec;
-  ctx->use_certificate_chain_file(cert, ec);
-  if (ec) {
-    return err(Errc::kInvalidArgument, "API TLS certificate " + cert +
-                                           ": not a PEM certificate chain (" + ec.message() + ")");
-  }
   ctx->use_private_key_file(key, ssl::context::pem, ec);
   if (ec) {
     return err(Errc::kInvalidArgument,
                "API TLS key " + key + ": not a PEM private key (" + ec.message() + ")");
+  }
+  ctx->use_certificate_chain_file(cert, ec);
+  if (ec) {
+    return err(Errc::kInvalidArgument,
+               "API TLS certificate " + cert + ": not a PEM certificate chain (" + ec.message() +
+                   ")");
   }
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
     return err(Errc::kInvalidArgument,
@@ -139,9 +142,6 @@ Result<HttpRequest> parse_http_request(std::string_view bytes, const HttpServerO
     if (ec) break;
     bytes.remove_prefix(used);
     if (used == 0) break;
-  }
-  if (!ec && !parser.is_done() && parser.got_some()) {
-    parser.put_eof(ec);
   }
   if (ec) {
     HttpResponse r = parse_error_response(ec, options);

@@ -19,13 +19,13 @@ namespace vigil::cli {
 
 struct AgentClusterOptions {
   int nodes = 3;
-  std::string dir;                // fresh directory for configs, data and logs
-  std::string vigil_binary;       // path to the `vigil` executable ("/proc/self/exe" in vigil)
+  std::string dir;           // fresh directory for configs, data and logs
+  std::string vigil_binary;  // path to the `vigil` executable ("/proc/self/exe" in vigil)
   // true: plain TCP on loopback, plain and open HTTP API. false: mutual TLS with a fresh
   // CA between the agents, and an HTTPS API with bearer tokens (local-cluster's layout).
   bool insecure = true;
-  int base_port = 0;              // 0: pick a free range
-  uint64_t snapshot_entries = 0;  // 0: the agent's default
+  int base_port = 0;                                                // 0: pick a free range
+  uint64_t snapshot_entries = 0;                                    // 0: the agent's default
   uint32_t tick_ms = 0, heartbeat_ms = 0, election_timeout_ms = 0;  // 0: defaults
   bool fsync = true;
 };

@@ -162,11 +162,26 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
   local->add_option("--cluster", lc.cluster, "Cluster name")->capture_default_str();
   local->add_flag("--insecure", lc.insecure, "No TLS: plain TCP on loopback");
 
-  std::string api = default_api_address();
+  ClientTarget to = default_client_target();
   bool as_json = false;
+  // The options every client command takes: where the agent is and how to prove who we are.
+  auto client_options = [&](CLI::App* c) {
+    c->add_option("--api", to.api,
+                  "Agent API: [https://]HOST:PORT (default $VIGIL_API or 127.0.0.1:7101)");
+    c->add_option("--token-file", to.token_file,
+                  "File holding a bearer token for the API (default $VIGIL_TOKEN_FILE)");
+    c->add_option("--cacert", to.cacert,
+                  "CA certificate to verify an https:// agent, e.g. DIR/certs/ca.crt "
+                  "(default $VIGIL_CACERT, else the system's CAs)");
+    c->add_option("--server-name", to.server_name,
+                  "Name the agent's certificate must carry: its node name, like n1 "
+                  "(default $VIGIL_SERVER_NAME, else the host of --api)");
+    c->add_flag("--tls-skip-host-check", to.skip_host_check,
+                "Accept any certificate the CA signed, whatever node it names");
+    c->add_flag("--json", as_json, "Print the API's JSON answer");
+  };
   auto* status = app.add_subcommand("status", "Show a node's view: role, term, leader, log");
-  status->add_option("--api", api, "Agent API address (default $VIGIL_API or 127.0.0.1:7101)");
-  status->add_flag("--json", as_json, "Print the API's JSON answer");
+  client_options(status);
   auto* kv = app.add_subcommand("kv", "Read and write keys in the replicated store");
   kv->require_subcommand(1);
   std::string kv_key, kv_value;
@@ -175,8 +190,7 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
   auto* kv_get = kv->add_subcommand("get", "Print KEY's value (exit 3 if it does not exist)");
   auto* kv_del = kv->add_subcommand("del", "Delete KEY");
   for (auto* c : {kv_put, kv_get, kv_del}) {
-    c->add_option("--api", api, "Agent API address (default $VIGIL_API or 127.0.0.1:7101)");
-    c->add_flag("--json", as_json, "Print the API's JSON answer");
+    client_options(c);
     c->add_option("key", kv_key, "Key")->required();
   }
   kv_put->add_option("value", kv_value, "Value")->required();
@@ -216,16 +230,16 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
     return run_local_cluster(lc, hooks);
   }
   if (status->parsed()) {
-    return cmd_status(api, as_json);
+    return cmd_status(to, as_json);
   }
   if (kv_put->parsed()) {
-    return cmd_kv_put(api, kv_key, kv_value, as_json);
+    return cmd_kv_put(to, kv_key, kv_value, as_json);
   }
   if (kv_get->parsed()) {
-    return cmd_kv_get(api, kv_key, serializable, as_json);
+    return cmd_kv_get(to, kv_key, serializable, as_json);
   }
   if (kv_del->parsed()) {
-    return cmd_kv_del(api, kv_key, as_json);
+    return cmd_kv_del(to, kv_key, as_json);
   }
   if (demo->parsed()) {
     // The demo is non-interactive today; --script only documents the exit-code contract.

@@ -7,6 +7,7 @@
 
 #include "api/http_client.h"
 #include "cli/cli.h"
+#include "daemon/config.h"
 
 namespace vigil::cli {
 namespace {
@@ -26,16 +27,63 @@ std::string url_encode(const std::string& s) {
   return out;
 }
 
-// Sends one request; on transport failure prints what to do and returns nullopt.
-std::optional<api::HttpResponse> call(const std::string& what, const std::string& api,
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// Sends one request; on failure prints what to do and returns nullopt (`*usage` is set when
+// the flags themselves are wrong).
+std::optional<api::HttpResponse> call(const std::string& what, const ClientTarget& to,
                                       const std::string& method, const std::string& target,
-                                      const std::string& body = "") {
-  api::HttpClient client(api);
+                                      bool* usage, const std::string& body = "") {
+  auto endpoint = api::parse_api_url(to.api);
+  if (!endpoint) {
+    std::fprintf(stderr, "vigil %s: %s (set --api or VIGIL_API)\n", what.c_str(),
+                 endpoint.error().message().c_str());
+    *usage = true;
+    return std::nullopt;
+  }
+  api::HttpClientOptions o;
+  o.tls = endpoint->tls;
+  o.ca_file = to.cacert;
+  o.server_name = to.server_name;
+  o.skip_host_check = to.skip_host_check;
+  if (!to.token_file.empty()) {
+    auto token = daemon::read_api_token_file(to.token_file);
+    if (!token) {
+      std::fprintf(stderr, "vigil %s: token file %s: %s (set --token-file or VIGIL_TOKEN_FILE)\n",
+                   what.c_str(), to.token_file.c_str(), token.error().message().c_str());
+      *usage = true;
+      return std::nullopt;
+    }
+    o.bearer_token = *token;
+  }
+  api::HttpClient client(endpoint->host_port, o);
   auto r = client.request(method, target, body, 10000, "application/octet-stream");
   if (!r) {
-    std::fprintf(stderr, "vigil %s: %s\n  is an agent listening on %s? (set --api or VIGIL_API)\n",
-                 what.c_str(), r.error().to_string().c_str(), api.c_str());
+    const std::string msg = r.error().to_string();
+    std::string hint = "is an agent listening on " + to.api + "? (set --api or VIGIL_API)";
+    if (msg.find("certificate is for") != std::string::npos) {
+      hint =
+          "pass --server-name with the node name the certificate carries (or "
+          "VIGIL_SERVER_NAME)";
+    } else if (msg.find("not trusted") != std::string::npos) {
+      hint = "pass the cluster CA with --cacert (or VIGIL_CACERT), e.g. DIR/certs/ca.crt";
+    } else if (msg.find("TLS handshake") != std::string::npos) {
+      hint = "is " + endpoint->host_port + " an HTTPS port? for plain HTTP use --api HOST:PORT";
+    }
+    std::fprintf(stderr, "vigil %s: %s\n  %s\n", what.c_str(), msg.c_str(), hint.c_str());
     return std::nullopt;
+  }
+  if (r->status == 401 && to.token_file.empty()) {
+    std::fprintf(stderr,
+                 "vigil %s: the agent wants a bearer token: pass --token-file FILE (or "
+                 "set VIGIL_TOKEN_FILE)\n",
+                 what.c_str());
+  } else if (r->status == 400 && r->body.find("tls_required") != std::string::npos) {
+    std::fprintf(stderr, "vigil %s: %s speaks HTTPS: use --api https://%s\n", what.c_str(),
+                 endpoint->host_port.c_str(), endpoint->host_port.c_str());
   }
   return *r;
 }
@@ -59,9 +107,19 @@ std::string default_api_address() {
   return env && *env ? env : "127.0.0.1:7101";
 }
 
-int cmd_status(const std::string& api, bool as_json) {
-  auto r = call("status", api, "GET", "/v1/status");
-  if (!r) return kExitFailure;
+ClientTarget default_client_target() {
+  ClientTarget t;
+  t.api = default_api_address();
+  t.token_file = env_or_empty("VIGIL_TOKEN_FILE");
+  t.cacert = env_or_empty("VIGIL_CACERT");
+  t.server_name = env_or_empty("VIGIL_SERVER_NAME");
+  return t;
+}
+
+int cmd_status(const ClientTarget& to, bool as_json) {
+  bool usage = false;
+  auto r = call("status", to, "GET", "/v1/status", &usage);
+  if (!r) return usage ? kExitUsage : kExitFailure;
   if (r->status != 200) return report_error("status", *r);
   if (as_json) {
     std::printf("%s\n", r->body.c_str());
@@ -69,7 +127,7 @@ int cmd_status(const std::string& api, bool as_json) {
   }
   auto j = json::parse(r->body, nullptr, false);
   if (j.is_discarded()) {
-    std::fprintf(stderr, "vigil status: the agent at %s sent invalid JSON\n", api.c_str());
+    std::fprintf(stderr, "vigil status: the agent at %s sent invalid JSON\n", to.api.c_str());
     return kExitFailure;
   }
   std::printf("node      %s (id %llu) in cluster %s\n", j.value("node", "?").c_str(),
@@ -94,10 +152,11 @@ int cmd_status(const std::string& api, bool as_json) {
   return kExitOk;
 }
 
-int cmd_kv_put(const std::string& api, const std::string& key, const std::string& value,
+int cmd_kv_put(const ClientTarget& to, const std::string& key, const std::string& value,
                bool as_json) {
-  auto r = call("kv put", api, "PUT", "/v1/kv/" + url_encode(key), value);
-  if (!r) return kExitFailure;
+  bool usage = false;
+  auto r = call("kv put", to, "PUT", "/v1/kv/" + url_encode(key), &usage, value);
+  if (!r) return usage ? kExitUsage : kExitFailure;
   if (r->status != 200) return report_error("kv put", *r);
   if (as_json) {
     std::printf("%s\n", r->body.c_str());
@@ -108,11 +167,12 @@ int cmd_kv_put(const std::string& api, const std::string& key, const std::string
   return kExitOk;
 }
 
-int cmd_kv_get(const std::string& api, const std::string& key, bool serializable, bool as_json) {
+int cmd_kv_get(const ClientTarget& to, const std::string& key, bool serializable, bool as_json) {
   std::string target = "/v1/kv/" + url_encode(key);
   if (serializable) target += "?serializable=true";
-  auto r = call("kv get", api, "GET", target);
-  if (!r) return kExitFailure;
+  bool usage = false;
+  auto r = call("kv get", to, "GET", target, &usage);
+  if (!r) return usage ? kExitUsage : kExitFailure;
   if (r->status == 404) {
     if (as_json)
       std::printf("%s\n", r->body.c_str());
@@ -131,17 +191,18 @@ int cmd_kv_get(const std::string& api, const std::string& key, bool serializable
   return kExitOk;
 }
 
-int cmd_kv_del(const std::string& api, const std::string& key, bool as_json) {
-  auto r = call("kv del", api, "DELETE", "/v1/kv/" + url_encode(key));
-  if (!r) return kExitFailure;
+int cmd_kv_del(const ClientTarget& to, const std::string& key, bool as_json) {
+  bool usage = false;
+  auto r = call("kv del", to, "DELETE", "/v1/kv/" + url_encode(key), &usage);
+  if (!r) return usage ? kExitUsage : kExitFailure;
   if (r->status != 200) return report_error("kv del", *r);
   if (as_json) {
     std::printf("%s\n", r->body.c_str());
     return kExitOk;
   }
   auto j = json::parse(r->body, nullptr, false);
-  bool deleted = !j.is_discarded() && j.value("deleted", false);
-  std::printf("%s\n", deleted ? "deleted" : "no such key (nothing to delete)");
+  const int64_t deleted = j.is_discarded() ? 0 : j.value("deleted", int64_t{0});
+  std::printf("%s\n", deleted > 0 ? "deleted" : "no such key (nothing to delete)");
   return kExitOk;
 }
 

@@ -8,15 +8,27 @@ namespace vigil::cli {
 // Where the client commands send requests: --api, else $VIGIL_API, else 127.0.0.1:7101.
 std::string default_api_address();
 
+// Where and how the client commands reach an agent (flags, else environment variables).
+struct ClientTarget {
+  std::string api;               // --api / $VIGIL_API: [https://]HOST:PORT
+  std::string token_file;        // --token-file / $VIGIL_TOKEN_FILE: bearer token ("": none)
+  std::string cacert;            // --cacert / $VIGIL_CACERT: CA to verify an https:// agent
+  std::string server_name;       // --server-name / $VIGIL_SERVER_NAME: name in its certificate
+  bool skip_host_check = false;  // --tls-skip-host-check: trust any certificate of the CA
+};
+// A ClientTarget filled from the environment (each flag overrides its variable).
+ClientTarget default_client_target();
+
 // `vigil status`: this node's view (role, term, leader, indexes) for people or --json.
-// Exit codes: 0 OK, 1 the node answered with an error or could not be reached.
-int cmd_status(const std::string& api, bool json);
+// Exit codes: 0 OK, 1 the node answered with an error or could not be reached, 2 a bad
+// --api, --token-file or --cacert.
+int cmd_status(const ClientTarget& to, bool json);
 
 // `vigil kv put|get|del`. get: exit 0 and the value on stdout; exit 3 when the key does not
 // exist (so scripts can tell "missing" from "failed", 1). --json prints the API's answer.
-int cmd_kv_put(const std::string& api, const std::string& key, const std::string& value, bool json);
-int cmd_kv_get(const std::string& api, const std::string& key, bool serializable, bool json);
-int cmd_kv_del(const std::string& api, const std::string& key, bool json);
+int cmd_kv_put(const ClientTarget& to, const std::string& key, const std::string& value, bool json);
+int cmd_kv_get(const ClientTarget& to, const std::string& key, bool serializable, bool json);
+int cmd_kv_del(const ClientTarget& to, const std::string& key, bool json);
 
 inline constexpr int kExitNotFound = 3;
 

@@ -533,8 +533,8 @@ int run_local_cluster(const LocalClusterOptions& o, const CliHooks& hooks) {
         "    curl --cacert %s --connect-to ::127.0.0.1: \\\n"
         "         -H \"Authorization: Bearer $(cat %s)\" %s\n"
         "    vigil status --api https://%s --server-name %s --cacert %s --token-file %s\n",
-        ca.c_str(), admin.c_str(), url.c_str(), n1.listen.api.to_string().c_str(),
-        n1.node.c_str(), ca.c_str(), admin.c_str());
+        ca.c_str(), admin.c_str(), url.c_str(), n1.listen.api.to_string().c_str(), n1.node.c_str(),
+        ca.c_str(), admin.c_str());
   }
   std::printf("\n  configs: %s/nK.yaml; stop with Ctrl-C (or kill %d)\n", dir.c_str(),
               static_cast<int>(::getpid()));

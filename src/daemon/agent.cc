@@ -20,11 +20,11 @@
 #include "api/http_server.h"
 #include "base/env.h"
 #include "daemon/api_setup.h"
+#include "daemon/store_service.h"
 #include "net/transport.h"
 #include "raft/codec.h"
 #include "raft/raft.h"
 #include "storage/wal.h"
-#include "store/kv.h"
 
 namespace vigil::daemon {
 namespace {
@@ -49,31 +49,8 @@ api::HttpResponse json_response(const json& j, int status = 200) {
   return r;
 }
 
-// Percent-decodes a URL path segment. Returns nullopt on a malformed escape.
-std::optional<std::string> url_decode(std::string_view in) {
-  auto hex = [](char h) -> int {
-    if (h >= '0' && h <= '9') return h - '0';
-    if (h >= 'a' && h <= 'f') return h - 'a' + 10;
-    if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return std::nullopt;
-    int hi = hex(in[i + 1]);
-    int lo = hex(in[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return out;
-}
-
-class Agent {
+// The node. Implements StoreHost so the store service can propose and read through Raft.
+class Agent final : public StoreHost {
  public:
   explicit Agent(const AgentConfig& cfg)
       : cfg_(cfg),
@@ -94,20 +71,6 @@ class Agent {
   }
 
  private:
-  struct PendingWrite {
-    api::Responder respond;
-    Clock::time_point deadline;
-    std::string key;
-    store::Op op;
-  };
-  struct PendingRead {
-    api::Responder respond;
-    Clock::time_point deadline;
-    std::string key;
-    LogIndex index;  // set once the read index is known
-    bool have_index = false;
-  };
-
   Status start() {
     // Durable state first: nothing is sent before we know our term and vote.
     storage::Wal::Options wo;
@@ -120,8 +83,10 @@ class Agent {
     if (!rec.torn_tail_note.empty()) {
       spdlog::warn("{}: WAL recovery: {}", cfg_.node, rec.torn_tail_note);
     }
+    store_ = std::make_unique<StoreService>(cfg_.id, *this);
     if (!rec.snapshot.empty() && rec.snapshot.data) {
-      RETURN_IF_ERROR(kv_.restore(*rec.snapshot.data).with_context("restore snapshot"));
+      RETURN_IF_ERROR(
+          store_->restore(*rec.snapshot.data, now_ms()).with_context("restore snapshot"));
     }
     spdlog::info("{}: recovered term {} commit {} snapshot {} entries {}", cfg_.node,
                  rec.hard_state.term.value(), rec.hard_state.commit.value(),
@@ -223,7 +188,7 @@ class Agent {
     tick_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec || stopping_) return;
       raft_->tick();
-      expire_requests();
+      store_->tick(now_ms());
       drive();
       schedule_tick();
     });
@@ -258,21 +223,23 @@ class Agent {
       }
       if (rd.soft_state) on_soft_state(*rd.soft_state);
       if (rd.snapshot) {
-        Status rs = kv_.restore(rd.snapshot->data ? *rd.snapshot->data : std::string());
+        Status rs =
+            store_->restore(rd.snapshot->data ? *rd.snapshot->data : std::string(), now_ms());
         if (!rs.ok()) return fatal(rs.with_context("install snapshot"));
         last_snapshot_index_ = rd.snapshot->meta.index;
         spdlog::info("{}: installed snapshot at index {}", cfg_.node,
                      rd.snapshot->meta.index.value());
       }
       for (const auto& e : rd.committed_entries) apply(e);
-      for (const auto& r : rd.read_states) on_read_state(r);
+      for (const auto& r : rd.read_states) store_->on_read_state(r);
       raft_->advance(rd);
-      serve_reads();
+      store_->serve_reads();
       maybe_snapshot();
     }
   }
 
   void on_soft_state(const raft::SoftState& ss) {
+    store_->on_leadership(ss.role == raft::StateRole::kLeader, now_ms());
     if (ss.leader != known_leader_) {
       known_leader_ = ss.leader;
       if (ss.leader == kNoNode) {
@@ -293,35 +260,23 @@ class Agent {
         return;
       }
       raft_->apply_conf_change(*cc);
-      kv_.apply_noop(e.index);
+      store_->apply_noop(e.index);
       return;
     }
     if (e.data.empty()) {
-      kv_.apply_noop(e.index);
+      store_->apply_noop(e.index);
       return;
     }
-    auto cmd = store::decode_command(e.data);
-    if (!cmd) {
+    Status s = store_->apply(e.index, e.data, now_ms());
+    if (!s.ok()) {
       // Every replica sees the same bytes and skips them the same way.
-      spdlog::error("{}: skipping undecodable entry {}: {}", cfg_.node, e.index.value(),
-                    cmd.error().to_string());
-      kv_.apply_noop(e.index);
-      return;
-    }
-    store::ApplyResult res = kv_.apply(e.index, *cmd);
-    if (cmd->origin == cfg_.id) {
-      auto it = pending_writes_.find(cmd->request);
-      if (it != pending_writes_.end()) {
-        json j{{"key", cmd->key}, {"revision", res.index.value()}};
-        if (cmd->op == store::Op::kDelete) j["deleted"] = res.existed;
-        it->second.respond(json_response(j));
-        pending_writes_.erase(it);
-      }
+      spdlog::error("{}: skipped undecodable entry {}: {}", cfg_.node, e.index.value(),
+                    s.to_string());
     }
   }
 
   void maybe_snapshot() {
-    LogIndex applied = kv_.applied();
+    LogIndex applied = store_->applied();
     if (applied - last_snapshot_index_ < cfg_.snapshot_entries || applied <= last_snapshot_index_) {
       return;
     }
@@ -329,7 +284,7 @@ class Agent {
     snap.meta.index = applied;
     snap.meta.term = last_applied_term_;
     snap.meta.conf = raft_->conf();
-    snap.data = std::make_shared<const std::string>(kv_.serialize());
+    snap.data = std::make_shared<const std::string>(store_->snapshot());
     Status s = wal_->save_snapshot(snap);
     if (!s.ok()) return fatal(s.with_context("save snapshot"));
     s = raft_->compact(snap);
@@ -341,7 +296,7 @@ class Agent {
     s = wal_->release_to(applied);
     if (!s.ok()) spdlog::warn("{}: release WAL segments: {}", cfg_.node, s.to_string());
     spdlog::info("{}: snapshot at index {} ({} keys, {} bytes)", cfg_.node, applied.value(),
-                 kv_.size(), snap.data->size());
+                 store_->key_count(), snap.data->size());
   }
 
   // ------------------------------------------------------------------ peers
@@ -375,58 +330,23 @@ class Agent {
     return it == peer_names_.end() ? "node " + id.str() : it->second;
   }
 
-  // ------------------------------------------------------------------ reads
-  void on_read_state(const raft::ReadState& rs) {
-    auto it = pending_reads_.find(rs.context);
-    if (it == pending_reads_.end()) return;
-    it->second.index = rs.index;
-    it->second.have_index = true;
+  // ------------------------------------------------------------------ store host
+  Status propose(std::string data) override {
+    Status st = raft_->propose(std::move(data));
+    if (st.ok()) schedule_drive();
+    return st;
   }
 
-  void serve_reads() {
-    for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
-      if (it->second.have_index && kv_.applied() >= it->second.index) {
-        answer_get(it->second.key, it->second.respond);
-        it = pending_reads_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+  Status read_index(std::string context) override {
+    if (raft_->leader() == kNoNode) return err(Errc::kUnavailable, "no leader known");
+    raft_->read_index(std::move(context));
+    schedule_drive();
+    return Status();
   }
 
-  void answer_get(const std::string& key, const api::Responder& respond) {
-    auto v = kv_.get(key);
-    if (!v) {
-      respond(error_response(404, "not_found", "key '" + key + "' not found"));
-      return;
-    }
-    respond(json_response(json{{"key", key}, {"value", *v}, {"applied", kv_.applied().value()}}));
-  }
-
-  void expire_requests() {
-    auto now = Clock::now();
-    for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
-      if (now >= it->second.deadline) {
-        it->second.respond(error_response(503, "timeout",
-                                          "the write was not committed within " +
-                                              std::to_string(kRequestTimeoutMs) +
-                                              " ms (no quorum?); it may still be applied later"));
-        it = pending_writes_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
-      if (now >= it->second.deadline) {
-        it->second.respond(
-            error_response(503, "timeout",
-                           "could not confirm leadership for a linearizable read within " +
-                               std::to_string(kRequestTimeoutMs) + " ms (no quorum?)"));
-        it = pending_reads_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+  static int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+        .count();
   }
 
   // ------------------------------------------------------------------ HTTP API
@@ -442,11 +362,14 @@ class Agent {
     j["leader_id"] = leader.value();
     if (leader != kNoNode) j["leader_api"] = peer_api_.at(leader);
     j["commit"] = raft_->commit_index().value();
-    j["applied"] = kv_.applied().value();
+    j["applied"] = store_->applied().value();
+    j["revision"] = store_->revision();
+    j["compact_revision"] = store_->compact_revision();
     j["first_index"] = raft_->first_index().value();
     j["last_index"] = raft_->last_index().value();
     j["snapshot_index"] = last_snapshot_index_.value();
-    j["keys"] = kv_.size();
+    j["keys"] = store_->key_count();
+    j["leases"] = store_->lease_count();
     j["lease_valid"] = raft_->lease_valid();
     json voters = json::array();
     for (NodeId v : raft_->conf().voters) voters.push_back(name_of(v));
@@ -482,29 +405,7 @@ class Agent {
       if (req.method != "GET") return respond(method_not_allowed(req, "GET"));
       return respond(json_response(status_json()));
     }
-    constexpr std::string_view kKv = "/v1/kv/";
-    if (target.substr(0, kKv.size()) == kKv) {
-      auto key = url_decode(target.substr(kKv.size()));
-      if (!key || key->empty()) {
-        return respond(error_response(400, "bad_key",
-                                      "the key in the path is empty or badly percent-encoded"));
-      }
-      if (key->size() > store::kMaxKeyBytes) {
-        return respond(error_response(
-            413, "too_large", "key longer than " + std::to_string(store::kMaxKeyBytes) + " bytes"));
-      }
-      if (req.method == "PUT" || req.method == "POST") {
-        return propose_write(store::Op::kPut, *key, req.body, std::move(respond));
-      }
-      if (req.method == "DELETE") {
-        return propose_write(store::Op::kDelete, *key, "", std::move(respond));
-      }
-      if (req.method == "GET") {
-        const bool serializable = query.find("serializable=true") != std::string_view::npos;
-        return read(*key, serializable, std::move(respond));
-      }
-      return respond(method_not_allowed(req, "GET, PUT, DELETE"));
-    }
+    if (store_->handle(req, respond, now_ms())) return;
     respond(error_response(404, "not_found",
                            "no such endpoint: " + req.method + " " + std::string(target)));
   }
@@ -514,44 +415,6 @@ class Agent {
     return error_response(405, "method_not_allowed",
                           req.method + " is not allowed on " + req.target +
                               " (allowed: " + std::string(allowed) + ")");
-  }
-
-  void propose_write(store::Op op, const std::string& key, const std::string& value,
-                     api::Responder respond) {
-    if (value.size() > store::kMaxValueBytes) {
-      return respond(
-          error_response(413, "too_large",
-                         "value larger than " + std::to_string(store::kMaxValueBytes) + " bytes"));
-    }
-    store::Command c;
-    c.op = op;
-    c.origin = cfg_.id;
-    c.request = next_request_++;
-    c.key = key;
-    c.value = value;
-    Status s = raft_->propose(store::encode_command(c));
-    if (!s.ok()) {
-      int status = s.code() == Errc::kResourceExhausted ? 429 : 503;
-      return respond(error_response(status, "unavailable", s.message()));
-    }
-    pending_writes_[c.request] = PendingWrite{
-        std::move(respond), Clock::now() + std::chrono::milliseconds(kRequestTimeoutMs), key, op};
-    schedule_drive();
-  }
-
-  void read(const std::string& key, bool serializable, api::Responder respond) {
-    if (serializable) return answer_get(key, respond);
-    if (raft_->leader() == kNoNode) {
-      return respond(error_response(503, "unavailable",
-                                    "no leader known: a linearizable read needs a quorum "
-                                    "(retry, or add ?serializable=true for this node's view)"));
-    }
-    std::string ctx = cfg_.node + "/" + std::to_string(next_request_++);
-    pending_reads_[ctx] =
-        PendingRead{std::move(respond), Clock::now() + std::chrono::milliseconds(kRequestTimeoutMs),
-                    key, LogIndex(0), false};
-    raft_->read_index(ctx);
-    schedule_drive();
   }
 
   AgentConfig cfg_;
@@ -564,15 +427,12 @@ class Agent {
   std::unique_ptr<raft::Raft> raft_;
   std::unique_ptr<net::PeerTransport> transport_;
   std::unique_ptr<api::HttpServer> http_;
-  store::KvMap kv_;
+  std::unique_ptr<StoreService> store_;
   std::map<NodeId, std::string> peer_names_;
   std::map<NodeId, std::string> peer_api_;
   NodeId known_leader_;
   Term last_applied_term_;
   LogIndex last_snapshot_index_;
-  uint64_t next_request_ = 1;
-  std::map<uint64_t, PendingWrite> pending_writes_;
-  std::map<std::string, PendingRead> pending_reads_;
   bool drive_posted_ = false;
   bool stopping_ = false;
   int exit_code_ = 0;

@@ -367,6 +367,15 @@ Response MvccStore::apply(LogIndex index, const Request& r) {
     resp = apply_grant(*g, std::move(resp));
   } else if (const auto* v = std::get_if<LeaseRevoke>(&r.body)) {
     resp = apply_revoke(w, *v, std::move(resp));
+  } else if (const auto* k = std::get_if<LeaseKeepAlive>(&r.body)) {
+    // No change to the state: the leader's LeaseTracker restarts the TTL when it applies this.
+    auto it = leases_.find(k->id);
+    if (it == leases_.end()) {
+      resp.status =
+          Status(Errc::kNotFound, "lease_keepalive: lease " + k->id.str() + " not found");
+    } else {
+      resp.result = LeaseGrantResult{k->id, it->second.ttl_s};
+    }
   } else {
     const int64_t rev = std::get<Compact>(r.body).revision;
     resp.status = compact(rev);

@@ -9,6 +9,7 @@
 //                u8 flags (1 keys_only, 2 count_only)
 //   LeaseGrant   u64 id, u64 ttl_s
 //   LeaseRevoke  u64 id
+//   LeaseKeepAlive u64 id
 //   Compact      u64 revision
 // Signed fields travel as u64 and must be <= INT64_MAX.
 #include "store/request.h"
@@ -31,7 +32,8 @@ enum class Type : uint8_t {
   kTxn = 3,
   kLeaseGrant = 4,
   kLeaseRevoke = 5,
-  kCompact = 6
+  kCompact = 6,
+  kLeaseKeepAlive = 7
 };
 enum class OpKind : uint8_t { kRange = 1, kPut = 2, kDelete = 3 };
 
@@ -437,6 +439,7 @@ std::string encode_request(const Request& r) {
         if constexpr (std::is_same_v<T, LeaseGrant>) return Type::kLeaseGrant;
         if constexpr (std::is_same_v<T, LeaseRevoke>) return Type::kLeaseRevoke;
         if constexpr (std::is_same_v<T, Compact>) return Type::kCompact;
+        if constexpr (std::is_same_v<T, LeaseKeepAlive>) return Type::kLeaseKeepAlive;
       },
       r.body);
   w.u8(static_cast<uint8_t>(type));
@@ -456,6 +459,8 @@ std::string encode_request(const Request& r) {
     w.u64(static_cast<uint64_t>(g->ttl_s));
   } else if (const auto* v = std::get_if<LeaseRevoke>(&r.body)) {
     w.u64(v->id.value());
+  } else if (const auto* k = std::get_if<LeaseKeepAlive>(&r.body)) {
+    w.u64(k->id.value());
   } else {
     w.u64(static_cast<uint64_t>(std::get<Compact>(r.body).revision));
   }
@@ -496,6 +501,10 @@ Result<Request> decode_request(std::string_view data) {
     case Type::kLeaseRevoke:
       d.set_context("lease_revoke");
       r.body = LeaseRevoke{decode_lease_id(d)};
+      break;
+    case Type::kLeaseKeepAlive:
+      d.set_context("lease_keepalive");
+      r.body = LeaseKeepAlive{decode_lease_id(d)};
       break;
     case Type::kCompact:
       d.set_context("compact");
@@ -546,6 +555,10 @@ Status validate_request(const Request& r) {
   }
   if (const auto* v = std::get_if<LeaseRevoke>(&r.body)) {
     if (v->id == kNoLease) return err(Errc::kInvalidArgument, "lease_revoke: id is 0");
+    return Status();
+  }
+  if (const auto* k = std::get_if<LeaseKeepAlive>(&r.body)) {
+    if (k->id == kNoLease) return err(Errc::kInvalidArgument, "lease_keepalive: id is 0");
     return Status();
   }
   if (std::get<Compact>(r.body).revision < 0) {

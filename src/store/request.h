@@ -95,13 +95,21 @@ struct LeaseRevoke {
   bool operator==(const LeaseRevoke&) const = default;
 };
 
+// Refreshes a lease: the leader restarts its TTL when this is applied. It goes through the
+// log so a keep-alive sent to any node reaches the leader and is ordered with revokes.
+struct LeaseKeepAlive {
+  LeaseId id;
+  bool operator==(const LeaseKeepAlive&) const = default;
+};
+
 // Drops history below `revision` (see MvccStore::compact).
 struct Compact {
   int64_t revision = 0;
   bool operator==(const Compact&) const = default;
 };
 
-using RequestBody = std::variant<Put, DeleteRange, Txn, LeaseGrant, LeaseRevoke, Compact>;
+using RequestBody =
+    std::variant<Put, DeleteRange, Txn, LeaseGrant, LeaseRevoke, Compact, LeaseKeepAlive>;
 
 // One replicated request. (origin, request_id) let the node that proposed it match the
 // applied entry to its waiting client, wherever Raft forwarded it.
@@ -114,7 +122,7 @@ struct Request {
 
 // Layout (little-endian, strings u32-length-prefixed, bools one byte 0/1):
 //   u8 version (1), u8 type (1 put, 2 delete, 3 txn, 4 lease grant, 5 lease revoke,
-//   6 compact), u64 origin, u64 request_id, then the body as in request.cc.
+//   6 compact, 7 lease keep-alive), u64 origin, u64 request_id, then the body as in request.cc.
 std::string encode_request(const Request& r);
 // Errors: kCorruption "request: <field>: <what> at offset N" for truncation, unknown
 // version/type/enum, non-canonical bools, oversize strings or counts, trailing bytes.

@@ -309,6 +309,12 @@ TEST(Mvcc, LeaseRevokeDeletesKeysUnderOneRevision) {
   ASSERT_TRUE(info.has_value());
   EXPECT_EQ(info->ttl_s, 10);
   EXPECT_EQ(info->keys, (std::vector<std::string>{"s/1", "s/2"}));
+  // A keep-alive changes nothing but answers with the granted TTL.
+  Response ka = a.apply(LeaseKeepAlive{l});
+  ASSERT_TRUE(ka.status.ok());
+  EXPECT_EQ(std::get<LeaseGrantResult>(ka.result).ttl_s, 10);
+  EXPECT_EQ(ka.revision, 4);
+  EXPECT_TRUE(ka.events.empty());
   Response r = a.apply(LeaseRevoke{l});
   ASSERT_TRUE(r.status.ok());
   EXPECT_EQ(r.revision, 5);
@@ -320,6 +326,7 @@ TEST(Mvcc, LeaseRevokeDeletesKeysUnderOneRevision) {
   EXPECT_EQ(a.store.lease_ttl(l).error().code(), Errc::kNotFound);
   EXPECT_EQ(a.get("s/3").value, "x");
   EXPECT_EQ(a.apply(LeaseRevoke{l}).status.code(), Errc::kNotFound);
+  EXPECT_EQ(a.apply(LeaseKeepAlive{l}).status.code(), Errc::kNotFound);
   // Explicit ids: taken ones are refused; picked ids stay above every id seen.
   EXPECT_EQ(a.apply(LeaseGrant{other, 5}).status.code(), Errc::kAlreadyExists);
   EXPECT_TRUE(a.apply(LeaseGrant{LeaseId(100), 5}).status.ok());

@@ -1,0 +1,519 @@
+// StoreService: HTTP endpoints of the store, requests through Raft, leader duties.
+#include "daemon/store_service.h"
+
+#include <charconv>
+
+#include "api/request.h"
+#include "api/store_json.h"
+#include "store/keys.h"
+
+namespace vigil::daemon {
+namespace {
+
+using api::json;
+
+// Keys under this prefix belong to the cluster manager (DESIGN.md "The store").
+constexpr std::string_view kReservedPrefix = "/vigil/";
+
+api::HttpResponse error_response(int status, std::string_view code, std::string_view message) {
+  api::HttpResponse r;
+  r.status = status;
+  r.body = api::dump_json(json{{"error", {{"code", code}, {"message", message}}}});
+  return r;
+}
+
+api::HttpResponse ok(const json& j) {
+  api::HttpResponse r;
+  r.body = api::dump_json(j);
+  return r;
+}
+
+// The HTTP answer for a Status the store or the codec returned.
+api::HttpResponse status_response(const Status& s) {
+  switch (s.code()) {
+    case Errc::kInvalidArgument:
+      return error_response(400, "invalid_argument", s.message());
+    case Errc::kNotFound:
+      return error_response(404, "not_found", s.message());
+    case Errc::kAlreadyExists:
+      return error_response(409, "already_exists", s.message());
+    case Errc::kOutOfRange:
+      if (s.message().find("compact") != std::string::npos) {
+        return error_response(410, "compacted", s.message());
+      }
+      return error_response(400, "out_of_range", s.message());
+    case Errc::kResourceExhausted:
+      return error_response(429, "resource_exhausted", s.message());
+    case Errc::kPermissionDenied:
+      return error_response(403, "reserved", s.message());
+    default:
+      return error_response(503, "unavailable", s.message());
+  }
+}
+
+// The value of `name` in an '&'-separated query, percent-decoded; nullopt when absent.
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    size_t eq = part.find('=');
+    if (part.substr(0, eq) == name) {
+      if (eq == std::string_view::npos) return std::string();
+      return api::url_decode(part.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+// An integer query parameter; `*out` unchanged when absent. Errors name the parameter.
+Status query_int(std::string_view query, std::string_view name, int64_t* out) {
+  auto v = query_param(query, name);
+  if (!v) return Status();
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || end != v->data() + v->size() || n < 0) {
+    return err(Errc::kInvalidArgument,
+               "query parameter " + std::string(name) + "=" + *v + ": want a whole number >= 0");
+  }
+  *out = n;
+  return Status();
+}
+
+bool reserved(std::string_view key) {
+  return key.substr(0, kReservedPrefix.size()) == kReservedPrefix;
+}
+
+// Whether [key, range_end) touches the reserved prefix.
+bool range_touches_reserved(std::string_view key, std::string_view range_end) {
+  if (range_end.empty()) return reserved(key);
+  const std::string res_end = store::prefix_end(kReservedPrefix);
+  const bool starts_before_end = key < std::string_view(res_end);
+  const bool ends_after_start = range_end == store::kRangeAll || range_end > kReservedPrefix;
+  return starts_before_end && ends_after_start;
+}
+
+Status check_writable(const store::Txn& t) {
+  for (const auto* branch : {&t.success, &t.failure}) {
+    for (const auto& op : *branch) {
+      if (const auto* p = std::get_if<store::Put>(&op); p && reserved(p->key)) {
+        return err(Errc::kPermissionDenied, "keys under /vigil/ are written only by Vigil itself");
+      }
+      if (const auto* d = std::get_if<store::DeleteRange>(&op);
+          d && range_touches_reserved(d->key, d->range_end)) {
+        return err(Errc::kPermissionDenied, "keys under /vigil/ are written only by Vigil itself");
+      }
+    }
+  }
+  return Status();
+}
+
+}  // namespace
+
+StoreService::StoreService(NodeId self, StoreHost& host, StoreServiceOptions options)
+    : self_(self),
+      host_(host),
+      options_(options),
+      compactor_(store::AutoCompactor::Options{options.retain_revisions, 0,
+                                               options.compaction_interval_ms}) {}
+
+// ------------------------------------------------------------------------------ apply
+
+Status StoreService::apply(LogIndex index, std::string_view data, int64_t now_ms) {
+  auto req = store::decode_request(data);
+  if (!req) {
+    store_.apply_noop(index);
+    return req.error();
+  }
+  store::Response resp = store_.apply(index, *req);
+  if (resp.status.ok()) {
+    if (const auto* g = std::get_if<store::LeaseGrant>(&req->body)) {
+      (void)g;
+      const auto& res = std::get<store::LeaseGrantResult>(resp.result);
+      lease_tracker_.on_grant(res.id, res.ttl_s, now_ms);
+      refreshed_ms_[res.id] = now_ms;
+    } else if (const auto* k = std::get_if<store::LeaseKeepAlive>(&req->body)) {
+      if (leader_) (void)lease_tracker_.keep_alive(k->id, now_ms);
+      refreshed_ms_[k->id] = now_ms;
+    } else if (const auto* v = std::get_if<store::LeaseRevoke>(&req->body)) {
+      lease_tracker_.on_revoke(v->id);
+      refreshed_ms_.erase(v->id);
+    }
+  }
+  if (req->origin == self_) {
+    auto it = pending_writes_.find(req->request_id);
+    if (it != pending_writes_.end()) {
+      it->second.respond(resp.status.ok() ? it->second.render(resp) : status_response(resp.status));
+      pending_writes_.erase(it);
+    }
+  }
+  return Status();
+}
+
+void StoreService::apply_noop(LogIndex index) { store_.apply_noop(index); }
+
+Status StoreService::restore(std::string_view data, int64_t now_ms) {
+  RETURN_IF_ERROR(store_.restore(data));
+  lease_tracker_.reset(store_.leases(), now_ms);
+  refreshed_ms_.clear();
+  for (const auto& l : store_.leases()) refreshed_ms_[l.id] = now_ms;
+  return Status();
+}
+
+// ------------------------------------------------------------------------------ time
+
+void StoreService::on_leadership(bool leader, int64_t now_ms) {
+  if (leader == leader_) return;
+  leader_ = leader;
+  if (leader) {
+    // A new leader gives every lease a full TTL: it cannot know the old deadlines.
+    lease_tracker_.reset(store_.leases(), now_ms);
+    lease_tracker_.on_become_leader(now_ms);
+    compactor_ = store::AutoCompactor(store::AutoCompactor::Options{
+        options_.retain_revisions, 0, options_.compaction_interval_ms});
+  } else {
+    lease_tracker_.on_lose_leadership();
+  }
+}
+
+void StoreService::tick(int64_t now_ms) {
+  for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
+    if (now_ms >= it->second.deadline_ms) {
+      it->second.respond(
+          error_response(503, "timeout",
+                         "not committed within " + std::to_string(options_.request_timeout_ms) +
+                             " ms (no quorum?); the request may still be applied later"));
+      it = pending_writes_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+    if (now_ms >= it->second.deadline_ms) {
+      it->second.respond(
+          error_response(503, "timeout",
+                         "could not confirm leadership for a linearizable read within " +
+                             std::to_string(options_.request_timeout_ms) + " ms (no quorum?)"));
+      it = pending_reads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (!leader_) return;
+  // Leader duties: expiry and compaction are decided here and committed through the log.
+  for (store::LeaseId id : lease_tracker_.expired(now_ms)) {
+    store::Request r{self_, 0, store::LeaseRevoke{id}};
+    (void)host_.propose(store::encode_request(r));
+  }
+  compactor_.observe(now_ms, store_.revision());
+  if (auto rev = compactor_.next(now_ms, store_.revision(), store_.compact_revision())) {
+    store::Request r{self_, 0, store::Compact{*rev}};
+    (void)host_.propose(store::encode_request(r));
+  }
+}
+
+// ------------------------------------------------------------------------------ plumbing
+
+void StoreService::propose(store::RequestBody body, const api::Responder& respond, int64_t now_ms,
+                           std::function<api::HttpResponse(const store::Response&)> render) {
+  store::Request r{self_, next_request_++, std::move(body)};
+  if (Status v = store::validate_request(r); !v.ok()) return respond(status_response(v));
+  Status s = host_.propose(store::encode_request(r));
+  if (!s.ok()) {
+    const int status = s.code() == Errc::kResourceExhausted ? 429 : 503;
+    return respond(error_response(status, "unavailable", s.message()));
+  }
+  pending_writes_[r.request_id] =
+      PendingWrite{respond, now_ms + options_.request_timeout_ms, std::move(render)};
+}
+
+void StoreService::read(bool serializable, const api::Responder& respond, int64_t now_ms,
+                        std::function<api::HttpResponse()> compute) {
+  if (serializable) return respond(compute());
+  std::string ctx = "r/" + std::to_string(next_request_++);
+  Status s = host_.read_index(ctx);
+  if (!s.ok()) {
+    return respond(error_response(
+        503, "unavailable",
+        s.message() + ": a linearizable read needs a leader and a quorum (retry, or add "
+                      "serializable=true for this node's possibly stale view)"));
+  }
+  pending_reads_[ctx] = PendingRead{respond, now_ms + options_.request_timeout_ms, LogIndex(0),
+                                    false, std::move(compute)};
+}
+
+void StoreService::on_read_state(const raft::ReadState& rs) {
+  auto it = pending_reads_.find(rs.context);
+  if (it == pending_reads_.end()) return;
+  it->second.index = rs.index;
+  it->second.have_index = true;
+}
+
+void StoreService::serve_reads() {
+  for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+    if (it->second.have_index && store_.applied() >= it->second.index) {
+      it->second.respond(it->second.compute());
+      it = pending_reads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------ HTTP
+
+bool StoreService::handle(const api::HttpRequest& req, const api::Responder& respond,
+                          int64_t now_ms) {
+  api::Target t = api::split_target(req.target);
+  std::string_view path = t.path;
+  if (path == "/v1/kv" || path.substr(0, 7) == "/v1/kv/") {
+    handle_kv(req, path, t.query, respond, now_ms);
+    return true;
+  }
+  if (path == "/v1/txn") {
+    if (req.method != "POST") {
+      respond(error_response(405, "method_not_allowed", "use POST on /v1/txn"));
+      return true;
+    }
+    auto j = api::parse_json_body(req.body);
+    if (!j) {
+      respond(error_response(400, "invalid_json", j.error().message()));
+      return true;
+    }
+    auto txn = api::parse_txn(*j);
+    if (!txn) {
+      respond(error_response(400, "invalid_argument", txn.error().message()));
+      return true;
+    }
+    if (Status s = check_writable(*txn); !s.ok()) {
+      respond(status_response(s));
+      return true;
+    }
+    propose(std::move(*txn), respond, now_ms, [](const store::Response& r) {
+      return ok(api::txn_result_json(std::get<store::TxnResult>(r.result), r.revision));
+    });
+    return true;
+  }
+  if (path == "/v1/lease" || path.substr(0, 10) == "/v1/lease/" || path == "/v1/leases") {
+    handle_lease(req, path, respond, now_ms);
+    return true;
+  }
+  if (path == "/v1/compact") {
+    if (req.method != "POST") {
+      respond(error_response(405, "method_not_allowed", "use POST on /v1/compact"));
+      return true;
+    }
+    auto j = api::parse_json_body(req.body);
+    if (!j) {
+      respond(error_response(400, "invalid_json", j.error().message()));
+      return true;
+    }
+    if (!j->is_object() || !j->contains("revision") || !(*j)["revision"].is_number_integer()) {
+      respond(error_response(400, "invalid_argument", "want {\"revision\": N}"));
+      return true;
+    }
+    propose(store::Compact{(*j)["revision"].get<int64_t>()}, respond, now_ms,
+            [](const store::Response& r) {
+              return ok(json{
+                  {"compact_revision", std::get<store::CompactResult>(r.result).compact_revision}});
+            });
+    return true;
+  }
+  return false;
+}
+
+void StoreService::handle_kv(const api::HttpRequest& req, std::string_view path,
+                             std::string_view query, const api::Responder& respond,
+                             int64_t now_ms) {
+  const bool serializable = api::query_flag(query, "serializable");
+  int64_t revision = 0, limit = 0;
+  if (Status s = query_int(query, "revision", &revision); !s.ok()) {
+    return respond(status_response(s));
+  }
+  if (Status s = query_int(query, "limit", &limit); !s.ok()) return respond(status_response(s));
+  const bool keys_only = api::query_flag(query, "keys_only");
+  const bool count_only = api::query_flag(query, "count_only");
+  const bool prev_kv = api::query_flag(query, "prev_kv");
+
+  // The key or range the request names.
+  std::string key, range_end;
+  const bool single = path.size() > 7;
+  if (single) {
+    auto k = api::parse_kv_target(path, store::kMaxKeyBytes);
+    if (!k) return respond(status_response(k.error()));
+    key = *k;
+  } else {
+    auto prefix = query_param(query, "prefix");
+    auto from = query_param(query, "key");
+    if (prefix && from) {
+      return respond(error_response(400, "invalid_argument",
+                                    "give either prefix= or key= (with an optional range_end=)"));
+    }
+    if (prefix) {
+      key = prefix->empty() ? std::string(1, '\0') : *prefix;
+      range_end = prefix->empty() ? std::string(store::kRangeAll) : store::prefix_end(*prefix);
+    } else if (from) {
+      key = *from;
+      range_end = query_param(query, "range_end").value_or("");
+    } else {
+      return respond(
+          error_response(400, "invalid_argument",
+                         "/v1/kv needs prefix=P (\"\" for every key) or key=K[&range_end=E]; "
+                         "or use /v1/kv/KEY for one key"));
+    }
+    if (Status s = store::validate_range("range", key, range_end); !s.ok()) {
+      return respond(status_response(s));
+    }
+  }
+
+  if (req.method == "GET") {
+    return read(serializable, respond, now_ms,
+                [this, key, range_end, revision, limit, keys_only, count_only, single]() {
+                  auto r = store_.range(key, range_end, revision, limit, keys_only, count_only);
+                  if (!r) return status_response(r.error());
+                  if (!single) return ok(api::range_json(*r));
+                  if (r->kvs.empty()) {
+                    return error_response(404, "not_found", "key '" + key + "' not found");
+                  }
+                  json j = api::kv_json(r->kvs.front());
+                  j["revision"] = r->revision;
+                  return ok(j);
+                });
+  }
+  if (req.method == "PUT" || req.method == "POST") {
+    if (!single) {
+      return respond(error_response(405, "method_not_allowed", "PUT needs /v1/kv/KEY"));
+    }
+    if (reserved(key)) {
+      return respond(status_response(
+          Status(Errc::kPermissionDenied, "keys under /vigil/ are written only by Vigil itself")));
+    }
+    if (req.body.size() > store::kMaxValueBytes) {
+      return respond(
+          error_response(413, "too_large",
+                         "value larger than " + std::to_string(store::kMaxValueBytes) + " bytes"));
+    }
+    int64_t lease = 0;
+    if (Status s = query_int(query, "lease", &lease); !s.ok()) return respond(status_response(s));
+    store::Put put{key, req.body, store::LeaseId(static_cast<uint64_t>(lease)), prev_kv, false};
+    return propose(std::move(put), respond, now_ms, [key](const store::Response& r) {
+      json j{{"key", key}, {"revision", r.revision}};
+      const auto& pr = std::get<store::PutResult>(r.result);
+      if (pr.prev_kv) j["prev_kv"] = api::kv_json(*pr.prev_kv);
+      return ok(j);
+    });
+  }
+  if (req.method == "DELETE") {
+    if (range_touches_reserved(key, range_end)) {
+      return respond(status_response(
+          Status(Errc::kPermissionDenied, "keys under /vigil/ are written only by Vigil itself")));
+    }
+    store::DeleteRange d{key, range_end, prev_kv};
+    return propose(std::move(d), respond, now_ms, [key, single](const store::Response& r) {
+      const auto& dr = std::get<store::DeleteResult>(r.result);
+      json j{{"deleted", dr.deleted}, {"revision", r.revision}};
+      if (single) j["key"] = key;
+      if (!dr.prev_kvs.empty()) {
+        json prev = json::array();
+        for (const auto& kv : dr.prev_kvs) prev.push_back(api::kv_json(kv));
+        j["prev_kvs"] = prev;
+      }
+      return ok(j);
+    });
+  }
+  respond(error_response(
+      405, "method_not_allowed",
+      req.method + " is not allowed on " + std::string(path) + " (allowed: GET, PUT, DELETE)"));
+}
+
+void StoreService::handle_lease(const api::HttpRequest& req, std::string_view path,
+                                const api::Responder& respond, int64_t now_ms) {
+  if (path == "/v1/leases") {
+    if (req.method != "GET") {
+      return respond(error_response(405, "method_not_allowed", "use GET on /v1/leases"));
+    }
+    json list = json::array();
+    for (const auto& l : store_.leases())
+      list.push_back(json{{"id", l.id.value()}, {"ttl", l.ttl_s}});
+    return respond(ok(json{{"leases", list}}));
+  }
+  if (path == "/v1/lease") {
+    if (req.method != "POST") {
+      return respond(error_response(405, "method_not_allowed", "use POST on /v1/lease"));
+    }
+    auto j = api::parse_json_body(req.body);
+    if (!j) return respond(error_response(400, "invalid_json", j.error().message()));
+    if (!j->is_object() || !j->contains("ttl") || !(*j)["ttl"].is_number_integer()) {
+      return respond(error_response(400, "invalid_argument",
+                                    "want {\"ttl\": SECONDS} (and optionally \"id\": N)"));
+    }
+    int64_t id = 0;
+    if (j->contains("id")) {
+      if (!(*j)["id"].is_number_integer() || (*j)["id"].get<int64_t>() < 0) {
+        return respond(error_response(400, "invalid_argument", "id: want a whole number"));
+      }
+      id = (*j)["id"].get<int64_t>();
+    }
+    store::LeaseGrant g{store::LeaseId(static_cast<uint64_t>(id)), (*j)["ttl"].get<int64_t>()};
+    return propose(std::move(g), respond, now_ms, [](const store::Response& r) {
+      const auto& gr = std::get<store::LeaseGrantResult>(r.result);
+      return ok(json{{"id", gr.id.value()}, {"ttl", gr.ttl_s}, {"revision", r.revision}});
+    });
+  }
+  // /v1/lease/ID[/keepalive]
+  std::string_view rest = path.substr(10);
+  std::string_view action;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    action = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+  }
+  uint64_t id = 0;
+  auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), id);
+  if (ec != std::errc() || end != rest.data() + rest.size() || id == 0) {
+    return respond(error_response(400, "invalid_argument",
+                                  "lease id '" + std::string(rest) + "': want a number > 0"));
+  }
+  const store::LeaseId lid(id);
+  if (action == "keepalive") {
+    if (req.method != "POST") {
+      return respond(error_response(405, "method_not_allowed", "use POST for a keep-alive"));
+    }
+    return propose(store::LeaseKeepAlive{lid}, respond, now_ms, [](const store::Response& r) {
+      const auto& gr = std::get<store::LeaseGrantResult>(r.result);
+      return ok(json{{"id", gr.id.value()}, {"ttl", gr.ttl_s}});
+    });
+  }
+  if (!action.empty()) {
+    return respond(error_response(404, "not_found", "no such endpoint: " + std::string(path)));
+  }
+  if (req.method == "DELETE") {
+    return propose(store::LeaseRevoke{lid}, respond, now_ms, [lid](const store::Response& r) {
+      return ok(json{{"id", lid.value()},
+                     {"deleted", std::get<store::LeaseRevokeResult>(r.result).deleted},
+                     {"revision", r.revision}});
+    });
+  }
+  if (req.method == "GET") {
+    auto info = store_.lease_ttl(lid);
+    if (!info) return respond(status_response(info.error()));
+    json j{{"id", id}, {"ttl", info->ttl_s}, {"keys", info->keys}};
+    if (leader_) {
+      auto rem = lease_tracker_.remaining_ms(lid, now_ms);
+      j["remaining_ms"] = rem ? *rem : 0;
+      j["remaining_from"] = "leader";
+    } else {
+      auto it = refreshed_ms_.find(lid);
+      int64_t since = it == refreshed_ms_.end() ? 0 : now_ms - it->second;
+      j["remaining_ms"] = std::max<int64_t>(0, info->ttl_s * 1000 - since);
+      // A follower only knows when it applied the last keep-alive: an estimate.
+      j["remaining_from"] = "follower-estimate";
+    }
+    return respond(ok(j));
+  }
+  respond(error_response(405, "method_not_allowed",
+                         req.method + " is not allowed on " + std::string(path) +
+                             " (allowed: GET, DELETE; POST .../keepalive)"));
+}
+
+}  // namespace vigil::daemon

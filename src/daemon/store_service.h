@@ -1,0 +1,116 @@
+// StoreService: the replicated MVCC store as the agent serves it — requests in over HTTP,
+// through Raft, applied, answered; leases expired and history compacted by the leader.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "api/http_server.h"
+#include "base/ids.h"
+#include "base/status.h"
+#include "raft/types.h"
+#include "store/compactor.h"
+#include "store/lease_tracker.h"
+#include "store/mvcc.h"
+
+namespace vigil::daemon {
+
+// What the service needs from the node that hosts it (the Agent; a fake in tests).
+class StoreHost {
+ public:
+  virtual ~StoreHost() = default;
+  // Proposes an encoded store::Request to Raft. Errors as raft::Raft::propose.
+  virtual Status propose(std::string data) = 0;
+  // Asks Raft for a linearizable read point; the answer comes to on_read_state().
+  // Errors: kUnavailable when no leader is known.
+  virtual Status read_index(std::string context) = 0;
+};
+
+struct StoreServiceOptions {
+  int request_timeout_ms = 5000;  // a write or read not answered by then gets 503
+  // Automatic compaction, proposed by the leader: keep at least this many revisions, and
+  // check at most once per interval. Trade-off: more history for watchers that reconnect
+  // late, against memory.
+  int64_t retain_revisions = 10000;
+  int64_t compaction_interval_ms = 60000;
+};
+
+// Owned by the Agent, on its event-loop thread. Usage: handle() for HTTP requests,
+// apply()/apply_noop() for every committed entry in order, on_read_state() and
+// serve_reads() after each Ready, tick() every tick, on_leadership() on leader changes,
+// snapshot()/restore() for Raft snapshots.
+class StoreService {
+ public:
+  StoreService(NodeId self, StoreHost& host, StoreServiceOptions options = {});
+
+  // Serves the store's endpoints (/v1/kv, /v1/txn, /v1/lease, /v1/leases, /v1/compact).
+  // Returns false, without answering, for any other path.
+  bool handle(const api::HttpRequest& req, const api::Responder& respond, int64_t now_ms);
+
+  // A committed entry carrying an encoded store::Request (undecodable entries are skipped
+  // the same way on every replica, and logged by the caller from the returned Status).
+  Status apply(LogIndex index, std::string_view data, int64_t now_ms);
+  void apply_noop(LogIndex index);
+
+  void on_read_state(const raft::ReadState& rs);
+  // Answers linearizable reads whose read index is now applied.
+  void serve_reads();
+  // Times out requests; on the leader, proposes revokes of expired leases and compactions.
+  void tick(int64_t now_ms);
+  void on_leadership(bool leader, int64_t now_ms);
+
+  std::string snapshot() const { return store_.serialize(); }
+  Status restore(std::string_view data, int64_t now_ms);
+
+  LogIndex applied() const { return store_.applied(); }
+  int64_t revision() const { return store_.revision(); }
+  int64_t compact_revision() const { return store_.compact_revision(); }
+  size_t key_count() const { return store_.key_count(); }
+  size_t lease_count() const { return lease_tracker_.size(); }
+
+ private:
+  struct PendingWrite {
+    api::Responder respond;
+    int64_t deadline_ms = 0;
+    // Turns the applied response into the HTTP answer.
+    std::function<api::HttpResponse(const store::Response&)> render;
+  };
+  struct PendingRead {
+    api::Responder respond;
+    int64_t deadline_ms = 0;
+    LogIndex index;
+    bool have_index = false;
+    std::function<api::HttpResponse()> compute;
+  };
+
+  void propose(store::RequestBody body, const api::Responder& respond, int64_t now_ms,
+               std::function<api::HttpResponse(const store::Response&)> render);
+  // Runs `compute` now (serializable) or after a ReadIndex round (linearizable).
+  void read(bool serializable, const api::Responder& respond, int64_t now_ms,
+            std::function<api::HttpResponse()> compute);
+
+  void handle_kv(const api::HttpRequest& req, std::string_view path, std::string_view query,
+                 const api::Responder& respond, int64_t now_ms);
+  void handle_lease(const api::HttpRequest& req, std::string_view path,
+                    const api::Responder& respond, int64_t now_ms);
+
+  NodeId self_;
+  StoreHost& host_;
+  StoreServiceOptions options_;
+  store::MvccStore store_;
+  store::LeaseTracker lease_tracker_;
+  store::AutoCompactor compactor_;
+  // Followers' estimate of lease deadlines (from when they applied the grant or the last
+  // keep-alive); the leader's LeaseTracker is authoritative.
+  std::map<store::LeaseId, int64_t> refreshed_ms_;
+  bool leader_ = false;
+  uint64_t next_request_ = 1;
+  std::map<uint64_t, PendingWrite> pending_writes_;
+  std::map<std::string, PendingRead> pending_reads_;
+};
+
+}  // namespace vigil::daemon
