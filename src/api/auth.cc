@@ -54,7 +54,8 @@ std::string_view role_name(Role role) {
 
 Role required_role(std::string_view method, std::string_view target) {
   std::string_view path = target.substr(0, target.find('?'));
-  if (path.starts_with("/v1/admin/") || path == "/v1/admin") {
+  // Compaction drops history every client may still want (as etcd, admin only).
+  if (path.starts_with("/v1/admin/") || path == "/v1/admin" || path == "/v1/compact") {
     return Role::kAdmin;
   }
   if (method == "GET" || method == "HEAD" || method == "OPTIONS") {

@@ -18,10 +18,12 @@ std::string_view role_name(Role role);  // "read-only", "read-write", "admin"
 
 // The policy, in one place: the role a request needs, from its method and target.
 //   paths under /v1/admin/      admin (endpoints that change the cluster itself)
+//   /v1/compact                 admin (drops history other clients may need)
 //   GET, HEAD, OPTIONS          read-only
 //   anything else               read-write (PUT, POST, DELETE, PATCH; an unknown method
 //                               gets past here and the handler answers 405)
-// A new endpoint that reads with POST (a range or a watch) must get a line here.
+// POST /v1/txn is read-write even when its ops only read. A new endpoint that reads with
+// POST (a range or a watch) must get a line here.
 Role required_role(std::string_view method, std::string_view target);
 
 // One caller allowed on the API.

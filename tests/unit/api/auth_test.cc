@@ -37,6 +37,9 @@ TEST(RequiredRole, MethodAndPath) {
   EXPECT_EQ(required_role("GET", "/v1/admin/members"), Role::kAdmin);
   EXPECT_EQ(required_role("POST", "/v1/admin?x"), Role::kAdmin);
   EXPECT_EQ(required_role("GET", "/v1/administrator"), Role::kReadOnly);
+  EXPECT_EQ(required_role("POST", "/v1/compact?revision=5"), Role::kAdmin);
+  EXPECT_EQ(required_role("POST", "/v1/txn"), Role::kReadWrite);
+  EXPECT_EQ(required_role("GET", "/v1/leases"), Role::kReadOnly);
 }
 
 TEST(BearerToken, Forms) {
