@@ -98,9 +98,8 @@ Result<std::unique_ptr<ssl::context>> make_server_tls(const std::string& cert,
   }
   ctx->use_certificate_chain_file(cert, ec);
   if (ec) {
-    return err(Errc::kInvalidArgument,
-               "API TLS certificate " + cert + ": not a PEM certificate chain (" + ec.message() +
-                   ")");
+    return err(Errc::kInvalidArgument, "API TLS certificate " + cert +
+                                           ": not a PEM certificate chain (" + ec.message() + ")");
   }
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
     return err(Errc::kInvalidArgument,

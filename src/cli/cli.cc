@@ -197,6 +197,22 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
   kv_get->add_flag("--serializable", serializable,
                    "Answer from this node's state without a quorum round (may be stale)");
 
+  HoldOptions hold;
+  auto* elect = app.add_subcommand(
+      "elect",
+      "Campaign for leadership of NAME, then run CMD while leader (vigil elect web -- cmd)");
+  auto* lockc = app.add_subcommand(
+      "lock", "Take the lock NAME (FIFO), run CMD while held, release it (vigil lock db -- cmd)");
+  for (auto* c : {elect, lockc}) {
+    client_options(c);
+    c->add_option("--ttl", hold.ttl_s, "Lease TTL in seconds: how fast a crash frees it")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 3600));
+    c->add_option("name", hold.name, "Election or lock name")->required();
+    c->add_option("command", hold.command, "Command to run while held (after --)");
+  }
+  elect->add_option("--value", hold.value, "Value others see for the leader (e.g. address)");
+
   auto* demo = app.add_subcommand(
       "demo", "Show failover on 3 real agents on 127.0.0.1: kill the leader, lose nothing");
   DemoOptions dopt;
@@ -240,6 +256,15 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
   }
   if (kv_del->parsed()) {
     return cmd_kv_del(to, kv_key, as_json);
+  }
+  if (elect->parsed() || lockc->parsed()) {
+    if (lockc->parsed() && hold.command.empty()) {
+      std::fprintf(stderr,
+                   "vigil lock: give the command to run while the lock is held: "
+                   "vigil lock NAME -- CMD ARGS...\n");
+      return kExitUsage;
+    }
+    return cmd_hold(to, hold, lockc->parsed());
   }
   if (demo->parsed()) {
     // The demo is non-interactive today; --script only documents the exit-code contract.

@@ -1,9 +1,18 @@
 // Client commands: HTTP requests to one agent, human or JSON output, scriptable exit codes.
 #include "cli/client_cmds.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "api/http_client.h"
 #include "cli/cli.h"
@@ -204,6 +213,156 @@ int cmd_kv_del(const ClientTarget& to, const std::string& key, bool as_json) {
   const int64_t deleted = j.is_discarded() ? 0 : j.value("deleted", int64_t{0});
   std::printf("%s\n", deleted > 0 ? "deleted" : "no such key (nothing to delete)");
   return kExitOk;
+}
+
+}  // namespace vigil::cli
+
+namespace vigil::cli {
+namespace {
+
+std::atomic<bool> g_hold_stop{false};
+void on_hold_signal(int) { g_hold_stop = true; }
+
+}  // namespace
+
+// A client for `to` (TLS, CA, token), or nullopt after printing why not.
+std::unique_ptr<api::HttpClient> client_for(const std::string& what, const ClientTarget& to) {
+  auto endpoint = api::parse_api_url(to.api);
+  if (!endpoint) {
+    std::fprintf(stderr, "vigil %s: %s (set --api or VIGIL_API)\n", what.c_str(),
+                 endpoint.error().message().c_str());
+    return nullptr;
+  }
+  api::HttpClientOptions o;
+  o.tls = endpoint->tls;
+  o.ca_file = to.cacert;
+  o.server_name = to.server_name;
+  o.skip_host_check = to.skip_host_check;
+  if (!to.token_file.empty()) {
+    auto token = daemon::read_api_token_file(to.token_file);
+    if (!token) {
+      std::fprintf(stderr, "vigil %s: token file %s: %s\n", what.c_str(), to.token_file.c_str(),
+                   token.error().message().c_str());
+      return nullptr;
+    }
+    o.bearer_token = *token;
+  }
+  return std::make_unique<api::HttpClient>(endpoint->host_port, o);
+}
+
+int cmd_hold(const ClientTarget& to, const HoldOptions& o, bool lock) {
+  const std::string what = lock ? "lock" : "elect";
+  const std::string base = (lock ? "/v1/lock/" : "/v1/election/") + url_encode(o.name);
+  auto client_ptr = client_for(what, to);
+  if (!client_ptr) return kExitUsage;
+  api::HttpClient& client = *client_ptr;
+  auto grant = client.request("POST", "/v1/lease", json{{"ttl", o.ttl_s}}.dump(), 10000);
+  if (!grant) {
+    std::fprintf(stderr, "vigil %s: %s\n", what.c_str(), grant.error().to_string().c_str());
+    return kExitFailure;
+  }
+  if (grant->status != 200) return report_error(what, *grant);
+  const int64_t lease = json::parse(grant->body, nullptr, false).value("id", int64_t{0});
+
+  // Keep the lease alive from a second thread; `lost` once the lease cannot be renewed
+  // within its TTL.
+  std::atomic<bool> lost{false}, done{false};
+  std::thread keeper([&] {
+    auto kc_ptr = client_for(what, to);
+    api::HttpClient& kc = *kc_ptr;
+    auto last_ok = std::chrono::steady_clock::now();
+    const auto period = std::chrono::milliseconds(o.ttl_s * 1000 / 3);
+    while (!done) {
+      auto r = kc.request("POST", "/v1/lease/" + std::to_string(lease) + "/keepalive", "", 2000);
+      if (r && r->status == 200) {
+        last_ok = std::chrono::steady_clock::now();
+      } else if ((r && r->status == 404) ||
+                 std::chrono::steady_clock::now() - last_ok > std::chrono::seconds(o.ttl_s)) {
+        lost = true;
+        return;
+      }
+      for (auto t = std::chrono::steady_clock::now();
+           !done && std::chrono::steady_clock::now() - t < period;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+  });
+  auto finish = [&](int code) {
+    done = true;
+    keeper.join();
+    // Give up what we hold and the lease (deleting the lease deletes the queue key too).
+    (void)client.request("DELETE", "/v1/lease/" + std::to_string(lease), "", 5000);
+    return code;
+  };
+
+  struct sigaction sa {};
+  sa.sa_handler = on_hold_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  json body{{"lease", lease}, {"timeout_ms", 10000}};
+  if (!lock) body["value"] = o.value;
+  const std::string target = lock ? base : base + "/campaign";
+  int64_t token = 0;
+  std::fprintf(stderr, "vigil %s: waiting for %s '%s' (lease %lld, TTL %d s)\n", what.c_str(),
+               lock ? "lock" : "leadership of", o.name.c_str(), static_cast<long long>(lease),
+               o.ttl_s);
+  while (token == 0) {
+    if (g_hold_stop) return finish(kExitFailure);
+    if (lost) {
+      std::fprintf(stderr, "vigil %s: the lease was lost while waiting\n", what.c_str());
+      return finish(kExitFailure);
+    }
+    auto r = client.request("POST", target, body.dump(), 15000);
+    if (!r) continue;  // transient: the agent restarts, a leader changes
+    if (r->status == 408) continue;
+    if (r->status != 200) return finish(report_error(what, *r));
+    token = json::parse(r->body, nullptr, false).value("token", int64_t{0});
+  }
+  std::printf("%s '%s' held: token %lld\n", lock ? "lock" : "leadership of", o.name.c_str(),
+              static_cast<long long>(token));
+  std::fflush(stdout);
+
+  pid_t child = -1;
+  if (!o.command.empty()) {
+    std::vector<char*> argv;
+    for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    child = fork();
+    if (child == 0) {
+      setenv("VIGIL_FENCING_TOKEN", std::to_string(token).c_str(), 1);
+      execvp(argv[0], argv.data());
+      std::fprintf(stderr, "vigil %s: cannot run %s: %s\n", what.c_str(), argv[0],
+                   std::strerror(errno));
+      _exit(127);
+    }
+  }
+  while (true) {
+    if (child > 0) {
+      int st = 0;
+      if (waitpid(child, &st, WNOHANG) == child) {
+        int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        return finish(code);
+      }
+    }
+    if (lost || g_hold_stop) {
+      if (lost) {
+        std::fprintf(stderr, "vigil %s: %s lost (lease %lld not renewed)%s\n", what.c_str(),
+                     lock ? "lock" : "leadership", static_cast<long long>(lease),
+                     child > 0 ? ": stopping the command" : "");
+      }
+      if (child > 0) {
+        kill(child, SIGTERM);
+        for (int i = 0; i < 250 && waitpid(child, nullptr, WNOHANG) != child; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        kill(child, SIGKILL);
+        waitpid(child, nullptr, 0);
+      }
+      return finish(lost ? kExitFailure : kExitOk);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 }  // namespace vigil::cli

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace vigil::cli {
 
@@ -31,5 +32,22 @@ int cmd_kv_get(const ClientTarget& to, const std::string& key, bool serializable
 int cmd_kv_del(const ClientTarget& to, const std::string& key, bool json);
 
 inline constexpr int kExitNotFound = 3;
+
+}  // namespace vigil::cli
+
+namespace vigil::cli {
+
+struct HoldOptions {
+  std::string name;
+  int ttl_s = 5;                     // the lease that keeps the leadership or lock alive
+  std::string value;                 // election only: the value others see for the leader
+  std::vector<std::string> command;  // run while held; empty: hold until Ctrl-C
+};
+
+// `vigil elect NAME [-- CMD...]` and `vigil lock NAME -- CMD...`: grant a lease, keep it
+// alive, campaign (or queue for the lock) until first, then run CMD while held. If the
+// lease is lost, CMD gets SIGTERM (SIGKILL 5 s later) at once and the exit code is 1;
+// otherwise it is CMD's. The leadership or lock is given up when CMD exits.
+int cmd_hold(const ClientTarget& to, const HoldOptions& options, bool lock);
 
 }  // namespace vigil::cli

@@ -6,6 +6,7 @@
 #include "api/request.h"
 #include "api/store_json.h"
 #include "store/keys.h"
+#include "store/recipes.h"
 
 namespace vigil::daemon {
 namespace {
@@ -121,6 +122,7 @@ StoreService::StoreService(NodeId self, StoreHost& host, StoreServiceOptions opt
 // ------------------------------------------------------------------------------ apply
 
 Status StoreService::apply(LogIndex index, std::string_view data, int64_t now_ms) {
+  last_now_ms_ = now_ms;
   auto req = store::decode_request(data);
   if (!req) {
     store_.apply_noop(index);
@@ -144,8 +146,15 @@ Status StoreService::apply(LogIndex index, std::string_view data, int64_t now_ms
   if (req->origin == self_) {
     auto it = pending_writes_.find(req->request_id);
     if (it != pending_writes_.end()) {
-      it->second.respond(resp.status.ok() ? it->second.render(resp) : status_response(resp.status));
+      PendingWrite w = std::move(it->second);
       pending_writes_.erase(it);
+      if (!resp.status.ok()) {
+        w.respond(status_response(resp.status));
+      } else if (w.then) {
+        w.then(resp, w.respond);
+      } else {
+        w.respond(w.render(resp));
+      }
     }
   }
   return Status();
@@ -200,6 +209,8 @@ void StoreService::tick(int64_t now_ms) {
       ++it;
     }
   }
+  last_now_ms_ = now_ms;
+  check_waiters(now_ms);
   if (!leader_) return;
   // Leader duties: expiry and compaction are decided here and committed through the log.
   for (store::LeaseId id : lease_tracker_.expired(now_ms)) {
@@ -250,7 +261,39 @@ void StoreService::on_read_state(const raft::ReadState& rs) {
   it->second.have_index = true;
 }
 
+void StoreService::check_waiters(int64_t now_ms) {
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    auto mine = store_.range(it->key, "");
+    auto view = store::queue_view(store_, it->prefix);
+    if (mine && mine->kvs.empty()) {
+      it->respond(error_response(
+          409, "lease_lost",
+          "the candidate key " + it->key +
+              " is gone: its lease expired or was revoked (or it resigned); not elected"));
+      it = waiters_.erase(it);
+    } else if (mine && view && view->holder && view->holder->key == it->key) {
+      const auto& kv = view->holder.value();
+      it->respond(ok(json{{"key", kv.key},
+                          {"value", kv.value},
+                          {"token", kv.create_revision},
+                          {"lease", kv.lease.value()},
+                          {"revision", store_.revision()}}));
+      it = waiters_.erase(it);
+    } else if (now_ms >= it->deadline_ms) {
+      it->respond(error_response(
+          408, "still_waiting",
+          "not first in the queue yet (" + std::to_string(view ? view->waiting : 0) +
+              " waiting); the candidacy stays while its lease lives: call again to keep "
+              "waiting"));
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void StoreService::serve_reads() {
+  check_waiters(last_now_ms_);
   for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
     if (it->second.have_index && store_.applied() >= it->second.index) {
       it->second.respond(it->second.compute());
@@ -297,6 +340,10 @@ bool StoreService::handle(const api::HttpRequest& req, const api::Responder& res
   }
   if (path == "/v1/lease" || path.substr(0, 10) == "/v1/lease/" || path == "/v1/leases") {
     handle_lease(req, path, respond, now_ms);
+    return true;
+  }
+  if (path.substr(0, 13) == "/v1/election/" || path.substr(0, 9) == "/v1/lock/") {
+    handle_queue(req, path, path.substr(0, 9) == "/v1/lock/", respond, now_ms);
     return true;
   }
   if (path == "/v1/compact") {
@@ -514,6 +561,134 @@ void StoreService::handle_lease(const api::HttpRequest& req, std::string_view pa
   respond(error_response(405, "method_not_allowed",
                          req.method + " is not allowed on " + std::string(path) +
                              " (allowed: GET, DELETE; POST .../keepalive)"));
+}
+
+}  // namespace vigil::daemon
+
+namespace vigil::daemon {
+
+void StoreService::handle_queue(const api::HttpRequest& req, std::string_view path, bool lock,
+                                const api::Responder& respond, int64_t now_ms) {
+  std::string_view rest = path.substr(lock ? 9 : 13);
+  std::string_view action;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    action = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+  }
+  auto name = api::url_decode(rest);
+  if (!name) return respond(error_response(400, "invalid_argument", "bad percent-encoding"));
+  if (Status s = store::check_queue_name(*name); !s.ok()) return respond(status_response(s));
+  const std::string prefix =
+      store::queue_prefix(lock ? store::kLockPrefix : store::kElectionPrefix, *name);
+  const std::string what = lock ? "lock" : "election";
+
+  if (req.method == "GET" && action.empty()) {
+    return read(false, respond, now_ms, [this, prefix, what, n = *name]() {
+      auto v = store::queue_view(store_, prefix);
+      if (!v) return status_response(v.error());
+      if (!v->holder) {
+        return error_response(404, "not_found", "nobody holds " + what + " '" + n + "'");
+      }
+      return ok(json{{"key", v->holder->key},
+                     {"value", v->holder->value},
+                     {"token", v->holder->create_revision},
+                     {"lease", v->holder->lease.value()},
+                     {"waiting", v->waiting},
+                     {"revision", store_.revision()}});
+    });
+  }
+  if (lock && req.method == "DELETE" && action.empty()) {
+    auto q = api::split_target(req.target).query;
+    int64_t lease = 0;
+    if (Status s = query_int(q, "lease", &lease); !s.ok() || lease <= 0) {
+      return respond(error_response(400, "invalid_argument", "DELETE needs ?lease=ID"));
+    }
+    const std::string key = store::queue_key(prefix, store::LeaseId(static_cast<uint64_t>(lease)));
+    return propose(
+        store::DeleteRange{key, "", false}, respond, now_ms, [key](const store::Response& r) {
+          const auto& d = std::get<store::DeleteResult>(r.result);
+          return ok(json{{"released", d.deleted > 0}, {"key", key}, {"revision", r.revision}});
+        });
+  }
+  if (req.method != "POST") {
+    return respond(error_response(405, "method_not_allowed",
+                                  req.method + " is not allowed on " + std::string(path)));
+  }
+  auto j = api::parse_json_body(req.body.empty() ? std::string_view("{}") : req.body);
+  if (!j) return respond(error_response(400, "invalid_json", j.error().message()));
+  if (!j->is_object() || !j->contains("lease") || !(*j)["lease"].is_number_integer() ||
+      (*j)["lease"].get<int64_t>() <= 0) {
+    return respond(error_response(400, "invalid_argument",
+                                  "want {\"lease\": ID} (grant one with POST /v1/lease; the " +
+                                      what + " ends when it does)"));
+  }
+  const store::LeaseId lease(static_cast<uint64_t>((*j)["lease"].get<int64_t>()));
+  const std::string key = store::queue_key(prefix, lease);
+  std::string value;
+  if (j->contains("value")) {
+    if (!(*j)["value"].is_string()) {
+      return respond(error_response(400, "invalid_argument", "value: want a string"));
+    }
+    value = (*j)["value"].get<std::string>();
+  }
+  int64_t timeout_ms = 30000;
+  if (j->contains("timeout_ms")) {
+    const json& t = (*j)["timeout_ms"];
+    if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > 300000) {
+      return respond(error_response(400, "invalid_argument",
+                                    "timeout_ms: want 0 to 300000 (how long to wait here)"));
+    }
+    timeout_ms = t.get<int64_t>();
+  }
+
+  const bool acquire = lock ? action.empty() : action == "campaign";
+  if (acquire) {
+    // Join the queue (idempotent per lease), then wait here until first in it.
+    store::Request r{self_, next_request_++, store::join_queue_txn(key, value, lease)};
+    if (Status v = store::validate_request(r); !v.ok()) return respond(status_response(v));
+    Status s = host_.propose(store::encode_request(r));
+    if (!s.ok()) return respond(error_response(503, "unavailable", s.message()));
+    PendingWrite w;
+    w.respond = respond;
+    w.deadline_ms = now_ms + options_.request_timeout_ms;
+    w.then = [this, prefix, key, timeout_ms, now_ms](const store::Response&,
+                                                     const api::Responder& answer) {
+      waiters_.push_back(QueueWaiter{prefix, key, answer, now_ms + timeout_ms});
+      check_waiters(last_now_ms_);
+    };
+    pending_writes_[r.request_id] = std::move(w);
+    return;
+  }
+  if (!lock && action == "proclaim") {
+    if (!j->contains("token") || !(*j)["token"].is_number_integer()) {
+      return respond(error_response(400, "invalid_argument",
+                                    "want {\"lease\": ID, \"token\": T, \"value\": V}"));
+    }
+    // Still the leader elected with this token: the key exists with that create revision.
+    store::Txn t;
+    store::Compare c;
+    c.key = key;
+    c.target = store::Compare::Target::kCreate;
+    c.op = store::Compare::Op::kEqual;
+    c.number = (*j)["token"].get<int64_t>();
+    t.compares.push_back(c);
+    t.success.push_back(store::Put{key, value, store::kNoLease, false, true});
+    return propose(std::move(t), respond, now_ms, [key](const store::Response& r) {
+      if (!std::get<store::TxnResult>(r.result).succeeded) {
+        return error_response(409, "not_leader",
+                              "not the leader with this token any more (" + key + ")");
+      }
+      return ok(json{{"key", key}, {"revision", r.revision}});
+    });
+  }
+  if (!lock && action == "resign") {
+    return propose(
+        store::DeleteRange{key, "", false}, respond, now_ms, [key](const store::Response& r) {
+          const auto& d = std::get<store::DeleteResult>(r.result);
+          return ok(json{{"resigned", d.deleted > 0}, {"key", key}, {"revision", r.revision}});
+        });
+  }
+  respond(error_response(404, "not_found", "no such endpoint: " + std::string(path)));
 }
 
 }  // namespace vigil::daemon

@@ -47,7 +47,8 @@ class StoreService {
  public:
   StoreService(NodeId self, StoreHost& host, StoreServiceOptions options = {});
 
-  // Serves the store's endpoints (/v1/kv, /v1/txn, /v1/lease, /v1/leases, /v1/compact).
+  // Serves the store's endpoints (/v1/kv, /v1/txn, /v1/lease, /v1/leases, /v1/compact,
+  // /v1/election, /v1/lock).
   // Returns false, without answering, for any other path.
   bool handle(const api::HttpRequest& req, const api::Responder& respond, int64_t now_ms);
 
@@ -78,6 +79,15 @@ class StoreService {
     int64_t deadline_ms = 0;
     // Turns the applied response into the HTTP answer.
     std::function<api::HttpResponse(const store::Response&)> render;
+    // Instead of render: takes over answering (a campaign starts waiting).
+    std::function<void(const store::Response&, const api::Responder&)> then;
+  };
+  // A campaign or lock acquisition waiting to be first in its queue.
+  struct QueueWaiter {
+    std::string prefix;
+    std::string key;
+    api::Responder respond;
+    int64_t deadline_ms = 0;
   };
   struct PendingRead {
     api::Responder respond;
@@ -97,6 +107,11 @@ class StoreService {
                  const api::Responder& respond, int64_t now_ms);
   void handle_lease(const api::HttpRequest& req, std::string_view path,
                     const api::Responder& respond, int64_t now_ms);
+  // /v1/election/NAME[/campaign|/proclaim|/resign] and /v1/lock/NAME.
+  void handle_queue(const api::HttpRequest& req, std::string_view path, bool lock,
+                    const api::Responder& respond, int64_t now_ms);
+  // Answers waiters whose key became first in its queue or disappeared; times out others.
+  void check_waiters(int64_t now_ms);
 
   NodeId self_;
   StoreHost& host_;
@@ -111,6 +126,8 @@ class StoreService {
   uint64_t next_request_ = 1;
   std::map<uint64_t, PendingWrite> pending_writes_;
   std::map<std::string, PendingRead> pending_reads_;
+  std::vector<QueueWaiter> waiters_;
+  int64_t last_now_ms_ = 0;
 };
 
 }  // namespace vigil::daemon

@@ -53,7 +53,8 @@ TEST(E2eStore, RevisionsRangesAndTransactionsAgreeOnEveryNode) {
   ASSERT_EQ(s2, 200);
   EXPECT_EQ(p2["revision"].get<int64_t>(), p1["revision"].get<int64_t>() + 1);
   // A compare-and-swap that fails, then one that succeeds.
-  const std::string cas_fail = R"({"compare":[{"key":"app/a","target":"value","op":"=","value":"9"}],
+  const std::string cas_fail =
+      R"({"compare":[{"key":"app/a","target":"value","op":"=","value":"9"}],
     "success":[{"put":{"key":"app/a","value":"changed"}}],"failure":[{"get":{"key":"app/a"}}]})";
   auto [s3, t3] = f.call(3, "POST", "/v1/txn", cas_fail);
   ASSERT_EQ(s3, 200) << t3.dump();
