@@ -45,6 +45,14 @@ bool model_step(State s, const ModelOp& m, State* out) {
       *out = matches ? m.value : s;
       return !op.outcome_known() || op.cas_ok == matches;
     }
+    case KvOpKind::kDelete:
+      *out = 0;
+      return true;
+    case KvOpKind::kCasDelete: {
+      const bool matches = s == m.expected;
+      *out = matches ? 0 : s;
+      return !op.outcome_known() || op.cas_ok == matches;
+    }
   }
   return false;
 }
@@ -203,6 +211,13 @@ std::string describe_op(const KvOp& op) {
       s += "cas " + op.key + " " + opt_str(op.expected) + "->" + op.value + " -> " +
            (op.outcome_known() ? (op.cas_ok ? "ok" : "failed") : "?");
       break;
+    case KvOpKind::kDelete:
+      s += "del " + op.key;
+      break;
+    case KvOpKind::kCasDelete:
+      s += "casdel " + op.key + " " + opt_str(op.expected) + " -> " +
+           (op.outcome_known() ? (op.cas_ok ? "ok" : "failed") : "?");
+      break;
   }
   return s;
 }
@@ -223,8 +238,12 @@ LinearizabilityResult check_kv_linearizable(const std::vector<KvOp>& history,
     ops.reserve(key_ops.size());
     for (const KvOp* op : key_ops) {
       ModelOp m{op};
-      if (op->kind != KvOpKind::kGet) m.value = interner.id(op->value);
-      if (op->kind == KvOpKind::kCas) m.expected = interner.id(op->expected);
+      if (op->kind == KvOpKind::kPut || op->kind == KvOpKind::kCas) {
+        m.value = interner.id(op->value);
+      }
+      if (op->kind == KvOpKind::kCas || op->kind == KvOpKind::kCasDelete) {
+        m.expected = interner.id(op->expected);
+      }
       if (op->kind == KvOpKind::kGet) m.read = interner.id(op->read_value);
       ops.push_back(m);
     }

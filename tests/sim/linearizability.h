@@ -10,7 +10,9 @@
 
 namespace vigil::sim {
 
-enum class KvOpKind : uint8_t { kPut = 0, kGet = 1, kCas = 2 };
+// kDelete removes the key; kCas writes `value` if the key holds `expected` (nullopt =
+// absent); kCasDelete removes the key if it holds `expected`.
+enum class KvOpKind : uint8_t { kPut = 0, kGet = 1, kCas = 2, kDelete = 3, kCasDelete = 4 };
 
 // Return time of an operation whose outcome the client never learned (it timed out, its
 // node crashed). Such an operation may take effect at any point after its call, or never:
@@ -27,12 +29,12 @@ struct KvOp {
   KvOpKind kind = KvOpKind::kGet;
   std::string key;
   std::string value;                     // put: the value; cas: the new value
-  std::optional<std::string> expected;   // cas: required current value (nullopt = absent)
+  std::optional<std::string> expected;   // cas, cas-delete: required value (nullopt = absent)
   uint64_t call_time = 0;
   uint64_t return_time = kUnknownReturn;
   // Outputs, meaningful only when outcome_known().
   std::optional<std::string> read_value;  // get: nullopt = key absent
-  bool cas_ok = false;                    // cas: whether the swap happened
+  bool cas_ok = false;                    // cas, cas-delete: whether the compare held
   // The op took effect by return_time, but its output is not known (a checker that has
   // other evidence of when an op took effect sets this with a finite return_time).
   bool output_unknown = false;
@@ -57,7 +59,7 @@ struct LinearizabilityResult {
 LinearizabilityResult check_kv_linearizable(const std::vector<KvOp>& history,
                                             uint64_t max_search_steps = 20'000'000);
 
-// "put k=v", "get k -> v", "cas k v1->v2 -> ok" ... for reports.
+// "put k=v", "get k -> v", "cas k v1->v2 -> ok", "del k", "casdel k v1 -> ok" for reports.
 std::string describe_op(const KvOp& op);
 
 }  // namespace vigil::sim
