@@ -92,6 +92,17 @@ HttpClient::~HttpClient() = default;
 Result<HttpResponse> HttpClient::request(const std::string& method, const std::string& target,
                                          const std::string& body, int timeout_ms,
                                          const std::string& content_type) {
+  return exchange(method, target, body, timeout_ms, content_type, nullptr);
+}
+
+Result<HttpResponse> HttpClient::stream(const std::string& target, const DataFn& on_data,
+                                        int timeout_ms) {
+  return exchange("GET", target, "", timeout_ms, "application/json", &on_data);
+}
+
+Result<HttpResponse> HttpClient::exchange(const std::string& method, const std::string& target,
+                                          const std::string& body, int timeout_ms,
+                                          const std::string& content_type, const DataFn* on_data) {
   ASSIGN_OR_RETURN(auto hp, split_host_port(host_port_));
   Impl& d = *impl_;
   auto deadline = std::chrono::milliseconds(timeout_ms);
@@ -208,6 +219,19 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
     req.prepare_payload();
     http::response_parser<http::string_body> parser;
     parser.body_limit(256ull << 20);
+    bool stopped = false;
+    // Beast keeps a reference to the callback: it must outlive the read.
+    auto chunk_cb = [&](uint64_t, beast::string_view data, beast::error_code& e) {
+      if (!(*on_data)(std::string_view(data.data(), data.size()))) {
+        stopped = true;
+        e = asio::error::operation_aborted;
+      }
+      return data.size();
+    };
+    if (on_data) {
+      parser.body_limit(boost::none);  // chunks are handed on, not accumulated
+      parser.on_chunk_body(chunk_cb);
+    }
     bool done = false;
     d.io.restart();
     auto exchange = [&](auto& stream) {
@@ -229,6 +253,15 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
       exchange(*d.plain);
     }
     d.io.run_for(deadline);
+    if (on_data && (stopped || (!done && parser.is_header_done()))) {
+      // The stream ran its time or the caller stopped it: not an error.
+      HttpResponse out;
+      out.status = static_cast<int>(parser.get().result_int());
+      d.reset();
+      d.io.restart();
+      d.io.poll();
+      return out;
+    }
     if (!done) {
       d.reset();  // closes the socket; the next request reconnects
       d.io.restart();

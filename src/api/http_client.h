@@ -2,6 +2,7 @@
 // CLI, end-to-end tests and benchmarks. Not for the agent's event loop.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -48,9 +49,19 @@ class HttpClient {
                                const std::string& body = "", int timeout_ms = 5000,
                                const std::string& content_type = "application/json");
 
+  // A streamed GET (chunked answer, e.g. /v1/watch): `on_data` gets the bytes of the body
+  // as they arrive and returns false to stop. Returns when the server ends the stream,
+  // on_data stops it, or `timeout_ms` passes (then with the status seen, not an error).
+  // A non-streamed answer (an error) comes back whole in HttpResponse::body.
+  using DataFn = std::function<bool(std::string_view)>;
+  Result<HttpResponse> stream(const std::string& target, const DataFn& on_data, int timeout_ms);
+
   const std::string& host_port() const { return host_port_; }
 
  private:
+  Result<HttpResponse> exchange(const std::string& method, const std::string& target,
+                                const std::string& body, int timeout_ms,
+                                const std::string& content_type, const DataFn* on_data);
   class Impl;
   std::string host_port_;
   HttpClientOptions options_;

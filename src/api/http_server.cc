@@ -18,6 +18,7 @@
 #include <boost/beast/ssl.hpp>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -318,11 +319,120 @@ class HttpServer::Impl::Session : public Connection {
     }
     auto weak = std::weak_ptr<Session>(self());
     auto answered = std::make_shared<bool>(false);
+    req.start_stream =
+        [weak, answered](int status, std::string content_type) -> std::shared_ptr<ResponseStream> {
+      auto out = std::make_shared<Stream_>(weak);
+      if (*answered) {
+        out->closed_ = true;
+        return out;
+      }
+      *answered = true;
+      if (auto s = weak.lock()) {
+        s->begin_stream(status, std::move(content_type), out);
+      } else {
+        out->closed_ = true;
+      }
+      return out;
+    };
     srv->handler_(req, [weak, answered](HttpResponse r) {
       if (*answered) return;
       *answered = true;
       if (auto s = weak.lock()) s->write(std::move(r));
     });
+  }
+
+  // The ResponseStream handed to a handler: forwards to the session while it lives.
+  class Stream_ final : public ResponseStream {
+   public:
+    explicit Stream_(std::weak_ptr<Session> session) : session_(std::move(session)) {}
+    bool write(std::string chunk) override {
+      if (closed_) return false;
+      auto s = session_.lock();
+      if (!s) {
+        closed_ = true;
+        return false;
+      }
+      return s->stream_write(std::move(chunk));
+    }
+    void end() override {
+      if (closed_) return;
+      if (auto s = session_.lock()) s->stream_end();
+      closed_ = true;
+    }
+    bool closed() const override { return closed_ || session_.expired(); }
+    bool closed_ = false;
+
+   private:
+    std::weak_ptr<Session> session_;
+  };
+
+  void begin_stream(int status, std::string content_type, std::shared_ptr<Stream_> handle) {
+    stream_handle_ = handle;
+    keep_alive_ = false;  // a streamed answer ends its connection
+    auto res = std::make_shared<http::response<http::empty_body>>();
+    res->version(11);
+    res->result(static_cast<http::status>(status));
+    res->set(http::field::server, "vigil");
+    res->set(http::field::content_type, content_type);
+    res->set(http::field::cache_control, "no-store");
+    res->chunked(true);
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
+    streaming_ = true;
+    writing_ = true;
+    lowest().expires_after(std::chrono::seconds(30));
+    http::async_write_header(stream_, *sr, [self = self(), res, sr](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      if (ec) return self->stream_failed();
+      self->stream_pump();
+    });
+  }
+
+  bool stream_write(std::string chunk) {
+    if (!streaming_ || stream_done_) return false;
+    if (chunk.empty()) return true;  // an empty chunk would end the response
+    backlog_bytes_ += chunk.size();
+    if (backlog_bytes_ > ResponseStream::kMaxStreamBacklogBytes) {
+      stream_failed();  // a reader this slow reconnects and resumes instead
+      return false;
+    }
+    backlog_.push_back(std::move(chunk));
+    stream_pump();
+    return true;
+  }
+
+  void stream_end() {
+    if (!streaming_ || stream_done_) return;
+    ending_ = true;
+    stream_pump();
+  }
+
+  void stream_pump() {
+    if (writing_ || stream_done_) return;
+    if (backlog_.empty()) {
+      if (!ending_) return;
+      stream_done_ = true;
+      writing_ = true;
+      asio::async_write(stream_, http::make_chunk_last(),
+                        [self = self()](beast::error_code, size_t) { self->finish(); });
+      return;
+    }
+    auto data = std::make_shared<std::string>(std::move(backlog_.front()));
+    backlog_.pop_front();
+    backlog_bytes_ -= data->size();
+    writing_ = true;
+    lowest().expires_after(std::chrono::seconds(30));  // a client that stops reading
+    asio::async_write(stream_, http::make_chunk(asio::buffer(*data)),
+                      [self = self(), data](beast::error_code ec, size_t) {
+                        self->writing_ = false;
+                        if (ec) return self->stream_failed();
+                        self->stream_pump();
+                      });
+  }
+
+  void stream_failed() {
+    stream_done_ = true;
+    if (auto h = stream_handle_.lock()) h->closed_ = true;
+    finish();
   }
 
   void write(HttpResponse r) {
@@ -375,6 +485,14 @@ class HttpServer::Impl::Session : public Connection {
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<RequestParser> parser_;
+  // Streamed answer state.
+  std::weak_ptr<Stream_> stream_handle_;
+  std::deque<std::string> backlog_;
+  size_t backlog_bytes_ = 0;
+  bool streaming_ = false;
+  bool writing_ = false;
+  bool ending_ = false;
+  bool stream_done_ = false;
   bool keep_alive_ = true;
   bool drain_ = false;
   uint64_t drain_left_ = 0;

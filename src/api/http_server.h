@@ -17,12 +17,30 @@ class io_context;
 
 namespace vigil::api {
 
+// A streamed answer (chunked transfer encoding), for watches: one chunk per event batch.
+// Used on the io_context thread only. The stream ends when end() is called, when the client
+// goes away, or when the client reads so slowly that kMaxStreamBacklogBytes pile up (it
+// then reconnects and resumes from the last revision it saw).
+class ResponseStream {
+ public:
+  static constexpr size_t kMaxStreamBacklogBytes = 8 << 20;
+  virtual ~ResponseStream() = default;
+  // Queues one chunk. Returns false (and drops it) once the stream is closed.
+  virtual bool write(std::string chunk) = 0;
+  // Sends the final chunk and closes the connection.
+  virtual void end() = 0;
+  virtual bool closed() const = 0;
+};
+
 struct HttpRequest {
   std::string method;  // "GET", "PUT", ...
   std::string target;  // path and query, undecoded
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string header(std::string_view name) const;  // case-insensitive; "" if absent
+  // Set by the server: answers with a stream instead of through the Responder (call one of
+  // the two, once). Empty outside a server (tests, fuzzing).
+  std::function<std::shared_ptr<ResponseStream>(int status, std::string content_type)> start_stream;
 };
 
 struct HttpResponse {

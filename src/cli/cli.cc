@@ -189,7 +189,12 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
   auto* kv_put = kv->add_subcommand("put", "Set KEY to VALUE (acknowledged once committed)");
   auto* kv_get = kv->add_subcommand("get", "Print KEY's value (exit 3 if it does not exist)");
   auto* kv_del = kv->add_subcommand("del", "Delete KEY");
-  for (auto* c : {kv_put, kv_get, kv_del}) {
+  auto* kv_watch = kv->add_subcommand("watch", "Print changes to KEY as they commit (Ctrl-C ends)");
+  bool watch_prefix = false;
+  int64_t watch_rev = 0;
+  kv_watch->add_flag("--prefix", watch_prefix, "Watch every key starting with KEY");
+  kv_watch->add_option("--rev", watch_rev, "Replay history from this revision first");
+  for (auto* c : {kv_put, kv_get, kv_del, kv_watch}) {
     client_options(c);
     c->add_option("key", kv_key, "Key")->required();
   }
@@ -253,6 +258,9 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
   }
   if (kv_get->parsed()) {
     return cmd_kv_get(to, kv_key, serializable, as_json);
+  }
+  if (kv_watch->parsed()) {
+    return cmd_kv_watch(to, kv_key, watch_prefix, watch_rev, as_json);
   }
   if (kv_del->parsed()) {
     return cmd_kv_del(to, kv_key, as_json);

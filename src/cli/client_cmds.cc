@@ -366,3 +366,75 @@ int cmd_hold(const ClientTarget& to, const HoldOptions& o, bool lock) {
 }
 
 }  // namespace vigil::cli
+
+namespace vigil::cli {
+
+int cmd_kv_watch(const ClientTarget& to, const std::string& key, bool prefix,
+                 int64_t start_revision, bool as_json) {
+  auto client = client_for("kv watch", to);
+  if (!client) return kExitUsage;
+  struct sigaction sa {};
+  sa.sa_handler = on_hold_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  int64_t next = start_revision;  // 0: from now
+  int exit_code = kExitOk;
+  std::string partial;
+  while (!g_hold_stop) {
+    std::string target = "/v1/watch?" + std::string(prefix ? "prefix=" : "key=") + url_encode(key);
+    if (next > 0) target += "&start_revision=" + std::to_string(next);
+    bool fatal = false;
+    partial.clear();
+    auto r = client->stream(
+        target,
+        [&](std::string_view data) {
+          partial.append(data);
+          size_t nl;
+          while ((nl = partial.find('\n')) != std::string::npos) {
+            std::string line = partial.substr(0, nl);
+            partial.erase(0, nl + 1);
+            auto j = json::parse(line, nullptr, false);
+            if (j.is_discarded()) continue;
+            if (j.contains("created") && next == 0) next = j.value("start_revision", int64_t{0});
+            if (j.value("compacted", false)) {
+              std::fprintf(stderr,
+                           "vigil kv watch: history before revision %lld was compacted; read "
+                           "the current value (vigil kv get) and watch again from %lld\n",
+                           static_cast<long long>(j.value("compact_revision", int64_t{0})),
+                           static_cast<long long>(j.value("revision", int64_t{0}) + 1));
+              fatal = true;
+              exit_code = kExitFailure;
+              return false;
+            }
+            if (!j.contains("events")) continue;
+            if (as_json) std::printf("%s\n", line.c_str());
+            for (const auto& e : j["events"]) {
+              if (!as_json) {
+                const auto& kv = e["kv"];
+                if (e.value("type", "") == "put") {
+                  std::printf("PUT %s = %s (revision %lld)\n", kv.value("key", "").c_str(),
+                              kv.value("value", "").c_str(),
+                              static_cast<long long>(kv.value("mod_revision", int64_t{0})));
+                } else {
+                  std::printf("DELETE %s (revision %lld)\n", kv.value("key", "").c_str(),
+                              static_cast<long long>(kv.value("mod_revision", int64_t{0})));
+                }
+              }
+            }
+            next = j.value("revision", next) + 1;
+            std::fflush(stdout);
+          }
+          return !g_hold_stop.load();
+        },
+        3600 * 1000);
+    if (fatal) break;
+    if (r && r->status != 200) {
+      exit_code = report_error("kv watch", *r);
+      break;
+    }
+    if (!g_hold_stop) std::this_thread::sleep_for(std::chrono::milliseconds(200));  // reconnect
+  }
+  return exit_code;
+}
+
+}  // namespace vigil::cli

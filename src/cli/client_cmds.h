@@ -51,3 +51,13 @@ struct HoldOptions {
 int cmd_hold(const ClientTarget& to, const HoldOptions& options, bool lock);
 
 }  // namespace vigil::cli
+
+namespace vigil::cli {
+
+// `vigil kv watch KEY [--prefix] [--rev N]`: prints changes as they commit, until Ctrl-C.
+// Reconnects by itself and resumes after the last revision it printed, so nothing is lost
+// or doubled; if that history was compacted it says so and exits 1 (resync with kv get).
+int cmd_kv_watch(const ClientTarget& to, const std::string& key, bool prefix,
+                 int64_t start_revision, bool json);
+
+}  // namespace vigil::cli

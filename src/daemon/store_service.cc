@@ -129,6 +129,7 @@ Status StoreService::apply(LogIndex index, std::string_view data, int64_t now_ms
     return req.error();
   }
   store::Response resp = store_.apply(index, *req);
+  hub_.on_apply(resp);
   if (resp.status.ok()) {
     if (const auto* g = std::get_if<store::LeaseGrant>(&req->body)) {
       (void)g;
@@ -164,6 +165,7 @@ void StoreService::apply_noop(LogIndex index) { store_.apply_noop(index); }
 
 Status StoreService::restore(std::string_view data, int64_t now_ms) {
   RETURN_IF_ERROR(store_.restore(data));
+  hub_.on_restore(store_);
   lease_tracker_.reset(store_.leases(), now_ms);
   refreshed_ms_.clear();
   for (const auto& l : store_.leases()) refreshed_ms_[l.id] = now_ms;
@@ -211,6 +213,7 @@ void StoreService::tick(int64_t now_ms) {
   }
   last_now_ms_ = now_ms;
   check_waiters(now_ms);
+  pump_watches(now_ms);
   if (!leader_) return;
   // Leader duties: expiry and compaction are decided here and committed through the log.
   for (store::LeaseId id : lease_tracker_.expired(now_ms)) {
@@ -294,6 +297,7 @@ void StoreService::check_waiters(int64_t now_ms) {
 
 void StoreService::serve_reads() {
   check_waiters(last_now_ms_);
+  pump_watches(last_now_ms_);
   for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
     if (it->second.have_index && store_.applied() >= it->second.index) {
       it->second.respond(it->second.compute());
@@ -344,6 +348,10 @@ bool StoreService::handle(const api::HttpRequest& req, const api::Responder& res
   }
   if (path.substr(0, 13) == "/v1/election/" || path.substr(0, 9) == "/v1/lock/") {
     handle_queue(req, path, path.substr(0, 9) == "/v1/lock/", respond, now_ms);
+    return true;
+  }
+  if (path == "/v1/watch") {
+    handle_watch(req, t.query, respond, now_ms);
     return true;
   }
   if (path == "/v1/compact") {
@@ -689,6 +697,101 @@ void StoreService::handle_queue(const api::HttpRequest& req, std::string_view pa
         });
   }
   respond(error_response(404, "not_found", "no such endpoint: " + std::string(path)));
+}
+
+}  // namespace vigil::daemon
+
+namespace vigil::daemon {
+
+void StoreService::handle_watch(const api::HttpRequest& req, std::string_view query,
+                                const api::Responder& respond, int64_t now_ms) {
+  if (req.method != "GET") {
+    return respond(error_response(405, "method_not_allowed", "use GET on /v1/watch"));
+  }
+  if (!req.start_stream) {
+    return respond(error_response(500, "internal", "this server cannot stream"));
+  }
+  store::WatchSpec spec;
+  auto prefix = query_param(query, "prefix");
+  auto key = query_param(query, "key");
+  if (prefix && key) {
+    return respond(error_response(400, "invalid_argument",
+                                  "give either prefix= or key= (with an optional range_end=)"));
+  }
+  if (prefix) {
+    spec.key = prefix->empty() ? std::string(1, '\0') : *prefix;
+    spec.range_end = prefix->empty() ? std::string(store::kRangeAll) : store::prefix_end(*prefix);
+  } else if (key) {
+    spec.key = *key;
+    spec.range_end = query_param(query, "range_end").value_or("");
+  } else {
+    return respond(
+        error_response(400, "invalid_argument", "/v1/watch needs key=K[&range_end=E] or prefix=P"));
+  }
+  if (Status s = query_int(query, "start_revision", &spec.start_revision); !s.ok()) {
+    return respond(status_response(s));
+  }
+  spec.prev_kv = api::query_flag(query, "prev_kv");
+  int64_t progress_ms = 5000;
+  if (Status s = query_int(query, "progress_ms", &progress_ms); !s.ok()) {
+    return respond(status_response(s));
+  }
+  if (progress_ms != 0 && progress_ms < 100) progress_ms = 100;
+  auto id = hub_.create(spec, store_);
+  if (!id) return respond(status_response(id.error()));
+  auto out = req.start_stream(200, "application/x-ndjson");
+  // The first line says where the stream starts: a client that reconnects passes the last
+  // revision it saw + 1 as start_revision and loses nothing.
+  const int64_t start = spec.start_revision ? spec.start_revision : store_.revision() + 1;
+  out->write(api::dump_json(json{{"created", true},
+                                 {"watch_id", id->value()},
+                                 {"start_revision", start},
+                                 {"revision", store_.revision()}}) +
+             "\n");
+  watches_[*id] = WatchStream{out, progress_ms, now_ms};
+  pump_watches(now_ms);
+}
+
+void StoreService::pump_watches(int64_t now_ms) {
+  for (store::WatchId id : hub_.ready()) {
+    auto w = watches_.find(id);
+    if (w == watches_.end()) continue;
+    // Bounded per call: a watcher replaying long history gets the rest on the next pump.
+    for (int round = 0; round < 16; ++round) {
+      auto r = hub_.pull(id, store_);
+      if (!r) break;
+      if (r->compacted) {
+        w->second.out->write(api::dump_json(json{{"compacted", true},
+                                                 {"compact_revision", r->compact_revision},
+                                                 {"revision", r->revision}}) +
+                             "\n");
+        w->second.out->end();
+        watches_.erase(w);
+        break;
+      }
+      if (r->events.empty()) break;
+      json events = json::array();
+      for (const auto& e : r->events) events.push_back(api::event_json(e));
+      w->second.out->write(api::dump_json(json{{"events", events}, {"revision", r->revision}}) +
+                           "\n");
+      w->second.last_sent_ms = now_ms;
+    }
+  }
+  for (auto it = watches_.begin(); it != watches_.end();) {
+    if (it->second.out->closed()) {
+      (void)hub_.cancel(it->first);
+      it = watches_.erase(it);
+      continue;
+    }
+    if (it->second.progress_ms > 0 && now_ms - it->second.last_sent_ms >= it->second.progress_ms) {
+      if (auto p = hub_.progress(it->first, store_)) {
+        it->second.out->write(api::dump_json(json{{"progress", true}, {"revision", p->revision}}) +
+                              "\n");
+        it->second.last_sent_ms = now_ms;
+      }
+    }
+    ++it;
+  }
 }
 
 }  // namespace vigil::daemon

@@ -16,6 +16,7 @@
 #include "store/compactor.h"
 #include "store/lease_tracker.h"
 #include "store/mvcc.h"
+#include "store/watch.h"
 
 namespace vigil::daemon {
 
@@ -48,7 +49,7 @@ class StoreService {
   StoreService(NodeId self, StoreHost& host, StoreServiceOptions options = {});
 
   // Serves the store's endpoints (/v1/kv, /v1/txn, /v1/lease, /v1/leases, /v1/compact,
-  // /v1/election, /v1/lock).
+  // /v1/election, /v1/lock, /v1/watch).
   // Returns false, without answering, for any other path.
   bool handle(const api::HttpRequest& req, const api::Responder& respond, int64_t now_ms);
 
@@ -72,6 +73,7 @@ class StoreService {
   int64_t compact_revision() const { return store_.compact_revision(); }
   size_t key_count() const { return store_.key_count(); }
   size_t lease_count() const { return lease_tracker_.size(); }
+  size_t watch_count() const { return watches_.size(); }
 
  private:
   struct PendingWrite {
@@ -112,6 +114,11 @@ class StoreService {
                     const api::Responder& respond, int64_t now_ms);
   // Answers waiters whose key became first in its queue or disappeared; times out others.
   void check_waiters(int64_t now_ms);
+  // GET /v1/watch: a stream of JSON lines.
+  void handle_watch(const api::HttpRequest& req, std::string_view query,
+                    const api::Responder& respond, int64_t now_ms);
+  // Streams what watchers have pending; sends progress to idle ones; drops closed streams.
+  void pump_watches(int64_t now_ms);
 
   NodeId self_;
   StoreHost& host_;
@@ -127,6 +134,13 @@ class StoreService {
   std::map<uint64_t, PendingWrite> pending_writes_;
   std::map<std::string, PendingRead> pending_reads_;
   std::vector<QueueWaiter> waiters_;
+  struct WatchStream {
+    std::shared_ptr<api::ResponseStream> out;
+    int64_t progress_ms = 0;  // interval of progress notifications (0: none)
+    int64_t last_sent_ms = 0;
+  };
+  store::WatchHub hub_;
+  std::map<store::WatchId, WatchStream> watches_;
   int64_t last_now_ms_ = 0;
 };
 

@@ -43,7 +43,7 @@ std::optional<KvCommand> decode_command(std::string_view data) {
   if (r.u8() != kCommandMagic) return std::nullopt;
   KvCommand cmd;
   const uint8_t kind = r.u8();
-  if (kind > static_cast<uint8_t>(KvOpKind::kCas)) return std::nullopt;
+  if (kind > static_cast<uint8_t>(KvOpKind::kCasDelete)) return std::nullopt;
   cmd.kind = static_cast<KvOpKind>(kind);
   cmd.client = r.u64();
   cmd.seq = r.u64();
@@ -79,6 +79,13 @@ KvStateMachine::ApplyResult KvStateMachine::apply(const KvCommand& cmd) {
     case KvOpKind::kCas:
       out.cas_ok = get(cmd.key) == cmd.expected;
       if (out.cas_ok) data_[cmd.key] = cmd.value;
+      break;
+    case KvOpKind::kDelete:
+      data_.erase(cmd.key);
+      break;
+    case KvOpKind::kCasDelete:
+      out.cas_ok = get(cmd.key) == cmd.expected;
+      if (out.cas_ok) data_.erase(cmd.key);
       break;
   }
   session.seq = cmd.seq;

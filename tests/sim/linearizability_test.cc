@@ -34,6 +34,17 @@ class History {
     ops_.push_back(op);
     return *this;
   }
+  History& del(std::string key, uint64_t call, uint64_t ret) {
+    ops_.push_back(base(KvOpKind::kDelete, std::move(key), call, ret));
+    return *this;
+  }
+  History& casdel(std::string key, std::string expected, bool ok, uint64_t call, uint64_t ret) {
+    KvOp op = base(KvOpKind::kCasDelete, std::move(key), call, ret);
+    op.expected = std::move(expected);
+    op.cas_ok = ok;
+    ops_.push_back(op);
+    return *this;
+  }
   const std::vector<KvOp>& ops() const { return ops_; }
 
  private:
@@ -57,6 +68,29 @@ bool linearizable(const History& h) {
 }
 
 TEST(Linearizability, EmptyHistoryIsLinearizable) { EXPECT_TRUE(linearizable(History())); }
+
+TEST(Linearizability, DeleteMakesTheKeyAbsent) {
+  EXPECT_TRUE(linearizable(History().put("k", "a", 1, 2).del("k", 3, 4).get("k", {}, 5, 6)));
+  // A read after the delete returned may not see the old value.
+  EXPECT_FALSE(linearizable(History().put("k", "a", 1, 2).del("k", 3, 4).get("k", "a", 5, 6)));
+  // Concurrent with the delete: either is fine.
+  EXPECT_TRUE(linearizable(History().put("k", "a", 1, 2).del("k", 3, 6).get("k", "a", 4, 5)));
+  // Create-if-absent succeeds after a delete.
+  EXPECT_TRUE(linearizable(
+      History().put("k", "a", 1, 2).del("k", 3, 4).cas("k", std::nullopt, "b", true, 5, 6)));
+  EXPECT_FALSE(linearizable(
+      History().put("k", "a", 1, 2).del("k", 3, 4).cas("k", std::nullopt, "b", false, 5, 6)));
+}
+
+TEST(Linearizability, CasDeleteDeletesOnlyOnMatch) {
+  EXPECT_TRUE(linearizable(
+      History().put("k", "a", 1, 2).casdel("k", "b", false, 3, 4).get("k", "a", 5, 6)));
+  EXPECT_TRUE(linearizable(
+      History().put("k", "a", 1, 2).casdel("k", "a", true, 3, 4).get("k", {}, 5, 6)));
+  EXPECT_FALSE(linearizable(
+      History().put("k", "a", 1, 2).casdel("k", "a", true, 3, 4).get("k", "a", 5, 6)));
+  EXPECT_FALSE(linearizable(History().put("k", "a", 1, 2).casdel("k", "a", false, 3, 4)));
+}
 
 TEST(Linearizability, SequentialPutGet) {
   EXPECT_TRUE(linearizable(History().put("x", "1", 1, 2).get("x", "1", 3, 4)));

@@ -1,4 +1,4 @@
-// vigil-sim: runs seeded whole-cluster Raft simulations and reports invariant violations.
+// vigil-sim: runs seeded whole-cluster simulations (Raft + store) and reports violations.
 #include <unistd.h>
 
 #include <csignal>
@@ -27,16 +27,20 @@ void usage() {
   std::fprintf(stderr,
                "usage: vigil-sim [--seed=S | --seeds=N [--first-seed=S]] [--steps=K] "
                "[--nodes=3|5]\n"
-               "                 [--unsafe-commit-previous-term] [--expect-violation] [-v]\n"
+               "                 [--machine=store|kv] [--unsafe-commit-previous-term]\n"
+               "                 [--expect-violation[=INVARIANT]] [-v]\n"
                "  --seed=S          run one seed (default 1)\n"
                "  --seeds=N         run N seeds starting at --first-seed (default 1)\n"
                "  --steps=K         events in the fault phase (default 2000)\n"
                "  --nodes=N         voters (default: the seed chooses 3 or 5)\n"
+               "  --machine=M       state machine: store (MvccStore, default) or kv\n"
                "  --unsafe-commit-previous-term  break Raft 5.4.2 (checker self-test)\n"
-               "  --inject-bug=skip-fsync|local-reads  break the simulated shell (self-test)\n"
+               "  --inject-bug=B    break the simulated shell (self-test): skip-fsync,\n"
+               "                    local-reads, follower-expiry (store), no-ttl-reset (store)\n"
+               "  --disable-checks=a,b  checks not to run (lease-validity)\n"
                "  --disable-faults=a,b  fault kinds not to use (split, isolate-leader, one-way,\n"
                "                    heal, crash, crash-leader, transfer, campaign)\n"
-               "  --expect-violation  succeed iff some seed breaks an invariant\n"
+               "  --expect-violation[=I]  succeed iff some seed breaks an invariant (I, if given)\n"
                "  -v                trace every event\n");
 }
 
@@ -71,7 +75,9 @@ int main(int argc, char** argv) {
   uint64_t first_seed = 1;
   bool multi = false;
   bool expect_violation = false;
+  std::string expect_invariant;
   std::string inject_name;
+  std::string machine_name;
   for (int i = 1; i < argc; ++i) {
     std::string v;
     uint64_t n = 0;
@@ -89,15 +95,28 @@ int main(int argc, char** argv) {
       opts.nodes = static_cast<int>(n);
     } else if (std::strcmp(argv[i], "--unsafe-commit-previous-term") == 0) {
       opts.unsafe_commit_previous_term = true;
+    } else if (flag_value(argc, argv, &i, "--machine", &v) && (v == "store" || v == "kv")) {
+      opts.machine = v == "kv" ? vigil::sim::SimOptions::Machine::kKv
+                               : vigil::sim::SimOptions::Machine::kStore;
+      machine_name = v;
     } else if (flag_value(argc, argv, &i, "--inject-bug", &v) &&
-               (v == "skip-fsync" || v == "local-reads")) {
-      opts.inject = v == "skip-fsync" ? vigil::sim::SimOptions::InjectedBug::kSkipFsync
-                                      : vigil::sim::SimOptions::InjectedBug::kLocalReads;
+               (v == "skip-fsync" || v == "local-reads" || v == "follower-expiry" ||
+                v == "no-ttl-reset")) {
+      using Bug = vigil::sim::SimOptions::InjectedBug;
+      opts.inject = v == "skip-fsync"        ? Bug::kSkipFsync
+                    : v == "local-reads"     ? Bug::kLocalReads
+                    : v == "follower-expiry" ? Bug::kFollowerExpiry
+                                             : Bug::kNoTtlReset;
       inject_name = v;
+    } else if (flag_value(argc, argv, &i, "--disable-checks", &v)) {
+      opts.disabled_checks = v;
     } else if (flag_value(argc, argv, &i, "--disable-faults", &v)) {
       opts.disabled_faults = v;
     } else if (std::strcmp(argv[i], "--expect-violation") == 0) {
       expect_violation = true;
+    } else if (std::strncmp(argv[i], "--expect-violation=", 19) == 0) {
+      expect_violation = true;
+      expect_invariant = argv[i] + 19;
     } else if (std::strcmp(argv[i], "-v") == 0) {
       opts.verbose = true;
     } else {
@@ -115,9 +134,11 @@ int main(int argc, char** argv) {
     std::string replay =
         "vigil-sim --seed=" + std::to_string(s) + " --steps=" + std::to_string(opts.steps);
     if (opts.nodes != 0) replay += " --nodes=" + std::to_string(opts.nodes);
+    if (!machine_name.empty()) replay += " --machine=" + machine_name;
     if (opts.unsafe_commit_previous_term) replay += " --unsafe-commit-previous-term";
     if (!inject_name.empty()) replay += " --inject-bug=" + inject_name;
     if (!opts.disabled_faults.empty()) replay += " --disable-faults=" + opts.disabled_faults;
+    if (!opts.disabled_checks.empty()) replay += " --disable-checks=" + opts.disabled_checks;
     std::snprintf(g_replay, sizeof(g_replay), "%s", replay.c_str());
 
     vigil::sim::SimResult r = vigil::sim::run_simulation(opts);

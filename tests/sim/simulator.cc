@@ -1,5 +1,6 @@
-// The cluster simulator: nodes (raft + simulated disk + KV), network, faults, clients,
-// and the safety checkers that run after every event.
+// The cluster simulator: nodes (raft + simulated disk + state machine: the MvccStore with
+// its LeaseTracker and WatchHub, or the small KV map), network, faults, clients, and the
+// safety checkers that run after every event.
 #include "sim/simulator.h"
 
 #include <algorithm>
@@ -11,12 +12,20 @@
 #include <utility>
 #include <vector>
 
+#include "base/bytes.h"
 #include "base/ids.h"
 #include "base/rng.h"
 #include "raft/raft.h"
 #include "raft/types.h"
 #include "sim/kv.h"
 #include "sim/linearizability.h"
+#include "sim/store_check.h"
+#include "store/compactor.h"
+#include "store/keys.h"
+#include "store/lease_tracker.h"
+#include "store/mvcc.h"
+#include "store/request.h"
+#include "store/watch.h"
 
 namespace vigil::sim {
 namespace {
@@ -37,6 +46,8 @@ constexpr uint64_t tenths(uint64_t t) { return t * (kTickUnits / 10); }
 // i.e. 15-30 election timeouts).
 constexpr uint64_t kLivenessBoundUnits = tenths(3000);
 constexpr uint64_t kDeepCheckEvery = 50;  // steps between full in-memory log comparisons
+// Store mode: steps between byte comparisons of replicas' serialize() (check a).
+constexpr uint64_t kBytesSampleEvery = 20;
 constexpr int kElectionTick = 10;
 
 // ---------------------------------------------------------------------------------------
@@ -83,6 +94,15 @@ struct Profile {
   uint64_t max_size_per_msg = 1 << 20;
   size_t max_inflight_msgs = 256;
   std::vector<uint64_t> tick_period;  // per node: clock drift
+  // Store mode.
+  bool store = false;
+  int lease_clients = 1;        // clients that hold leases and run for election
+  double silence_p = 0.05;      // per due keep-alive: stop keep-alives for 1-2 TTLs
+  int64_t retain_revisions = 20;  // AutoCompactor: history kept by the leader's Compacts
+  int64_t compact_interval_ms = 500;
+  size_t watch_buffer = 1000;   // WatchHub::Options::max_buffered_events
+  size_t watch_pull = 1000;     // WatchHub::Options::max_events_per_pull
+  double pull_p = 1.0;          // per node tick and watcher: the consumer pulls
 
   std::string describe() const {
     char buf[512];
@@ -100,6 +120,14 @@ struct Profile {
     for (int k = 0; k < kFaultKinds; ++k) {
       if (weights[k] == 0) continue;
       s += std::string(kFaultNames[k]) + ":" + std::to_string(weights[k]) + ",";
+    }
+    if (store) {
+      std::snprintf(buf, sizeof(buf),
+                    " store: lease_clients=%d silence=%.2f retain=%lld compact_ms=%lld "
+                    "watch_buffer=%zu watch_pull=%zu pull_p=%.1f",
+                    lease_clients, silence_p, (long long)retain_revisions,
+                    (long long)compact_interval_ms, watch_buffer, watch_pull, pull_p);
+      s += buf;
     }
     return s;
   }
@@ -146,6 +174,17 @@ Profile choose_profile(Rng& rng, const SimOptions& opts) {
   const bool drift = rng.chance(0.5);
   for (int i = 0; i < p.nodes; ++i) {
     p.tick_period.push_back(drift ? rng.uniform(kTickUnits - 1, kTickUnits + 1) : kTickUnits);
+  }
+  if (opts.machine == SimOptions::Machine::kStore) {
+    // Drawn after everything else, so the KV mode's profiles stay as they were.
+    p.store = true;
+    p.lease_clients = static_cast<int>(rng.uniform(1, 3));
+    p.silence_p = pick(rng, {0.0, 0.05, 0.15});
+    p.retain_revisions = pick<int64_t>(rng, {3, 20, 200});
+    p.compact_interval_ms = pick<int64_t>(rng, {100, 500, 2000});
+    p.watch_buffer = pick<size_t>(rng, {2, 1000});
+    p.watch_pull = pick<size_t>(rng, {1, 1000});
+    p.pull_p = pick(rng, {0.2, 1.0});
   }
   if (opts.unsafe_commit_previous_term) {
     // Make Raft's Figure 8 likely: leaders that lose their quorum or crash soon after
@@ -274,6 +313,16 @@ struct Node {
   std::vector<WriteOp> pending;  // written but not yet synced, in order
   HardState last_hs;             // last hard state handed to storage
   KvStateMachine kv;
+  // Store mode: the replicated store and the node-local parts a StoreService keeps beside it
+  // (daemon/store_service.cc): lease deadlines, watchers, the compaction policy.
+  store::MvccStore mvcc;
+  store::LeaseTracker leases;
+  std::optional<store::WatchHub> hub;
+  std::optional<store::AutoCompactor> compactor;
+  bool store_leader = false;      // what on_leadership() was last told
+  uint64_t response_chain = 0;    // digest of every response applied (state-machine safety)
+  std::map<uint64_t, int> store_waiters;         // request id -> client
+  std::map<store::LeaseId, int64_t> grant_ms;    // node clock when it applied each grant
   LogIndex applied;
   Term applied_term;
   uint64_t applied_digest = 0;
@@ -297,6 +346,33 @@ struct Client {
   uint64_t token = 0;  // wake-ups carrying an older token are stale
   NodeId believed_leader;
   std::map<std::string, std::optional<std::string>> seen;  // last value seen per key
+  // Store mode. One request at a time; a request accepted by a leader is never proposed
+  // again (the store has no client sessions): it completes, or its outcome is unknown.
+  bool leased = false;  // a lease client (lease keys, keep-alives, election) or a KV client
+  int store_op = 0;     // StoreOp
+  store::Request req;
+  bool accepted = false;
+  uint64_t accepted_incarnation = 0;
+  uint64_t sent_at = 0;    // when the accepted attempt was sent (the lease rule's start)
+  uint64_t deadline = 0;   // give up (outcome unknown) at this time
+  store::LeaseId lease;    // kNoLease: none
+  int64_t ttl_s = 0;
+  uint64_t valid_until = 0;     // the lease rule: valid while now < valid_until
+  uint64_t next_keepalive = 0;
+  uint64_t silent_until = 0;    // keep-alives paused (the lease should expire)
+  bool holder = false;          // believes it holds the election
+  size_t holding = 0;           // StoreChecker holding index
+  int64_t fence_token = 0;      // fencing token while holder
+};
+
+enum StoreOp : int {
+  kOpKv = 0,     // put / get / delete / cas / cas-delete on the linearizable keys
+  kOpGrant,      // lease grant
+  kOpKeepAlive,  // lease keep-alive
+  kOpLeasePut,   // put of a lease key (with the lease, or without it: detaches)
+  kOpCampaign,   // txn: create election/x with the lease if absent, else read it
+  kOpResign,     // txn: delete election/x if its create revision is the token
+  kOpRevoke,     // lease revoke by the client
 };
 
 enum class EvKind : uint8_t { kTick, kDeliver, kFault, kClient, kRestart };
@@ -336,7 +412,11 @@ std::string msg_str(const Message& m) {
 
 class Simulator {
  public:
-  explicit Simulator(const SimOptions& opts) : opts_(opts), rng_(opts.seed) {}
+  explicit Simulator(const SimOptions& opts) : opts_(opts), rng_(opts.seed) {
+    if (("," + opts.disabled_checks + ",").find(",lease-validity,") != std::string::npos) {
+      checker_.disable_lease_validity();
+    }
+  }
 
   SimResult run();
 
@@ -370,6 +450,38 @@ class Simulator {
   void submit(Client& c);
   void complete(Client& c, const KvOutput& out, int node);
   void wake_client_at(Client& c, uint64_t at);
+  std::optional<std::string> read_local(const Node& n, const std::string& key) const;
+
+  // The state machine, either mode: snapshots and the state digest of state-machine safety.
+  bool store_mode() const { return opts_.machine == SimOptions::Machine::kStore; }
+  std::string make_snapshot(int i);
+  bool snapshot_digest(const std::string& data, uint64_t* digest) const;
+  bool load_snapshot(int i, const std::string& data, uint64_t* digest);
+  uint64_t sm_state_hash(const Node& n) const;
+
+  // Store mode: the node shell (what daemon/store_service.cc does around the store).
+  int64_t node_ms(int i) const;
+  void store_apply(int i, const Entry& e);
+  void on_leadership(int i, bool leader);
+  void store_tick(int i);
+  void record_bytes(uint64_t index, uint64_t hash, int node);
+  void sample_bytes();
+  void open_watch(size_t k);
+  void pull_watch(size_t k, bool drain);
+  void finish_store_checks();
+
+  // Store mode: clients.
+  void store_client_wake(Client& c);
+  void store_start_op(Client& c);
+  bool lease_client_next(Client& c);
+  void store_submit(Client& c);
+  void store_complete(Client& c, const store::Response& resp, int node);
+  void store_give_up(Client& c);
+  void lose_lease(Client& c, uint64_t end);
+  void next_wake(Client& c);
+  uint64_t keepalive_period(const Client& c) {
+    return static_cast<uint64_t>(c.ttl_s) * 1000 * kUnitsPerMs / rng_.uniform(3, 4);
+  }
 
   // Checkers.
   void check_after_event();
@@ -413,6 +525,15 @@ class Simulator {
   uint64_t max_committed_ = 0;
   std::vector<ApplyRec> applied_;
   std::vector<std::string> written_values_;
+
+  // Store mode.
+  StoreChecker checker_;
+  uint64_t next_request_id_ = 1;            // unique over all nodes and incarnations
+  std::map<uint64_t, size_t> req_hist_;     // request id -> history op (linearizable keys)
+  std::vector<WatchConsumer> consumers_;    // per node: from rev 1, late, late from rev 1
+  std::vector<uint64_t> consumer_start_;    // when each consumer first watches
+  std::vector<bool> consumer_opened_;
+  std::map<uint64_t, std::pair<uint64_t, int>> bytes_at_;  // index -> (serialize hash, node)
 
   bool failed_ = false;
   SimResult result_;
@@ -463,6 +584,17 @@ void Simulator::start_node(int i, bool fresh) {
   Node& n = nodes_[static_cast<size_t>(i)];
   raft::Restored restored;
   n.kv = KvStateMachine();
+  n.mvcc = store::MvccStore();
+  n.leases = store::LeaseTracker();
+  n.hub.emplace(store::WatchHub::Options{10000, profile_.watch_buffer, profile_.watch_pull});
+  n.compactor.reset();
+  n.store_leader = false;
+  n.response_chain = 0;
+  n.store_waiters.clear();
+  n.grant_ms.clear();
+  if (store_mode() && opts_.inject == SimOptions::InjectedBug::kFollowerExpiry) {
+    n.leases.on_become_leader(node_ms(i));
+  }
   n.applied = LogIndex(0);
   n.applied_term = Term(0);
   n.applied_digest = 0;
@@ -472,7 +604,7 @@ void Simulator::start_node(int i, bool fresh) {
     const Snapshot& s = n.durable.snap;
     if (!s.empty()) {
       uint64_t digest = 0;
-      if (!s.data || !n.kv.deserialize(*s.data, &digest)) {
+      if (!s.data || !load_snapshot(i, *s.data, &digest)) {
         fail("snapshot-corrupt", "node " + n.id.str() + " cannot decode its own snapshot");
         return;
       }
@@ -480,7 +612,7 @@ void Simulator::start_node(int i, bool fresh) {
       n.applied_term = s.meta.term;
       n.applied_digest = digest;
       const ApplyRec* rec = s.meta.index.v < applied_.size() ? &applied_[s.meta.index.v] : nullptr;
-      if (rec && rec->set && rec->state_hash != n.kv.state_hash()) {
+      if (rec && rec->set && rec->state_hash != sm_state_hash(n)) {
         fail("state-machine-safety", "node " + n.id.str() + " restored a snapshot at index " +
                                          s.meta.index.str() + " whose state differs");
         return;
@@ -496,6 +628,10 @@ void Simulator::start_node(int i, bool fresh) {
   n.rng = std::make_unique<SplitMix64>(rng_.next_u64());
   n.raft = std::make_unique<raft::Raft>(raft_config(n), *n.rng, std::move(restored));
   n.up = true;
+  // Watch streams of this node come back (re-watching from the next revision they need).
+  for (size_t k = 0; k < consumers_.size(); ++k) {
+    if (consumers_[k].node == i && consumer_opened_[k]) open_watch(k);
+  }
   Event tick;
   tick.kind = EvKind::kTick;
   tick.node = i;
@@ -520,9 +656,26 @@ SimResult Simulator::run() {
     nodes_[i].id = NodeId(i + 1);
     start_node(static_cast<int>(i), /*fresh=*/true);
   }
-  clients_.resize(static_cast<size_t>(profile_.clients));
+  const int lease_clients = store_mode() ? profile_.lease_clients : 0;
+  clients_.resize(static_cast<size_t>(profile_.clients + lease_clients));
+  if (store_mode()) {
+    for (size_t i = 0; i < n; ++i) {
+      for (int kind = 0; kind < 3; ++kind) {
+        WatchConsumer c;
+        c.node = static_cast<int>(i);
+        c.kind = kind;
+        c.prev_kv = kind == 0;
+        consumers_.push_back(c);
+        consumer_opened_.push_back(false);
+        consumer_start_.push_back(kind == 0   ? 0
+                                  : kind == 1 ? rng_.uniform(10, 100) * kTickUnits
+                                              : rng_.uniform(30, 150) * kTickUnits);
+      }
+    }
+  }
   for (size_t c = 0; c < clients_.size(); ++c) {
     clients_[c].index = static_cast<int>(c);
+    clients_[c].leased = c >= static_cast<size_t>(profile_.clients);
     clients_[c].id = c + 1;
     wake_client_at(clients_[c],
                    rng_.uniform(kTickUnits * kElectionTick, 4 * kTickUnits * kElectionTick));
@@ -570,6 +723,17 @@ SimResult Simulator::run() {
   }
   if (!failed_) finish_checks();
 
+  if (store_mode()) {
+    const StoreCheckStats& cs = checker_.stats();
+    result_.stats.store_revision = cs.model_revision;
+    result_.stats.expiry_revokes = cs.expiry_revokes;
+    result_.stats.counted_refreshes = cs.counted_refreshes;
+    result_.stats.late_refresh_acks = cs.late_refresh_acks;
+    result_.stats.naive_lease_violations = cs.naive_lease_violations;
+    result_.stats.holdings = cs.holdings;
+    result_.stats.watch_events = cs.watch_events;
+    result_.stats.watch_resyncs = cs.watch_resyncs;
+  }
   result_.trace_hash = trace_hash_;
   result_.stats.steps = step_;
   result_.stats.end_time = now_;
@@ -584,6 +748,8 @@ void Simulator::dispatch(Event& ev) {
       Node& n = nodes_[static_cast<size_t>(ev.node)];
       if (!n.up || ev.token != n.incarnation) return;
       n.raft->tick();
+      if (store_mode()) store_tick(ev.node);
+      if (failed_) return;
       if (!n.pending.empty() && rng_.chance(profile_.sync_p)) sync(n);
       Event next;
       next.kind = EvKind::kTick;
@@ -652,9 +818,9 @@ bool Simulator::converged() {
 
 void Simulator::finish_checks() {
   // Replicas that applied the same prefix hold byte-identical state.
-  const uint64_t h = nodes_[0].kv.state_hash();
+  const uint64_t h = sm_state_hash(nodes_[0]);
   for (const Node& n : nodes_) {
-    if (n.kv.state_hash() != h) {
+    if (sm_state_hash(n) != h) {
       fail("state-machine-safety", "after convergence node " + n.id.str() +
                                        " state differs from node 1 at applied index " +
                                        n.applied.str());
@@ -686,6 +852,7 @@ void Simulator::finish_checks() {
   } else if (lin.verdict == LinearizabilityResult::Verdict::kInconclusive) {
     result_.stats.linearizability_inconclusive = true;
   }
+  if (!failed_ && store_mode()) finish_store_checks();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -711,9 +878,8 @@ void Simulator::persist(Node& n, const Ready& rd, std::optional<uint64_t>* snap_
   }
   if (rd.snapshot) {
     const Snapshot& s = *rd.snapshot;
-    KvStateMachine probe;
     uint64_t digest = 0;
-    if (!s.data || !probe.deserialize(*s.data, &digest)) {
+    if (!s.data || !snapshot_digest(*s.data, &digest)) {
       fail("snapshot-corrupt",
            "node " + n.id.str() + " received an undecodable snapshot at " + s.meta.index.str());
       return;
@@ -785,6 +951,10 @@ void Simulator::process_ready(int i) {
     persist(n, rd, &snap_digest);
     if (failed_) return;
     for (const Message& m : rd.messages) send(m);  // only after persist (types.h)
+    // As the agent does: leadership news before the snapshot and the committed entries.
+    if (rd.soft_state && store_mode()) {
+      on_leadership(i, rd.soft_state->role == raft::StateRole::kLeader);
+    }
     if (rd.snapshot) apply_snapshot(i, *rd.snapshot, *snap_digest);
     for (const Entry& e : rd.committed_entries) {
       if (failed_) return;
@@ -815,7 +985,7 @@ void Simulator::apply_snapshot(int i, const Snapshot& s, uint64_t digest) {
     return;
   }
   uint64_t ignored = 0;
-  if (!n.kv.deserialize(*s.data, &ignored)) {
+  if (!load_snapshot(i, *s.data, &ignored)) {
     fail("snapshot-corrupt", "node " + n.id.str() + " snapshot at " + s.meta.index.str());
     return;
   }
@@ -826,7 +996,7 @@ void Simulator::apply_snapshot(int i, const Snapshot& s, uint64_t digest) {
   tracef("n%llu installs snapshot index=%llu term=%llu", (unsigned long long)n.id.v,
          (unsigned long long)s.meta.index.v, (unsigned long long)s.meta.term.v);
   const ApplyRec* rec = s.meta.index.v < applied_.size() ? &applied_[s.meta.index.v] : nullptr;
-  if (rec && rec->set && (rec->state_hash != n.kv.state_hash() || rec->digest != digest)) {
+  if (rec && rec->set && (rec->state_hash != sm_state_hash(n) || rec->digest != digest)) {
     fail("state-machine-safety", "node " + n.id.str() + " installed a snapshot at index " +
                                      s.meta.index.str() + " that differs from what node " +
                                      std::to_string(rec->node + 1) + " applied there");
@@ -853,7 +1023,14 @@ void Simulator::apply_entry(int i, const Entry& e) {
                                   e.term.str() + " which is not in its persisted log");
     return;
   }
-  if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
+  if (store_mode()) {
+    if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
+      store_apply(i, e);
+      if (failed_) return;
+    } else {
+      n.mvcc.apply_noop(e.index);
+    }
+  } else if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
     std::optional<KvCommand> cmd = decode_command(e.data);
     if (!cmd) {
       fail("apply-corrupt", "node " + n.id.str() + " index " + e.index.str() +
@@ -882,7 +1059,7 @@ void Simulator::apply_entry(int i, const Entry& e) {
   if (applied_.size() <= e.index.v) applied_.resize(e.index.v * 2 + 16);
   ApplyRec& ar = applied_[e.index.v];
   const uint64_t data_hash = hash_bytes(e.data);
-  const uint64_t state_hash = n.kv.state_hash();
+  const uint64_t state_hash = sm_state_hash(n);
   if (!ar.set) {
     ar = ApplyRec{true, e.term.v, data_hash, rec->digest, state_hash, i};
   } else if (ar.term != e.term.v || ar.data_hash != data_hash || ar.digest != rec->digest ||
@@ -907,7 +1084,7 @@ void Simulator::serve_reads(int i) {
     Client& c = clients_[static_cast<size_t>(w.client)];
     if (c.busy && c.cmd.seq == w.seq) {
       KvOutput out;
-      out.read_value = n.kv.get(w.key);
+      out.read_value = read_local(n, w.key);
       ++result_.stats.reads_via_read_index;
       complete(c, out, i);
     }
@@ -925,7 +1102,7 @@ void Simulator::maybe_compact(int i) {
   s.meta.index = n.applied;
   s.meta.term = n.applied_term;
   s.meta.conf = n.raft->conf();
-  s.data = std::make_shared<const std::string>(n.kv.serialize(n.applied_digest));
+  s.data = std::make_shared<const std::string>(make_snapshot(i));
   Status st = n.raft->compact(s);
   if (!st.ok()) {
     fail("api-contract", "node " + n.id.str() + " compact at applied index " + n.applied.str() +
@@ -965,6 +1142,11 @@ void Simulator::crash(int i) {
   n.waiters.clear();
   n.read_waiters.clear();
   n.ready_reads.clear();
+  n.store_waiters.clear();
+  n.store_leader = false;
+  for (WatchConsumer& c : consumers_) {
+    if (c.node == i) c.active = false;  // the node's watchers die with it
+  }
   ++result_.stats.crashes;
   // Clients connected to it see the connection drop and retry elsewhere soon.
   for (Client& c : clients_) {
@@ -1133,6 +1315,10 @@ void Simulator::wake_client_at(Client& c, uint64_t at) {
 void Simulator::client_wake(int ci, uint64_t token) {
   Client& c = clients_[static_cast<size_t>(ci)];
   if (token != c.token) return;
+  if (store_mode()) {
+    store_client_wake(c);
+    return;
+  }
   if (!c.busy) {
     if (!liveness_) start_op(c);
     return;
@@ -1210,7 +1396,7 @@ void Simulator::submit(Client& c) {
   }
   if (c.via_read_index && opts_.inject == SimOptions::InjectedBug::kLocalReads) {
     KvOutput out;
-    out.read_value = n.kv.get(c.cmd.key);
+    out.read_value = read_local(n, c.cmd.key);
     complete(c, out, static_cast<int>(target));
     return;
   }
@@ -1250,6 +1436,12 @@ void Simulator::complete(Client& c, const KvOutput& out, int node) {
     case KvOpKind::kCas:
       if (op.cas_ok) c.seen[op.key] = op.value;
       break;
+    case KvOpKind::kDelete:
+      c.seen[op.key] = std::nullopt;
+      break;
+    case KvOpKind::kCasDelete:
+      if (op.cas_ok) c.seen[op.key] = std::nullopt;
+      break;
   }
   const NodeId hint = nodes_[static_cast<size_t>(node)].raft->leader();
   if (hint.v != 0) c.believed_leader = hint;
@@ -1261,6 +1453,746 @@ void Simulator::complete(Client& c, const KvOutput& out, int node) {
   } else {
     ++c.token;  // no more ops; cancel the pending timeout
   }
+}
+
+std::optional<std::string> Simulator::read_local(const Node& n, const std::string& key) const {
+  if (!store_mode()) return n.kv.get(key);
+  auto r = n.mvcc.range(key, "");
+  if (!r || r->kvs.empty()) return std::nullopt;
+  return r->kvs.front().value;
+}
+
+// ---------------------------------------------------------------------------------------
+// The state machine, either mode.
+
+// Store-mode snapshot: the simulator's log digest and response chain (so checking goes on
+// across snapshots), then MvccStore::serialize() exactly as the agent stores it.
+constexpr uint8_t kStoreSnapshotMagic = 0xD7;
+const std::string kAllKeys(1, '\0');  // with store::kRangeAll: every key
+
+std::string Simulator::make_snapshot(int i) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  if (!store_mode()) return n.kv.serialize(n.applied_digest);
+  const std::string bytes = n.mvcc.serialize();
+  record_bytes(n.applied.v, hash_bytes(bytes), i);
+  std::string out;
+  ByteWriter w(&out);
+  w.u8(kStoreSnapshotMagic);
+  w.u64(n.applied_digest);
+  w.u64(n.response_chain);
+  w.bytes(bytes);
+  return out;
+}
+
+namespace {
+bool parse_store_snapshot(std::string_view data, uint64_t* digest, uint64_t* chain,
+                          std::string_view* bytes) {
+  ByteReader r(data);
+  if (r.u8() != kStoreSnapshotMagic) return false;
+  *digest = r.u64();
+  *chain = r.u64();
+  *bytes = r.bytes();
+  return r.ok() && r.remaining() == 0;
+}
+}  // namespace
+
+bool Simulator::snapshot_digest(const std::string& data, uint64_t* digest) const {
+  if (!store_mode()) {
+    KvStateMachine probe;
+    return probe.deserialize(data, digest);
+  }
+  uint64_t chain = 0;
+  std::string_view bytes;
+  return parse_store_snapshot(data, digest, &chain, &bytes);
+}
+
+// Replaces node i's state machine with a snapshot (install or restart), as the agent does:
+// store.restore(), then the lease tracker from the store's leases, then the watchers.
+bool Simulator::load_snapshot(int i, const std::string& data, uint64_t* digest) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  if (!store_mode()) return n.kv.deserialize(data, digest);
+  uint64_t chain = 0;
+  std::string_view bytes;
+  if (!parse_store_snapshot(data, digest, &chain, &bytes)) return false;
+  Status st = n.mvcc.restore(bytes);
+  if (!st.ok()) {
+    fail("snapshot-corrupt", "node " + n.id.str() + " restore: " + st.to_string());
+    return false;
+  }
+  if (n.mvcc.serialize() != bytes) {
+    fail("snapshot-canonical", "node " + n.id.str() + " restored a snapshot at index " +
+                                   n.mvcc.applied().str() + " whose serialize() differs");
+    return false;
+  }
+  record_bytes(n.mvcc.applied().v, hash_bytes(bytes), i);
+  n.response_chain = chain;
+  const int64_t ms = node_ms(i);
+  n.leases.reset(n.mvcc.leases(), ms);
+  n.grant_ms.clear();
+  for (const store::LeaseInfo& l : n.mvcc.leases()) n.grant_ms[l.id] = ms;
+  n.hub->on_restore(n.mvcc);
+  return true;
+}
+
+uint64_t Simulator::sm_state_hash(const Node& n) const {
+  return store_mode() ? n.response_chain : n.kv.state_hash();
+}
+
+// ---------------------------------------------------------------------------------------
+// Store mode: the node shell.
+
+// The node's clock in ms: 50 ms per tick of its own (drifting) tick period.
+int64_t Simulator::node_ms(int i) const {
+  return static_cast<int64_t>(now_ * (kTickUnits / 2) /
+                              profile_.tick_period[static_cast<size_t>(i)]);
+}
+
+namespace {
+// What every replica must answer alike at one index (state-machine safety, per apply).
+uint64_t response_hash(const store::Response& r) {
+  uint64_t h = hash_mix(static_cast<uint64_t>(r.status.code()), static_cast<uint64_t>(r.revision));
+  h = hash_mix(h, r.result.index());
+  auto hash_kvs = [&](const std::vector<store::KeyValue>& kvs) {
+    for (const store::KeyValue& kv : kvs) {
+      h = hash_mix(hash_mix(h, hash_bytes(kv.key)), hash_bytes(kv.value));
+      h = hash_mix(hash_mix(h, static_cast<uint64_t>(kv.create_revision)),
+                   static_cast<uint64_t>(kv.mod_revision));
+      h = hash_mix(hash_mix(h, static_cast<uint64_t>(kv.version)), kv.lease.v);
+    }
+  };
+  if (const auto* t = std::get_if<store::TxnResult>(&r.result)) {
+    h = hash_mix(h, t->succeeded ? 1 : 2);
+    for (const store::OpResult& o : t->responses) {
+      if (const auto* rr = std::get_if<store::RangeResult>(&o)) hash_kvs(rr->kvs);
+    }
+  } else if (const auto* g = std::get_if<store::LeaseGrantResult>(&r.result)) {
+    h = hash_mix(hash_mix(h, g->id.v), static_cast<uint64_t>(g->ttl_s));
+  }
+  for (const store::Event& e : r.events) {
+    h = hash_mix(h, static_cast<uint64_t>(e.type));
+    hash_kvs({e.kv});
+  }
+  return h;
+}
+}  // namespace
+
+// StoreService::apply: the store, then the lease tracker, then watchers, then the client.
+void Simulator::store_apply(int i, const Entry& e) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  const bool first = !(e.index.v < applied_.size() && applied_[e.index.v].set);
+  auto req = store::decode_request(e.data);
+  if (!req) {
+    fail("apply-corrupt", "node " + n.id.str() + " index " + e.index.str() +
+                              " holds no store request: " + req.error().to_string());
+    return;
+  }
+  const int64_t ms = node_ms(i);
+  store::Response resp = n.mvcc.apply(e.index, *req);
+  if (resp.status.ok()) {
+    if (std::holds_alternative<store::LeaseGrant>(req->body)) {
+      const auto& g = std::get<store::LeaseGrantResult>(resp.result);
+      n.leases.on_grant(g.id, g.ttl_s, ms);
+      n.grant_ms[g.id] = ms;
+    } else if (const auto* k = std::get_if<store::LeaseKeepAlive>(&req->body)) {
+      if (n.store_leader) (void)n.leases.keep_alive(k->id, ms);
+    } else if (const auto* v = std::get_if<store::LeaseRevoke>(&req->body)) {
+      n.leases.on_revoke(v->id);
+      n.grant_ms.erase(v->id);
+    } else if (first && std::holds_alternative<store::Compact>(req->body)) {
+      ++result_.stats.store_compactions;
+    }
+  }
+  n.hub->on_apply(resp);
+  n.response_chain = hash_mix(n.response_chain, response_hash(resp));
+  trace_hash({11, n.id.v, e.index.v, static_cast<uint64_t>(resp.revision)});
+  if (first) {
+    checker_.on_first_apply(*req, resp);
+    auto all = n.mvcc.range(kAllKeys, store::kRangeAll);
+    if (!all) {
+      fail("store-range", "node " + n.id.str() + " range of every key: " +
+                              all.error().to_string());
+      return;
+    }
+    checker_.check_state(all->kvs, "node " + n.id.str() + " at index " + e.index.str());
+    if (checker_.failed()) {
+      fail(checker_.invariant(), checker_.details());
+      return;
+    }
+    auto h = req_hist_.find(req->request_id);
+    if (h != req_hist_.end() && first_applied_[h->second] == 0) {
+      first_applied_[h->second] = hclock_++;
+    }
+  }
+  if (req->origin == n.id) {
+    auto w = n.store_waiters.find(req->request_id);
+    if (w != n.store_waiters.end()) {
+      Client& c = clients_[static_cast<size_t>(w->second)];
+      n.store_waiters.erase(w);
+      if (c.busy && c.accepted && c.req.request_id == req->request_id) store_complete(c, resp, i);
+    }
+  }
+}
+
+// StoreService::on_leadership: a new leader gives every lease a full TTL from now.
+void Simulator::on_leadership(int i, bool leader) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  if (leader == n.store_leader) return;
+  n.store_leader = leader;
+  const int64_t ms = node_ms(i);
+  tracef("n%llu store leadership %s at %lld ms", (unsigned long long)n.id.v,
+         leader ? "gained" : "lost", (long long)ms);
+  if (leader) {
+    n.leases.reset(n.mvcc.leases(), ms);
+    n.leases.on_become_leader(ms);
+    if (opts_.inject == SimOptions::InjectedBug::kNoTtlReset) {
+      // The bug: keep the deadlines of the grants this node applied as a follower.
+      for (const store::LeaseInfo& l : n.mvcc.leases()) {
+        auto g = n.grant_ms.find(l.id);
+        n.leases.on_grant(l.id, l.ttl_s, g != n.grant_ms.end() ? g->second : ms);
+      }
+    }
+    n.compactor.emplace(
+        store::AutoCompactor::Options{profile_.retain_revisions, 0, profile_.compact_interval_ms});
+  } else if (opts_.inject != SimOptions::InjectedBug::kFollowerExpiry) {
+    n.leases.on_lose_leadership();
+  }
+}
+
+// StoreService::tick on the leader (expiry, compaction), and the node's watch consumers.
+void Simulator::store_tick(int i) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  const int64_t ms = node_ms(i);
+  if (n.store_leader || opts_.inject == SimOptions::InjectedBug::kFollowerExpiry) {
+    for (store::LeaseId id : n.leases.expired(ms)) {
+      store::Request r{n.id, next_request_id_++, store::LeaseRevoke{id}};
+      Status st = n.raft->propose(store::encode_request(r));
+      tracef("n%llu proposes the expiry of lease %llu (#%llu): %s", (unsigned long long)n.id.v,
+             (unsigned long long)id.v, (unsigned long long)r.request_id, st.to_string().c_str());
+      trace_hash({12, n.id.v, id.v, st.ok() ? 1u : 0u});
+      if (st.ok()) checker_.on_expiry_proposed(r.request_id, id, now_);
+    }
+  }
+  if (n.store_leader && n.compactor) {
+    n.compactor->observe(ms, n.mvcc.revision());
+    if (auto rev = n.compactor->next(ms, n.mvcc.revision(), n.mvcc.compact_revision())) {
+      store::Request r{n.id, next_request_id_++, store::Compact{*rev}};
+      Status st = n.raft->propose(store::encode_request(r));
+      tracef("n%llu proposes compact %lld: %s", (unsigned long long)n.id.v, (long long)*rev,
+             st.to_string().c_str());
+    }
+  }
+  for (size_t k = 0; k < consumers_.size() && !failed_; ++k) {
+    WatchConsumer& c = consumers_[k];
+    if (c.node != i) continue;
+    if (!consumer_opened_[k]) {
+      if (now_ < consumer_start_[k]) continue;
+      consumer_opened_[k] = true;
+      if (c.kind == 1) {
+        c.next_revision = static_cast<int64_t>(
+            rng_.uniform(1, static_cast<uint64_t>(std::max<int64_t>(1, n.mvcc.revision()))));
+      }
+      open_watch(k);
+      continue;
+    }
+    if (!c.active || !rng_.chance(profile_.pull_p)) continue;
+    pull_watch(k, false);
+    if (failed_ || !c.active || !rng_.chance(0.3)) continue;
+    if (auto pr = n.hub->progress(c.id, n.mvcc)) {
+      checker_.on_watch_progress(c, *pr);
+      if (checker_.failed()) fail(checker_.invariant(), checker_.details());
+    }
+  }
+}
+
+void Simulator::record_bytes(uint64_t index, uint64_t hash, int node) {
+  ++result_.stats.bytes_samples;
+  auto [it, inserted] = bytes_at_.emplace(index, std::make_pair(hash, node));
+  if (!inserted && it->second.first != hash) {
+    fail("replica-bytes", "node " + std::to_string(node + 1) + " and node " +
+                              std::to_string(it->second.second + 1) +
+                              " serialize() different bytes at applied index " +
+                              std::to_string(index));
+  }
+}
+
+void Simulator::sample_bytes() {
+  for (size_t i = 0; i < nodes_.size() && !failed_; ++i) {
+    const Node& n = nodes_[i];
+    if (n.up) record_bytes(n.applied.v, hash_bytes(n.mvcc.serialize()), static_cast<int>(i));
+  }
+}
+
+// A watch on every key from the consumer's next revision (a new watcher each time: at
+// first, after the node restarted, after a resync).
+void Simulator::open_watch(size_t k) {
+  WatchConsumer& c = consumers_[k];
+  Node& n = nodes_[static_cast<size_t>(c.node)];
+  store::WatchSpec spec;
+  spec.key = kAllKeys;
+  spec.range_end = std::string(store::kRangeAll);
+  spec.start_revision = c.next_revision;
+  spec.prev_kv = c.prev_kv;
+  auto id = n.hub->create(spec, n.mvcc);
+  if (!id) {
+    fail("watch-create", "node " + n.id.str() + ": " + id.error().to_string());
+    return;
+  }
+  c.id = *id;
+  c.active = true;
+  tracef("n%d watcher kind %d watches from revision %lld", c.node + 1, c.kind,
+         (long long)c.next_revision);
+}
+
+void Simulator::pull_watch(size_t k, bool drain) {
+  WatchConsumer& c = consumers_[k];
+  Node& n = nodes_[static_cast<size_t>(c.node)];
+  for (int round = 0; round < 100000 && c.active; ++round) {
+    auto r = n.hub->pull(c.id, n.mvcc);
+    if (!r) {
+      fail("watch-pull", "node " + n.id.str() + ": " + r.error().to_string());
+      return;
+    }
+    checker_.on_watch_response(c, *r);
+    if (checker_.failed()) return fail(checker_.invariant(), checker_.details());
+    if (r->compacted) {
+      // Resync: read everything now, watch again from the next revision.
+      auto all = n.mvcc.range(kAllKeys, store::kRangeAll);
+      if (!all) return fail("store-range", all.error().to_string());
+      tracef("n%d watcher kind %d compacted at %lld: resync at revision %lld", c.node + 1, c.kind,
+             (long long)r->compact_revision, (long long)all->revision);
+      checker_.on_resync(c, all->kvs, all->revision);
+      if (checker_.failed()) return fail(checker_.invariant(), checker_.details());
+      c.active = false;
+      open_watch(k);
+      continue;
+    }
+    if (!drain) return;
+    const std::vector<store::WatchId> ready = n.hub->ready();
+    if (std::find(ready.begin(), ready.end(), c.id) == ready.end()) return;
+  }
+}
+
+void Simulator::finish_store_checks() {
+  const std::string bytes = nodes_[0].mvcc.serialize();
+  for (const Node& n : nodes_) {
+    if (n.mvcc.serialize() != bytes) {
+      return fail("replica-bytes", "after convergence node " + n.id.str() +
+                                       " serializes different bytes than node 1 at index " +
+                                       n.applied.str());
+    }
+  }
+  auto all = nodes_[0].mvcc.range(kAllKeys, store::kRangeAll);
+  if (all) checker_.check_state(all->kvs, "node 1 after convergence");
+  if (checker_.failed()) return fail(checker_.invariant(), checker_.details());
+  // Every watch stream must have seen the whole applied history.
+  for (size_t k = 0; k < consumers_.size() && !failed_; ++k) {
+    WatchConsumer& c = consumers_[k];
+    if (!consumer_opened_[k]) {
+      consumer_opened_[k] = true;
+      open_watch(k);
+    }
+    if (!c.active) open_watch(k);
+    pull_watch(k, true);
+    if (failed_) return;
+    const Node& n = nodes_[static_cast<size_t>(c.node)];
+    if (c.next_revision != n.mvcc.revision() + 1) {
+      return fail("watch-incomplete", "watcher kind " + std::to_string(c.kind) + " on node " +
+                                          n.id.str() + " saw revisions up to " +
+                                          std::to_string(c.next_revision - 1) +
+                                          " of the store's " + std::to_string(n.mvcc.revision()));
+    }
+    if (auto pr = n.hub->progress(c.id, n.mvcc)) checker_.on_watch_progress(c, *pr);
+    if (checker_.failed()) return fail(checker_.invariant(), checker_.details());
+  }
+  for (Client& c : clients_) {
+    if (c.holder) checker_.end_holding(c.holding, std::min(now_, c.valid_until));
+  }
+  checker_.finish_elections();
+  if (checker_.failed()) fail(checker_.invariant(), checker_.details());
+}
+
+// ---------------------------------------------------------------------------------------
+// Store mode: clients.
+
+const std::string kElectionKey = "election/x";
+
+void Simulator::store_client_wake(Client& c) {
+  if (!c.busy) {
+    if (!liveness_) store_start_op(c);
+    return;
+  }
+  if (c.accepted) {
+    const Node& n = nodes_[static_cast<size_t>(c.target)];
+    const bool lost = !n.up || n.incarnation != c.accepted_incarnation;
+    if (now_ >= c.deadline || lost) {
+      store_give_up(c);
+    } else {
+      wake_client_at(c, c.deadline);
+    }
+    return;
+  }
+  if (now_ >= c.deadline) {
+    store_give_up(c);
+    return;
+  }
+  store_submit(c);
+}
+
+void Simulator::store_start_op(Client& c) {
+  ++c.seq;
+  c.cmd = KvCommand();
+  c.cmd.client = c.id;
+  c.cmd.seq = c.seq;
+  c.via_read_index = false;
+  c.accepted = false;
+  c.req = store::Request();
+  if (c.leased) {
+    if (!lease_client_next(c)) return;
+    c.deadline = now_ + std::min<uint64_t>(profile_.op_deadline,
+                                           lease_validity_units(std::max<int64_t>(1, c.ttl_s)) / 2);
+  } else {
+    c.store_op = kOpKv;
+    KvOp op;
+    op.key = "k" + std::to_string(rng_.uniform(0, static_cast<uint64_t>(profile_.keys - 1)));
+    const uint64_t roll = rng_.uniform(0, 99);
+    op.kind = roll < 30   ? KvOpKind::kPut
+              : roll < 55 ? KvOpKind::kGet
+              : roll < 65 ? KvOpKind::kDelete
+              : roll < 85 ? KvOpKind::kCas
+                          : KvOpKind::kCasDelete;
+    if (op.kind == KvOpKind::kPut || op.kind == KvOpKind::kCas) {
+      op.value = "c" + std::to_string(c.id) + "." + std::to_string(c.seq);
+      written_values_.push_back(op.value);
+    }
+    auto it = c.seen.find(op.key);
+    if (op.kind == KvOpKind::kCas) {
+      if (it != c.seen.end() && rng_.chance(0.7)) {
+        op.expected = it->second;
+      } else if (!written_values_.empty() && rng_.chance(0.7)) {
+        op.expected = written_values_[rng_.uniform(0, written_values_.size() - 1)];
+      }
+    } else if (op.kind == KvOpKind::kCasDelete) {
+      if (it != c.seen.end() && it->second && rng_.chance(0.7)) {
+        op.expected = it->second;
+      } else if (!written_values_.empty()) {
+        op.expected = written_values_[rng_.uniform(0, written_values_.size() - 1)];
+      } else {
+        op.kind = KvOpKind::kDelete;
+      }
+    }
+    store::Compare cmp;
+    cmp.key = op.key;
+    if (op.expected) {
+      cmp.target = store::Compare::Target::kValue;
+      cmp.value = *op.expected;
+    } else {
+      cmp.target = store::Compare::Target::kVersion;  // absent: version 0
+      cmp.number = 0;
+    }
+    switch (op.kind) {
+      case KvOpKind::kPut:
+        c.req.body = store::Put{op.key, op.value, store::kNoLease};
+        break;
+      case KvOpKind::kGet: {
+        c.via_read_index = rng_.chance(profile_.read_index_p);
+        store::Txn t;
+        t.success.push_back(store::RangeOp{op.key});
+        c.req.body = std::move(t);
+        break;
+      }
+      case KvOpKind::kDelete:
+        c.req.body = store::DeleteRange{op.key};
+        break;
+      case KvOpKind::kCas: {
+        store::Txn t;
+        t.compares.push_back(cmp);
+        t.success.push_back(store::Put{op.key, op.value, store::kNoLease});
+        c.req.body = std::move(t);
+        break;
+      }
+      case KvOpKind::kCasDelete: {
+        store::Txn t;
+        t.compares.push_back(cmp);
+        t.success.push_back(store::DeleteRange{op.key});
+        c.req.body = std::move(t);
+        break;
+      }
+    }
+    c.cmd.key = op.key;
+    c.cmd.kind = op.kind;
+    op.id = history_.size();
+    op.client = c.id;
+    op.call_time = hclock_++;
+    c.hist = history_.size();
+    history_.push_back(std::move(op));
+    first_applied_.push_back(0);
+    c.deadline = now_ + profile_.op_deadline;
+  }
+  c.busy = true;
+  c.first_call = now_;
+  c.attempts = 0;
+  tracef("client %llu calls %s%s", (unsigned long long)c.id,
+         c.store_op == kOpKv ? describe_op(history_[c.hist]).c_str()
+                             : describe_request(c.req).c_str(),
+         c.via_read_index ? " (read index)" : "");
+  trace_hash({7, c.id, c.seq, static_cast<uint64_t>(c.store_op)});
+  store_submit(c);
+}
+
+// The lease client's next step: grant a lease when it has none, keep it alive on schedule
+// (or fall silent so it expires), write its keys, run for election, resign, revoke. Returns
+// false (after scheduling a wake-up) when it only waits.
+bool Simulator::lease_client_next(Client& c) {
+  if (c.lease != store::kNoLease && now_ >= c.valid_until) lose_lease(c, c.valid_until);
+  if (c.lease == store::kNoLease) {
+    c.ttl_s = static_cast<int64_t>(rng_.uniform(1, 2));
+    c.store_op = kOpGrant;
+    c.req.body = store::LeaseGrant{store::kNoLease, c.ttl_s};
+    return true;
+  }
+  if (now_ >= c.next_keepalive && now_ >= c.silent_until) {
+    if (rng_.chance(profile_.silence_p)) {
+      const uint64_t ttl = static_cast<uint64_t>(c.ttl_s) * 1000 * kUnitsPerMs;
+      c.silent_until = now_ + rng_.uniform(ttl, 2 * ttl);
+      tracef("client %llu stops keep-alives of lease %llu until t=%llu", (unsigned long long)c.id,
+             (unsigned long long)c.lease.v, (unsigned long long)c.silent_until);
+      next_wake(c);
+      return false;
+    }
+    c.store_op = kOpKeepAlive;
+    c.req.body = store::LeaseKeepAlive{c.lease};
+    c.next_keepalive = now_ + keepalive_period(c);
+    return true;
+  }
+  const uint64_t roll = rng_.uniform(0, 99);
+  const std::string key = "l" + std::to_string(c.id) + "." + std::to_string(rng_.uniform(0, 1));
+  const std::string value = "c" + std::to_string(c.id) + "." + std::to_string(c.seq);
+  if (roll < 40 || (roll >= 50 && roll < 70 && c.holder)) {
+    c.store_op = kOpLeasePut;
+    c.req.body = store::Put{key, value, c.lease};
+  } else if (roll < 50) {
+    c.store_op = kOpLeasePut;  // without the lease: detaches the key from it
+    c.req.body = store::Put{key, value, store::kNoLease};
+  } else if (roll < 70) {
+    c.store_op = kOpCampaign;
+    store::Compare absent;
+    absent.key = kElectionKey;
+    absent.target = store::Compare::Target::kCreate;
+    absent.number = 0;
+    store::Txn t;
+    t.compares.push_back(absent);
+    t.success.push_back(store::Put{kElectionKey, "c" + std::to_string(c.id), c.lease});
+    t.failure.push_back(store::RangeOp{kElectionKey});
+    c.req.body = std::move(t);
+  } else if (roll < 75 && c.holder) {
+    c.store_op = kOpResign;
+    checker_.end_holding(c.holding, now_);  // no longer acts as holder from now on
+    c.holder = false;
+    store::Compare mine;
+    mine.key = kElectionKey;
+    mine.target = store::Compare::Target::kCreate;
+    mine.number = c.fence_token;
+    store::Txn t;
+    t.compares.push_back(mine);
+    t.success.push_back(store::DeleteRange{kElectionKey});
+    c.req.body = std::move(t);
+  } else if (roll >= 75 && roll < 78) {
+    c.store_op = kOpRevoke;
+    const store::LeaseId id = c.lease;
+    lose_lease(c, now_);
+    c.req.body = store::LeaseRevoke{id};
+  } else {
+    next_wake(c);
+    return false;
+  }
+  return true;
+}
+
+void Simulator::next_wake(Client& c) {
+  if (liveness_) {
+    ++c.token;
+    return;
+  }
+  uint64_t at = now_ + rng_.uniform(tenths(1), profile_.think_max);
+  if (c.leased && c.lease != store::kNoLease && c.next_keepalive > now_) {
+    at = std::min(at, c.next_keepalive);
+  }
+  wake_client_at(c, at);
+}
+
+void Simulator::lose_lease(Client& c, uint64_t end) {
+  if (c.holder) {
+    checker_.end_holding(c.holding, std::min(end, c.valid_until));
+    c.holder = false;
+  }
+  tracef("client %llu drops lease %llu", (unsigned long long)c.id, (unsigned long long)c.lease.v);
+  c.lease = store::kNoLease;
+  c.valid_until = 0;
+  c.silent_until = 0;
+}
+
+// Sends the current request to the believed leader or a random node. Only a leader accepts
+// a write: a follower answers with its leader hint (Raft would forward, but the simulated
+// network duplicates messages, and the store has no client sessions to drop a duplicate).
+void Simulator::store_submit(Client& c) {
+  ++c.attempts;
+  size_t target;
+  if (c.believed_leader.v != 0 && rng_.chance(0.75)) {
+    target = c.believed_leader.v - 1;
+  } else {
+    target = rng_.uniform(0, nodes_.size() - 1);
+  }
+  c.target = static_cast<int>(target);
+  Node& n = nodes_[target];
+  trace_hash({8, c.id, c.seq, target});
+  const uint64_t retry_at =
+      std::min(c.deadline, now_ + rng_.uniform(tenths(5), tenths(20)));
+  if (!n.up) {
+    c.believed_leader = kNoNode;
+    wake_client_at(c, retry_at);  // connection refused
+    return;
+  }
+  if (c.via_read_index && opts_.inject == SimOptions::InjectedBug::kLocalReads) {
+    KvOutput out;
+    out.read_value = read_local(n, c.cmd.key);
+    complete(c, out, static_cast<int>(target));
+    return;
+  }
+  if (c.via_read_index) {
+    const std::string ctx = "c" + std::to_string(c.id) + "." + std::to_string(c.cmd.seq) + "." +
+                            std::to_string(c.attempts);
+    n.read_waiters[ctx] = ReadWaiter{c.index, c.cmd.seq, c.cmd.key, LogIndex(0)};
+    n.raft->read_index(ctx);
+    wake_client_at(c, std::min(c.deadline, now_ + profile_.retry_timeout));
+    return;
+  }
+  if (n.raft->role() != raft::StateRole::kLeader) {
+    const NodeId hint = n.raft->leader();
+    c.believed_leader = hint == n.id ? kNoNode : hint;
+    wake_client_at(c, retry_at);
+    return;
+  }
+  c.req.origin = n.id;
+  c.req.request_id = next_request_id_++;
+  Status st = n.raft->propose(store::encode_request(c.req));
+  if (!st.ok()) {
+    wake_client_at(c, retry_at);
+    return;
+  }
+  c.accepted = true;
+  c.accepted_incarnation = n.incarnation;
+  c.sent_at = now_;
+  n.store_waiters[c.req.request_id] = c.index;
+  if (c.store_op == kOpKv) req_hist_[c.req.request_id] = c.hist;
+  wake_client_at(c, c.deadline);
+}
+
+void Simulator::store_give_up(Client& c) {
+  tracef("client %llu gives up on seq %llu: outcome unknown", (unsigned long long)c.id,
+         (unsigned long long)c.seq);
+  trace_hash({6, c.id, c.seq});
+  c.busy = false;
+  c.accepted = false;
+  ++result_.stats.ops_unknown;
+  next_wake(c);
+}
+
+void Simulator::store_complete(Client& c, const store::Response& resp, int node) {
+  c.accepted = false;
+  if (c.store_op == kOpKv) {
+    const KvOp& op = history_[c.hist];
+    if (!resp.status.ok()) {
+      return fail("store-error", describe_op(op) + " failed: " + resp.status.to_string());
+    }
+    KvOutput out;
+    if (const auto* tr = std::get_if<store::TxnResult>(&resp.result)) {
+      out.cas_ok = tr->succeeded;
+      if (op.kind == KvOpKind::kGet) {
+        const auto& rr = std::get<store::RangeResult>(tr->responses.at(0));
+        if (!rr.kvs.empty()) out.read_value = rr.kvs.front().value;
+      }
+    }
+    complete(c, out, node);
+    return;
+  }
+  const uint64_t validity = lease_validity_units(std::max<int64_t>(1, c.ttl_s));
+  switch (c.store_op) {
+    case kOpGrant:
+      if (resp.status.ok()) {
+        const auto& g = std::get<store::LeaseGrantResult>(resp.result);
+        if (now_ < c.sent_at + validity) {
+          c.lease = g.id;
+          c.valid_until = c.sent_at + validity;
+          c.next_keepalive = now_ + keepalive_period(c);
+          c.silent_until = 0;
+          checker_.on_refresh_counted(g.id, c.ttl_s, c.sent_at, c.id);
+        }
+      }
+      break;
+    case kOpKeepAlive: {
+      const auto& ka = std::get<store::LeaseKeepAlive>(c.req.body);
+      if (ka.id != c.lease) break;
+      if (!resp.status.ok()) {
+        lose_lease(c, std::min(now_, c.valid_until));
+      } else if (now_ < c.valid_until) {
+        c.valid_until = std::max(c.valid_until, c.sent_at + validity);
+        checker_.on_refresh_counted(ka.id, c.ttl_s, c.sent_at, c.id);
+      } else {
+        // Acknowledged after the lease's validity lapsed: the client already stopped
+        // counting on it, and this acknowledgement does not bring it back.
+        checker_.on_refresh_late(ka.id, c.ttl_s, c.sent_at);
+        lose_lease(c, c.valid_until);
+      }
+      break;
+    }
+    case kOpLeasePut: {
+      const auto& p = std::get<store::Put>(c.req.body);
+      if (!resp.status.ok() && p.lease != store::kNoLease && p.lease == c.lease) {
+        lose_lease(c, std::min(now_, c.valid_until));
+      }
+      break;
+    }
+    case kOpCampaign: {
+      const auto& t = std::get<store::Txn>(c.req.body);
+      const auto& p = std::get<store::Put>(t.success.at(0));
+      if (p.lease != c.lease || c.lease == store::kNoLease) break;
+      if (!resp.status.ok()) {
+        lose_lease(c, std::min(now_, c.valid_until));
+        break;
+      }
+      if (c.holder || now_ >= c.valid_until) break;
+      const auto& tr = std::get<store::TxnResult>(resp.result);
+      int64_t token = 0;
+      if (tr.succeeded) {
+        token = resp.revision;
+      } else {
+        const auto& rr = std::get<store::RangeResult>(tr.responses.at(0));
+        if (!rr.kvs.empty() && rr.kvs.front().lease == c.lease) {
+          token = rr.kvs.front().create_revision;  // an earlier campaign of ours won
+        }
+      }
+      if (token > 0) {
+        c.holder = true;
+        c.fence_token = token;
+        c.holding = checker_.begin_holding(c.id, token, now_);
+        tracef("client %llu holds the election with token %lld", (unsigned long long)c.id,
+               (long long)token);
+        if (checker_.failed()) return fail(checker_.invariant(), checker_.details());
+      }
+      break;
+    }
+    default:
+      break;  // resign and revoke took effect for the client when sent
+  }
+  if (checker_.failed()) return fail(checker_.invariant(), checker_.details());
+  c.busy = false;
+  ++result_.stats.ops_ok;
+  tracef("client %llu done: %s -> %s (via n%d)", (unsigned long long)c.id,
+         describe_request(c.req).c_str(), resp.status.to_string().c_str(), node + 1);
+  trace_hash({9, c.id, c.seq, static_cast<uint64_t>(resp.revision)});
+  const NodeId hint = nodes_[static_cast<size_t>(node)].raft->leader();
+  if (hint.v != 0) c.believed_leader = hint;
+  next_wake(c);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1438,6 +2370,7 @@ void Simulator::check_after_event() {
     if (term == max_leader_term_) check_leader_completeness(static_cast<int>(i));
   }
   check_leases();
+  if (store_mode() && step_ % kBytesSampleEvery == 0) sample_bytes();
   if (step_ % kDeepCheckEvery == 0) {
     for (size_t i = 0; i < nodes_.size() && !failed_; ++i) {
       if (nodes_[i].up) deep_check(static_cast<int>(i));
