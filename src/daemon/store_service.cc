@@ -242,6 +242,12 @@ void StoreService::propose(store::RequestBody body, const api::Responder& respon
       PendingWrite{respond, now_ms + options_.request_timeout_ms, std::move(render)};
 }
 
+Status StoreService::propose_background(store::RequestBody body) {
+  store::Request r{self_, 0, std::move(body)};
+  RETURN_IF_ERROR(store::validate_request(r));
+  return host_.propose(store::encode_request(r));
+}
+
 void StoreService::read(bool serializable, const api::Responder& respond, int64_t now_ms,
                         std::function<api::HttpResponse()> compute) {
   if (serializable) return respond(compute());

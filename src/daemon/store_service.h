@@ -75,6 +75,18 @@ class StoreService {
   size_t lease_count() const { return lease_tracker_.size(); }
   size_t watch_count() const { return watches_.size(); }
 
+  // For services built on the store (the registry): the store as applied on this node,
+  // proposing a request whose applied response `render` turns into the HTTP answer, and a
+  // linearizable (or serializable) read. Writes under /vigil/ are allowed here.
+  const store::MvccStore& store() const { return store_; }
+  void propose(store::RequestBody body, const api::Responder& respond, int64_t now_ms,
+               std::function<api::HttpResponse(const store::Response&)> render);
+  // Proposes without a client waiting (background writes such as health state).
+  Status propose_background(store::RequestBody body);
+  // Runs `compute` now (serializable) or after a ReadIndex round (linearizable).
+  void read(bool serializable, const api::Responder& respond, int64_t now_ms,
+            std::function<api::HttpResponse()> compute);
+
  private:
   struct PendingWrite {
     api::Responder respond;
@@ -98,12 +110,6 @@ class StoreService {
     bool have_index = false;
     std::function<api::HttpResponse()> compute;
   };
-
-  void propose(store::RequestBody body, const api::Responder& respond, int64_t now_ms,
-               std::function<api::HttpResponse(const store::Response&)> render);
-  // Runs `compute` now (serializable) or after a ReadIndex round (linearizable).
-  void read(bool serializable, const api::Responder& respond, int64_t now_ms,
-            std::function<api::HttpResponse()> compute);
 
   void handle_kv(const api::HttpRequest& req, std::string_view path, std::string_view query,
                  const api::Responder& respond, int64_t now_ms);
