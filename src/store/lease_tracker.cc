@@ -29,6 +29,7 @@ void LeaseTracker::on_become_leader(int64_t now_ms) {
   for (auto& [id, e] : leases_) {
     e.deadline_ms = now_ms + e.ttl_ms;
     e.proposed_ms = -1;
+    e.retry_ms = 0;
   }
 }
 
@@ -59,7 +60,10 @@ std::vector<LeaseId> LeaseTracker::expired(int64_t now_ms) {
   for (auto& [id, e] : leases_) {
     if (out.size() >= options_.max_expired_per_call) break;
     if (now_ms < e.deadline_ms) continue;
-    if (e.proposed_ms >= 0 && now_ms < e.proposed_ms + options_.revoke_retry_ms) continue;
+    if (e.proposed_ms >= 0 && now_ms < e.proposed_ms + e.retry_ms) continue;
+    e.retry_ms = e.proposed_ms < 0 ? options_.revoke_retry_ms
+                                   : std::min(2 * e.retry_ms, std::max(options_.max_revoke_retry_ms,
+                                                                       options_.revoke_retry_ms));
     e.proposed_ms = now_ms;
     out.push_back(id);
   }

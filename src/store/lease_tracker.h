@@ -30,8 +30,13 @@ class LeaseTracker {
  public:
   struct Options {
     // A lease returned by expired() is returned again only after this long without its
-    // revoke being applied (the proposal was lost: leader change, dropped entry).
+    // revoke being applied (the proposal was lost: a failed propose), and each further retry
+    // waits twice as long, up to max_revoke_retry_ms. A leader's own entry is never lost
+    // while it stays leader, so a revoke not yet applied is mostly one still waiting in the
+    // log: retrying at a fixed rate would add entries faster than a slow log commits them
+    // (found by the simulator, /work/sim-findings.md S1). A leader change starts over.
     int64_t revoke_retry_ms = 1000;
+    int64_t max_revoke_retry_ms = 60000;
     // At most this many ids per expired() call, so one tick proposes a bounded batch.
     size_t max_expired_per_call = 1000;
   };
@@ -60,7 +65,7 @@ class LeaseTracker {
   // Errors: kNotLeader on a follower; kNotFound.
   Result<int64_t> remaining_ms(LeaseId id, int64_t now_ms) const;
   // Leases whose deadline passed, sorted by id, to propose as LeaseRevoke. Empty on a
-  // follower. A returned id is held back for revoke_retry_ms.
+  // follower. A returned id is held back for revoke_retry_ms, doubling on each retry.
   std::vector<LeaseId> expired(int64_t now_ms);
 
   size_t size() const { return leases_.size(); }
@@ -70,6 +75,7 @@ class LeaseTracker {
     int64_t ttl_ms = 0;
     int64_t deadline_ms = 0;
     int64_t proposed_ms = -1;  // when expired() last returned it; -1 never
+    int64_t retry_ms = 0;      // how long after proposed_ms it may be returned again
   };
 
   std::map<LeaseId, Entry> leases_;

@@ -24,12 +24,12 @@ inline constexpr uint64_t kUnknownReturn = std::numeric_limits<uint64_t>::max();
 // returned, and what it returned. Times are any totally ordered clock; op A precedes op B
 // iff A.return_time < B.call_time (equal times count as concurrent).
 struct KvOp {
-  uint64_t id = 0;       // for reports only
-  uint64_t client = 0;   // for reports only
+  uint64_t id = 0;      // for reports only
+  uint64_t client = 0;  // for reports only
   KvOpKind kind = KvOpKind::kGet;
   std::string key;
-  std::string value;                     // put: the value; cas: the new value
-  std::optional<std::string> expected;   // cas, cas-delete: required value (nullopt = absent)
+  std::string value;                    // put: the value; cas: the new value
+  std::optional<std::string> expected;  // cas, cas-delete: required value (nullopt = absent)
   uint64_t call_time = 0;
   uint64_t return_time = kUnknownReturn;
   // Outputs, meaningful only when outcome_known().

@@ -85,10 +85,10 @@ TEST(Linearizability, DeleteMakesTheKeyAbsent) {
 TEST(Linearizability, CasDeleteDeletesOnlyOnMatch) {
   EXPECT_TRUE(linearizable(
       History().put("k", "a", 1, 2).casdel("k", "b", false, 3, 4).get("k", "a", 5, 6)));
-  EXPECT_TRUE(linearizable(
-      History().put("k", "a", 1, 2).casdel("k", "a", true, 3, 4).get("k", {}, 5, 6)));
-  EXPECT_FALSE(linearizable(
-      History().put("k", "a", 1, 2).casdel("k", "a", true, 3, 4).get("k", "a", 5, 6)));
+  EXPECT_TRUE(
+      linearizable(History().put("k", "a", 1, 2).casdel("k", "a", true, 3, 4).get("k", {}, 5, 6)));
+  EXPECT_FALSE(
+      linearizable(History().put("k", "a", 1, 2).casdel("k", "a", true, 3, 4).get("k", "a", 5, 6)));
   EXPECT_FALSE(linearizable(History().put("k", "a", 1, 2).casdel("k", "a", false, 3, 4)));
 }
 

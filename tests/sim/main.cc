@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
   std::signal(SIGABRT, on_abort);
 
   uint64_t total_steps = 0, ops_ok = 0, ops_unknown = 0, crashes = 0, snapshots = 0,
-           inconclusive = 0, leaders = 0;
+           inconclusive = 0, leaders = 0, expiries = 0, holdings = 0, watch_events = 0, resyncs = 0,
+           late_acks = 0, naive = 0, revisions = 0;
   for (uint64_t s = first_seed; s < first_seed + seeds; ++s) {
     opts.seed = s;
     std::string replay =
@@ -150,6 +151,13 @@ int main(int argc, char** argv) {
     snapshots += st.snapshots_installed;
     leaders += st.leaders;
     inconclusive += st.linearizability_inconclusive ? 1 : 0;
+    expiries += st.expiry_revokes;
+    holdings += st.holdings;
+    watch_events += st.watch_events;
+    resyncs += st.watch_resyncs;
+    late_acks += st.late_refresh_acks;
+    naive += st.naive_lease_violations;
+    revisions += st.store_revision;
     if (!multi || opts.verbose) {
       std::printf(
           "seed %llu: %s steps=%llu time=%llu leaders=%llu max_term=%llu commit=%llu "
@@ -167,12 +175,28 @@ int main(int argc, char** argv) {
           (unsigned long long)st.linearizability_steps,
           st.linearizability_inconclusive ? " (linearizability INCONCLUSIVE)" : "",
           (unsigned long long)r.trace_hash, r.profile.c_str());
+      if (opts.machine == vigil::sim::SimOptions::Machine::kStore) {
+        std::printf(
+            "  store: revisions=%llu store_compactions=%llu expiry_revokes=%llu "
+            "counted_refreshes=%llu late_refresh_acks=%llu naive_lease_violations=%llu "
+            "holdings=%llu watch_events=%llu watch_resyncs=%llu bytes_samples=%llu\n",
+            (unsigned long long)st.store_revision, (unsigned long long)st.store_compactions,
+            (unsigned long long)st.expiry_revokes, (unsigned long long)st.counted_refreshes,
+            (unsigned long long)st.late_refresh_acks, (unsigned long long)st.naive_lease_violations,
+            (unsigned long long)st.holdings, (unsigned long long)st.watch_events,
+            (unsigned long long)st.watch_resyncs, (unsigned long long)st.bytes_samples);
+      }
     }
     if (!r.ok) {
       std::printf("\nVIOLATION of %s at step %llu (seed %llu, %d nodes)\n%s\n", r.invariant.c_str(),
                   (unsigned long long)r.step, (unsigned long long)s, r.nodes, r.details.c_str());
       std::printf("profile: %s\nreplay: %s -v\n", r.profile.c_str(), replay.c_str());
       std::fflush(stdout);
+      if (!expect_invariant.empty() && r.invariant != expect_invariant) {
+        std::printf("expected a violation of %s, not of %s\n", expect_invariant.c_str(),
+                    r.invariant.c_str());
+        return 1;
+      }
       return expect_violation ? 0 : 1;
     }
   }
@@ -184,6 +208,14 @@ int main(int argc, char** argv) {
       (unsigned long long)ops_ok, (unsigned long long)ops_unknown,
       inconclusive ? (" linearizability_inconclusive=" + std::to_string(inconclusive)).c_str()
                    : "");
+  if (opts.machine == vigil::sim::SimOptions::Machine::kStore) {
+    std::printf(
+        "  store: revisions=%llu expiry_revokes=%llu holdings=%llu watch_events=%llu "
+        "watch_resyncs=%llu late_refresh_acks=%llu naive_lease_violations=%llu\n",
+        (unsigned long long)revisions, (unsigned long long)expiries, (unsigned long long)holdings,
+        (unsigned long long)watch_events, (unsigned long long)resyncs,
+        (unsigned long long)late_acks, (unsigned long long)naive);
+  }
   if (expect_violation) {
     std::printf("expected a violation but every seed passed: the checkers missed the bug\n");
     return 1;

@@ -96,13 +96,13 @@ struct Profile {
   std::vector<uint64_t> tick_period;  // per node: clock drift
   // Store mode.
   bool store = false;
-  int lease_clients = 1;        // clients that hold leases and run for election
-  double silence_p = 0.05;      // per due keep-alive: stop keep-alives for 1-2 TTLs
+  int lease_clients = 1;          // clients that hold leases and run for election
+  double silence_p = 0.05;        // per due keep-alive: stop keep-alives for 1-2 TTLs
   int64_t retain_revisions = 20;  // AutoCompactor: history kept by the leader's Compacts
   int64_t compact_interval_ms = 500;
-  size_t watch_buffer = 1000;   // WatchHub::Options::max_buffered_events
-  size_t watch_pull = 1000;     // WatchHub::Options::max_events_per_pull
-  double pull_p = 1.0;          // per node tick and watcher: the consumer pulls
+  size_t watch_buffer = 1000;  // WatchHub::Options::max_buffered_events
+  size_t watch_pull = 1000;    // WatchHub::Options::max_events_per_pull
+  double pull_p = 1.0;         // per node tick and watcher: the consumer pulls
 
   std::string describe() const {
     char buf[512];
@@ -181,7 +181,7 @@ Profile choose_profile(Rng& rng, const SimOptions& opts) {
     p.lease_clients = static_cast<int>(rng.uniform(1, 3));
     p.silence_p = pick(rng, {0.0, 0.05, 0.15});
     p.retain_revisions = pick<int64_t>(rng, {3, 20, 200});
-    p.compact_interval_ms = pick<int64_t>(rng, {100, 500, 2000});
+    p.compact_interval_ms = pick<int64_t>(rng, {200, 1000, 5000});
     p.watch_buffer = pick<size_t>(rng, {2, 1000});
     p.watch_pull = pick<size_t>(rng, {1, 1000});
     p.pull_p = pick(rng, {0.2, 1.0});
@@ -319,10 +319,10 @@ struct Node {
   store::LeaseTracker leases;
   std::optional<store::WatchHub> hub;
   std::optional<store::AutoCompactor> compactor;
-  bool store_leader = false;      // what on_leadership() was last told
-  uint64_t response_chain = 0;    // digest of every response applied (state-machine safety)
-  std::map<uint64_t, int> store_waiters;         // request id -> client
-  std::map<store::LeaseId, int64_t> grant_ms;    // node clock when it applied each grant
+  bool store_leader = false;              // what on_leadership() was last told
+  uint64_t response_chain = 0;            // digest of every response applied (state-machine safety)
+  std::map<uint64_t, int> store_waiters;  // request id -> client
+  std::map<store::LeaseId, int64_t> grant_ms;  // node clock when it applied each grant
   LogIndex applied;
   Term applied_term;
   uint64_t applied_digest = 0;
@@ -353,16 +353,16 @@ struct Client {
   store::Request req;
   bool accepted = false;
   uint64_t accepted_incarnation = 0;
-  uint64_t sent_at = 0;    // when the accepted attempt was sent (the lease rule's start)
-  uint64_t deadline = 0;   // give up (outcome unknown) at this time
-  store::LeaseId lease;    // kNoLease: none
+  uint64_t sent_at = 0;   // when the accepted attempt was sent (the lease rule's start)
+  uint64_t deadline = 0;  // give up (outcome unknown) at this time
+  store::LeaseId lease;   // kNoLease: none
   int64_t ttl_s = 0;
-  uint64_t valid_until = 0;     // the lease rule: valid while now < valid_until
+  uint64_t valid_until = 0;  // the lease rule: valid while now < valid_until
   uint64_t next_keepalive = 0;
-  uint64_t silent_until = 0;    // keep-alives paused (the lease should expire)
-  bool holder = false;          // believes it holds the election
-  size_t holding = 0;           // StoreChecker holding index
-  int64_t fence_token = 0;      // fencing token while holder
+  uint64_t silent_until = 0;  // keep-alives paused (the lease should expire)
+  bool holder = false;        // believes it holds the election
+  size_t holding = 0;         // StoreChecker holding index
+  int64_t fence_token = 0;    // fencing token while holder
 };
 
 enum StoreOp : int {
@@ -528,10 +528,10 @@ class Simulator {
 
   // Store mode.
   StoreChecker checker_;
-  uint64_t next_request_id_ = 1;            // unique over all nodes and incarnations
-  std::map<uint64_t, size_t> req_hist_;     // request id -> history op (linearizable keys)
-  std::vector<WatchConsumer> consumers_;    // per node: from rev 1, late, late from rev 1
-  std::vector<uint64_t> consumer_start_;    // when each consumer first watches
+  uint64_t next_request_id_ = 1;          // unique over all nodes and incarnations
+  std::map<uint64_t, size_t> req_hist_;   // request id -> history op (linearizable keys)
+  std::vector<WatchConsumer> consumers_;  // per node: from rev 1, late, late from rev 1
+  std::vector<uint64_t> consumer_start_;  // when each consumer first watches
   std::vector<bool> consumer_opened_;
   std::map<uint64_t, std::pair<uint64_t, int>> bytes_at_;  // index -> (serialize hash, node)
 
@@ -1609,8 +1609,7 @@ void Simulator::store_apply(int i, const Entry& e) {
     checker_.on_first_apply(*req, resp);
     auto all = n.mvcc.range(kAllKeys, store::kRangeAll);
     if (!all) {
-      fail("store-range", "node " + n.id.str() + " range of every key: " +
-                              all.error().to_string());
+      fail("store-range", "node " + n.id.str() + " range of every key: " + all.error().to_string());
       return;
     }
     checker_.check_state(all->kvs, "node " + n.id.str() + " at index " + e.index.str());
@@ -1708,10 +1707,9 @@ void Simulator::record_bytes(uint64_t index, uint64_t hash, int node) {
   ++result_.stats.bytes_samples;
   auto [it, inserted] = bytes_at_.emplace(index, std::make_pair(hash, node));
   if (!inserted && it->second.first != hash) {
-    fail("replica-bytes", "node " + std::to_string(node + 1) + " and node " +
-                              std::to_string(it->second.second + 1) +
-                              " serialize() different bytes at applied index " +
-                              std::to_string(index));
+    fail("replica-bytes",
+         "node " + std::to_string(node + 1) + " and node " + std::to_string(it->second.second + 1) +
+             " serialize() different bytes at applied index " + std::to_string(index));
   }
 }
 
@@ -1798,8 +1796,8 @@ void Simulator::finish_store_checks() {
     if (c.next_revision != n.mvcc.revision() + 1) {
       return fail("watch-incomplete", "watcher kind " + std::to_string(c.kind) + " on node " +
                                           n.id.str() + " saw revisions up to " +
-                                          std::to_string(c.next_revision - 1) +
-                                          " of the store's " + std::to_string(n.mvcc.revision()));
+                                          std::to_string(c.next_revision - 1) + " of the store's " +
+                                          std::to_string(n.mvcc.revision()));
     }
     if (auto pr = n.hub->progress(c.id, n.mvcc)) checker_.on_watch_progress(c, *pr);
     if (checker_.failed()) return fail(checker_.invariant(), checker_.details());
@@ -1931,10 +1929,10 @@ void Simulator::store_start_op(Client& c) {
   c.busy = true;
   c.first_call = now_;
   c.attempts = 0;
-  tracef("client %llu calls %s%s", (unsigned long long)c.id,
-         c.store_op == kOpKv ? describe_op(history_[c.hist]).c_str()
-                             : describe_request(c.req).c_str(),
-         c.via_read_index ? " (read index)" : "");
+  tracef(
+      "client %llu calls %s%s", (unsigned long long)c.id,
+      c.store_op == kOpKv ? describe_op(history_[c.hist]).c_str() : describe_request(c.req).c_str(),
+      c.via_read_index ? " (read index)" : "");
   trace_hash({7, c.id, c.seq, static_cast<uint64_t>(c.store_op)});
   store_submit(c);
 }
@@ -2045,8 +2043,7 @@ void Simulator::store_submit(Client& c) {
   c.target = static_cast<int>(target);
   Node& n = nodes_[target];
   trace_hash({8, c.id, c.seq, target});
-  const uint64_t retry_at =
-      std::min(c.deadline, now_ + rng_.uniform(tenths(5), tenths(20)));
+  const uint64_t retry_at = std::min(c.deadline, now_ + rng_.uniform(tenths(5), tenths(20)));
   if (!n.up) {
     c.believed_leader = kNoNode;
     wake_client_at(c, retry_at);  // connection refused

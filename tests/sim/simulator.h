@@ -44,11 +44,11 @@ struct SimOptions {
 };
 
 struct SimStats {
-  uint64_t steps = 0;           // all events, both phases
-  uint64_t end_time = 0;        // simulated time units (100 per tick)
+  uint64_t steps = 0;     // all events, both phases
+  uint64_t end_time = 0;  // simulated time units (100 per tick)
   uint64_t messages_sent = 0;
   uint64_t messages_dropped = 0;
-  uint64_t leaders = 0;         // distinct (term, leader) pairs
+  uint64_t leaders = 0;  // distinct (term, leader) pairs
   uint64_t max_term = 0;
   uint64_t max_commit = 0;
   uint64_t crashes = 0;
@@ -62,16 +62,16 @@ struct SimStats {
   uint64_t linearizability_steps = 0;
   bool linearizability_inconclusive = false;
   // Store mode.
-  uint64_t store_revision = 0;       // revisions the reference model saw
-  uint64_t expiry_revokes = 0;       // leases revoked by expiry (applied)
-  uint64_t counted_refreshes = 0;    // grants and keep-alives acknowledged in time
-  uint64_t late_refresh_acks = 0;    // keep-alives acknowledged after the lease's validity
+  uint64_t store_revision = 0;          // revisions the reference model saw
+  uint64_t expiry_revokes = 0;          // leases revoked by expiry (applied)
+  uint64_t counted_refreshes = 0;       // grants and keep-alives acknowledged in time
+  uint64_t late_refresh_acks = 0;       // keep-alives acknowledged after the lease's validity
   uint64_t naive_lease_violations = 0;  // see README "Leases": not an invariant
-  uint64_t holdings = 0;             // election holdings
-  uint64_t watch_events = 0;         // events delivered to watchers and checked
-  uint64_t watch_resyncs = 0;        // compacted responses followed by a resync
-  uint64_t store_compactions = 0;    // Compact requests applied
-  uint64_t bytes_samples = 0;        // serialize() comparisons between replicas
+  uint64_t holdings = 0;                // election holdings
+  uint64_t watch_events = 0;            // events delivered to watchers and checked
+  uint64_t watch_resyncs = 0;           // compacted responses followed by a resync
+  uint64_t store_compactions = 0;       // Compact requests applied
+  uint64_t bytes_samples = 0;           // serialize() comparisons between replicas
 };
 
 struct SimResult {

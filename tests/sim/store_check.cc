@@ -268,8 +268,8 @@ void StoreChecker::on_first_apply(const store::Request& req, const store::Respon
             }
             std::string w;
             for (const KeyValue& kv : want) w += " " + kv_str(kv);
-            return mismatch("txn read " + r->key + " returned{" + g + " } but the model has{" +
-                            w + " }");
+            return mismatch("txn read " + r->key + " returned{" + g + " } but the model has{" + w +
+                            " }");
           }
         } else if (const auto* p = std::get_if<store::Put>(&ops[i])) {
           do_put(*p);
@@ -367,8 +367,8 @@ void StoreChecker::check_state(const std::vector<KeyValue>& kvs, const std::stri
   for (const KeyValue& kv : want) d += " " + kv_str(kv);
   // A key of the model that the replica lost is a removal no request explains.
   for (const KeyValue& kv : want) {
-    const bool have = std::any_of(kvs.begin(), kvs.end(),
-                                  [&](const KeyValue& x) { return x.key == kv.key; });
+    const bool have =
+        std::any_of(kvs.begin(), kvs.end(), [&](const KeyValue& x) { return x.key == kv.key; });
     if (!have) return fail("key-removal", "key " + kv.key + " vanished: " + d);
   }
   fail("store-model", d);
@@ -389,12 +389,12 @@ void StoreChecker::on_refresh_counted(LeaseId lease, int64_t ttl_s, uint64_t sen
   const uint64_t until = sent + lease_validity_units(ttl_s);
   lc.protected_until = std::max(lc.protected_until, until);
   if (lease_validity_ && lc.expired_at && *lc.expired_at < until) {
-    fail("lease-validity", "lease " + lease.str() + " (ttl " + std::to_string(ttl_s) +
-                               " s, client " + std::to_string(client) +
-                               "): a refresh sent at t=" + std::to_string(sent) +
-                               " was acknowledged in time (protects until t=" +
-                               std::to_string(until) + "), but an expiry proposed at t=" +
-                               std::to_string(*lc.expired_at) + " revoked the lease");
+    fail("lease-validity",
+         "lease " + lease.str() + " (ttl " + std::to_string(ttl_s) + " s, client " +
+             std::to_string(client) + "): a refresh sent at t=" + std::to_string(sent) +
+             " was acknowledged in time (protects until t=" + std::to_string(until) +
+             "), but an expiry proposed at t=" + std::to_string(*lc.expired_at) +
+             " revoked the lease");
   }
 }
 
@@ -441,13 +441,15 @@ void StoreChecker::finish_elections() {
     const Holding& a = hs[i - 1];
     const Holding& b = hs[i];
     if (hs[longest].end > b.start) {
-      return fail("election-exclusive", "two holders at once: " + str(hs[longest]) + " and " +
-                                            str(b));
+      return fail("election-exclusive",
+                  "two holders at once: " + str(hs[longest]) + " and " + str(b));
     }
     const bool same = a.client == b.client && a.token == b.token;
     if (!same && a.token >= b.token) {
-      return fail("election-token-order", "fencing tokens must increase over successive "
-                                          "holders: " + str(a) + " then " + str(b));
+      return fail("election-token-order",
+                  "fencing tokens must increase over successive "
+                  "holders: " +
+                      str(a) + " then " + str(b));
     }
     if (b.end > hs[longest].end) longest = i;
   }
@@ -461,9 +463,10 @@ void StoreChecker::on_watch_response(WatchConsumer& c, const store::WatchRespons
                           std::to_string(c.node + 1) + " (next revision " +
                           std::to_string(c.next_revision) + ")";
   if (r.compacted && c.next_revision > r.compact_revision) {
-    return fail("watch-compacted", who + " was told its history is compacted, but the compact "
-                                         "revision is only " +
-                                         std::to_string(r.compact_revision));
+    return fail("watch-compacted", who +
+                                       " was told its history is compacted, but the compact "
+                                       "revision is only " +
+                                       std::to_string(r.compact_revision));
   }
   size_t i = 0;
   while (i < r.events.size()) {
@@ -478,8 +481,8 @@ void StoreChecker::on_watch_response(WatchConsumer& c, const store::WatchRespons
                                    std::to_string(rev - 1) + " had changes it never saw");
     }
     if (static_cast<size_t>(rev) >= events_.size()) {
-      return fail("watch-unknown", who + " got revision " + std::to_string(rev) +
-                                       " that no replica applied yet");
+      return fail("watch-unknown",
+                  who + " got revision " + std::to_string(rev) + " that no replica applied yet");
     }
     std::vector<Event> want = events_[static_cast<size_t>(rev)];
     if (!c.prev_kv) {
@@ -500,17 +503,17 @@ void StoreChecker::on_watch_response(WatchConsumer& c, const store::WatchRespons
 
 void StoreChecker::on_watch_progress(const WatchConsumer& c, const store::WatchResponse& r) {
   if (failed()) return;
-  if (c.next_revision != r.revision + 1) {
-    fail("watch-progress", "watcher kind " + std::to_string(c.kind) + " on n" +
-                               std::to_string(c.node + 1) + " got a progress notification at " +
-                               "revision " + std::to_string(r.revision) +
-                               " but has seen revisions up to " +
-                               std::to_string(c.next_revision - 1));
+  // Progress at R says every change up to R was delivered. A consumer may be ahead of the
+  // node (it re-watched from the future on a node that restarted behind what it had seen).
+  if (c.next_revision < r.revision + 1) {
+    fail("watch-progress",
+         "watcher kind " + std::to_string(c.kind) + " on n" + std::to_string(c.node + 1) +
+             " got a progress notification at " + "revision " + std::to_string(r.revision) +
+             " but has seen revisions up to " + std::to_string(c.next_revision - 1));
   }
 }
 
-void StoreChecker::on_resync(WatchConsumer& c, const std::vector<KeyValue>& kvs,
-                             int64_t revision) {
+void StoreChecker::on_resync(WatchConsumer& c, const std::vector<KeyValue>& kvs, int64_t revision) {
   if (failed()) return;
   ++c.resyncs;
   ++stats_.watch_resyncs;

@@ -100,8 +100,8 @@ class StoreChecker {
   };
   struct LeaseCheck {
     int64_t ttl_s = 0;
-    uint64_t protected_until = 0;  // max over counted refreshes of sent + validity
-    uint64_t late_until = 0;       // the same over late acknowledgements (diagnostics)
+    uint64_t protected_until = 0;        // max over counted refreshes of sent + validity
+    uint64_t late_until = 0;             // the same over late acknowledgements (diagnostics)
     std::optional<uint64_t> expired_at;  // proposal time of the applied expiry revoke
     uint64_t client = 0;
   };

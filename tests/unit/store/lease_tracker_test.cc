@@ -28,6 +28,32 @@ TEST(LeaseTracker, ExpiresAfterTtlSorted) {
   EXPECT_EQ(t.remaining_ms(LeaseId(1), 0).error().code(), Errc::kNotFound);
 }
 
+// Regression (sim-findings S1): a revoke still waiting in a slow log was proposed again every
+// second, so the log grew faster than it committed. Retries now back off exponentially.
+TEST(LeaseTracker, RevokeRetriesBackOff) {
+  LeaseTracker::Options o;
+  o.revoke_retry_ms = 1000;
+  o.max_revoke_retry_ms = 4000;
+  LeaseTracker t(o);
+  t.on_become_leader(0);
+  t.on_grant(LeaseId(1), 1, 0);
+  const std::vector<LeaseId> one{LeaseId(1)};
+  EXPECT_EQ(t.expired(1000), one);
+  EXPECT_TRUE(t.expired(1999).empty());
+  EXPECT_EQ(t.expired(2000), one);  // +1 s
+  EXPECT_TRUE(t.expired(3999).empty());
+  EXPECT_EQ(t.expired(4000), one);  // +2 s
+  EXPECT_TRUE(t.expired(7999).empty());
+  EXPECT_EQ(t.expired(8000), one);  // +4 s, the cap
+  EXPECT_TRUE(t.expired(11999).empty());
+  EXPECT_EQ(t.expired(12000), one);  // +4 s again
+  // A new leadership starts over with a full TTL and the first retry delay.
+  t.on_lose_leadership();
+  t.on_become_leader(20000);
+  EXPECT_EQ(t.expired(21000), one);
+  EXPECT_EQ(t.expired(22000), one);
+}
+
 TEST(LeaseTracker, KeepAliveExtends) {
   LeaseTracker t;
   t.on_become_leader(0);
