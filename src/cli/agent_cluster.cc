@@ -132,6 +132,9 @@ Status AgentCluster::start(int node) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
     ::dup2(log_fd, 1);
     ::dup2(log_fd, 2);
+    // The agent must not inherit the caller's sockets and files (a test's listener would
+    // stay open in it).
+    ::close_range(3, ~0U, 0);
     ::execv(a0.c_str(), argv);
     ::_exit(127);
   }

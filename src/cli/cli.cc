@@ -9,6 +9,7 @@
 #include "cli/client_cmds.h"
 #include "cli/demo.h"
 #include "cli/local_cluster.h"
+#include "cli/svc_cmds.h"
 #include "daemon/config.h"
 
 namespace vigil::cli {
@@ -218,6 +219,40 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
   }
   elect->add_option("--value", hold.value, "Value others see for the leader (e.g. address)");
 
+  // vigil svc register|list|deregister|watch (docs/API.md "Service registry").
+  auto* svc = app.add_subcommand("svc", "Register, list and watch service instances");
+  svc->require_subcommand(1);
+  SvcRegisterOptions sro;
+  bool svc_healthy = false;
+  auto* svc_reg = svc->add_subcommand(
+      "register",
+      "Register an instance; with --ttl keep its lease alive until Ctrl-C, then deregister");
+  auto* svc_list = svc->add_subcommand("list", "List instances (exit 3 if none)");
+  auto* svc_dereg = svc->add_subcommand("deregister", "Remove an instance (exit 3 if unknown)");
+  auto* svc_watch =
+      svc->add_subcommand("watch", "Print the healthy instances whenever they change (Ctrl-C)");
+  for (auto* c : {svc_reg, svc_list, svc_dereg, svc_watch}) {
+    client_options(c);
+    c->add_option("service", sro.service, "Service name")->required();
+  }
+  svc_dereg->add_option("id", sro.id, "Instance id")->required();
+  svc_reg->add_option("--id", sro.id, "Instance id (unique in the service)")->required();
+  svc_reg->add_option("--address", sro.address, "Address clients connect to")->required();
+  svc_reg->add_option("--port", sro.port, "Port clients connect to")
+      ->required()
+      ->check(CLI::Range(1, 65535));
+  svc_reg->add_option("--meta", sro.meta, "Metadata KEY=VALUE (repeatable)");
+  svc_reg->add_option("--ttl", sro.ttl_s, "Lease TTL in seconds; stay in the foreground");
+  svc_reg->add_option("--lease", sro.lease, "Attach to an existing lease and return at once");
+  svc_reg->add_option("--check-tcp", sro.check_tcp, "Health check: TCP connect to HOST:PORT");
+  svc_reg->add_option("--check-http", sro.check_http,
+                      "Health check: GET http://HOST[:PORT]/PATH wants 2xx");
+  svc_reg->add_option("--interval-ms", sro.interval_ms, "Check interval (agent default 10000)");
+  svc_reg->add_option("--timeout-ms", sro.timeout_ms, "Check timeout (agent default 2000)");
+  svc_reg->add_option("--rise", sro.rise, "Successes to become healthy (agent default 2)");
+  svc_reg->add_option("--fall", sro.fall, "Failures to become unhealthy (agent default 3)");
+  svc_list->add_flag("--healthy", svc_healthy, "Only healthy instances");
+
   auto* demo = app.add_subcommand(
       "demo", "Show failover on 3 real agents on 127.0.0.1: kill the leader, lose nothing");
   DemoOptions dopt;
@@ -273,6 +308,18 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
       return kExitUsage;
     }
     return cmd_hold(to, hold, lockc->parsed());
+  }
+  if (svc_reg->parsed()) {
+    return cmd_svc_register(to, sro, as_json);
+  }
+  if (svc_list->parsed()) {
+    return cmd_svc_list(to, sro.service, svc_healthy, as_json);
+  }
+  if (svc_dereg->parsed()) {
+    return cmd_svc_deregister(to, sro.service, sro.id, as_json);
+  }
+  if (svc_watch->parsed()) {
+    return cmd_svc_watch(to, sro.service, as_json);
   }
   if (demo->parsed()) {
     // The demo is non-interactive today; --script only documents the exit-code contract.

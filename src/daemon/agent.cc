@@ -20,6 +20,7 @@
 #include "api/http_server.h"
 #include "base/env.h"
 #include "daemon/api_setup.h"
+#include "daemon/registry_service.h"
 #include "daemon/store_service.h"
 #include "net/transport.h"
 #include "raft/codec.h"
@@ -84,6 +85,7 @@ class Agent final : public StoreHost {
       spdlog::warn("{}: WAL recovery: {}", cfg_.node, rec.torn_tail_note);
     }
     store_ = std::make_unique<StoreService>(cfg_.id, *this);
+    registry_ = std::make_unique<RegistryService>(io_, *store_, cfg_.node);
     if (!rec.snapshot.empty() && rec.snapshot.data) {
       RETURN_IF_ERROR(
           store_->restore(*rec.snapshot.data, now_ms()).with_context("restore snapshot"));
@@ -189,6 +191,7 @@ class Agent final : public StoreHost {
       if (ec || stopping_) return;
       raft_->tick();
       store_->tick(now_ms());
+      registry_->tick(now_ms());
       drive();
       schedule_tick();
     });
@@ -406,6 +409,7 @@ class Agent final : public StoreHost {
       return respond(json_response(status_json()));
     }
     if (store_->handle(req, respond, now_ms())) return;
+    if (registry_->handle(req, respond, now_ms())) return;
     respond(error_response(404, "not_found",
                            "no such endpoint: " + req.method + " " + std::string(target)));
   }
@@ -428,6 +432,7 @@ class Agent final : public StoreHost {
   std::unique_ptr<net::PeerTransport> transport_;
   std::unique_ptr<api::HttpServer> http_;
   std::unique_ptr<StoreService> store_;
+  std::unique_ptr<RegistryService> registry_;  // after store_: destroyed first
   std::map<NodeId, std::string> peer_names_;
   std::map<NodeId, std::string> peer_api_;
   NodeId known_leader_;
