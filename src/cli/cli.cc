@@ -195,6 +195,25 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
   int64_t watch_rev = 0;
   kv_watch->add_flag("--prefix", watch_prefix, "Watch every key starting with KEY");
   kv_watch->add_option("--rev", watch_rev, "Replay history from this revision first");
+  auto* kv_txn = kv->add_subcommand(
+      "txn", "Run a transaction from JSON (stdin or --file; exit 4 if its compares failed)");
+  std::string txn_file;
+  kv_txn->add_option("--file,-f", txn_file, "JSON file (default: stdin)");
+  client_options(kv_txn);
+  auto* lease = app.add_subcommand("lease", "Grant, renew, inspect and revoke leases");
+  lease->require_subcommand(1);
+  int64_t lease_arg = 0;
+  bool lease_once = false;
+  auto* lease_grant = lease->add_subcommand("grant", "Grant a lease of TTL seconds");
+  auto* lease_ttl = lease->add_subcommand("ttl", "Show a lease: TTL, time left, keys");
+  auto* lease_revoke = lease->add_subcommand("revoke", "Revoke a lease (its keys are deleted)");
+  auto* lease_keep = lease->add_subcommand("keepalive", "Renew a lease every TTL/3 until Ctrl-C");
+  lease_keep->add_flag("--once", lease_once, "Renew once and exit");
+  lease_grant->add_option("ttl", lease_arg, "TTL in seconds")->required();
+  for (auto* c : {lease_ttl, lease_revoke, lease_keep}) {
+    c->add_option("id", lease_arg, "Lease id")->required();
+  }
+  for (auto* c : {lease_grant, lease_ttl, lease_revoke, lease_keep}) client_options(c);
   for (auto* c : {kv_put, kv_get, kv_del, kv_watch}) {
     client_options(c);
     c->add_option("key", kv_key, "Key")->required();
@@ -293,6 +312,12 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
   }
   if (kv_get->parsed()) {
     return cmd_kv_get(to, kv_key, serializable, as_json);
+  }
+  if (kv_txn->parsed()) {
+    return cmd_kv_txn(to, txn_file, as_json);
+  }
+  for (auto* c : {lease_grant, lease_ttl, lease_revoke, lease_keep}) {
+    if (c->parsed()) return cmd_lease(to, c->get_name(), lease_arg, lease_once, as_json);
   }
   if (kv_watch->parsed()) {
     return cmd_kv_watch(to, kv_key, watch_prefix, watch_rev, as_json);

@@ -10,8 +10,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "api/http_client.h"
@@ -435,6 +438,122 @@ int cmd_kv_watch(const ClientTarget& to, const std::string& key, bool prefix,
     if (!g_hold_stop) std::this_thread::sleep_for(std::chrono::milliseconds(200));  // reconnect
   }
   return exit_code;
+}
+
+}  // namespace vigil::cli
+
+namespace vigil::cli {
+
+int cmd_kv_txn(const ClientTarget& to, const std::string& file, bool as_json) {
+  std::string body;
+  if (file.empty() || file == "-") {
+    std::stringstream ss;
+    ss << std::cin.rdbuf();
+    body = ss.str();
+  } else {
+    std::ifstream f(file);
+    if (!f) {
+      std::fprintf(stderr, "vigil kv txn: cannot read %s: %s\n", file.c_str(),
+                   std::strerror(errno));
+      return kExitUsage;
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    body = ss.str();
+  }
+  bool usage = false;
+  auto r = call("kv txn", to, "POST", "/v1/txn", &usage, body);
+  if (!r) return usage ? kExitUsage : kExitFailure;
+  if (r->status != 200) return report_error("kv txn", *r);
+  auto j = json::parse(r->body, nullptr, false);
+  const bool ok = !j.is_discarded() && j.value("succeeded", false);
+  if (as_json) {
+    std::printf("%s\n", r->body.c_str());
+  } else {
+    std::printf("%s (revision %lld)\n", ok ? "SUCCEEDED" : "FAILED: compares did not hold",
+                static_cast<long long>(j.is_discarded() ? 0 : j.value("revision", int64_t{0})));
+    if (!j.is_discarded()) {
+      for (const auto& resp : j["responses"]) {
+        if (!resp.contains("get")) continue;
+        for (const auto& kv : resp["get"]["kvs"]) {
+          std::printf("%s = %s\n", kv.value("key", "").c_str(), kv.value("value", "").c_str());
+        }
+      }
+    }
+  }
+  return ok ? kExitOk : kExitTxnFailed;
+}
+
+int cmd_lease(const ClientTarget& to, const std::string& verb, int64_t arg, bool once,
+              bool as_json) {
+  const std::string what = "lease " + verb;
+  bool usage = false;
+  auto show = [&](const api::HttpResponse& r) {
+    if (as_json) {
+      std::printf("%s\n", r.body.c_str());
+      return;
+    }
+    auto j = json::parse(r.body, nullptr, false);
+    if (j.is_discarded()) return;
+    if (verb == "grant") {
+      std::printf("lease %lld granted, TTL %lld s\n",
+                  static_cast<long long>(j.value("id", int64_t{0})),
+                  static_cast<long long>(j.value("ttl", int64_t{0})));
+    } else if (verb == "ttl") {
+      std::string keys;
+      for (const auto& k : j["keys"]) keys += " " + k.get<std::string>();
+      std::printf("lease %lld: TTL %lld s, %lld ms left (%s), keys:%s\n",
+                  static_cast<long long>(j.value("id", int64_t{0})),
+                  static_cast<long long>(j.value("ttl", int64_t{0})),
+                  static_cast<long long>(j.value("remaining_ms", int64_t{0})),
+                  j.value("remaining_from", "").c_str(), keys.empty() ? " (none)" : keys.c_str());
+    } else if (verb == "revoke") {
+      std::printf("lease %lld revoked, %lld key(s) deleted\n", static_cast<long long>(arg),
+                  static_cast<long long>(j.value("deleted", int64_t{0})));
+    } else {
+      std::printf("lease %lld renewed (TTL %lld s)\n", static_cast<long long>(arg),
+                  static_cast<long long>(j.value("ttl", int64_t{0})));
+    }
+    std::fflush(stdout);
+  };
+  auto one = [&](const std::string& method, const std::string& target,
+                 const std::string& body) -> int {
+    auto r = call(what, to, method, target, &usage, body);
+    if (!r) return usage ? kExitUsage : kExitFailure;
+    if (r->status == 404) {
+      report_error(what, *r);
+      return kExitNotFound;
+    }
+    if (r->status != 200) return report_error(what, *r);
+    show(*r);
+    return kExitOk;
+  };
+  const std::string path = "/v1/lease/" + std::to_string(arg);
+  if (verb == "grant") return one("POST", "/v1/lease", json{{"ttl", arg}}.dump());
+  if (verb == "ttl") return one("GET", path, "");
+  if (verb == "revoke") return one("DELETE", path, "");
+  // keepalive: renew every TTL/3 until Ctrl-C.
+  struct sigaction sa {};
+  sa.sa_handler = on_hold_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  while (true) {
+    auto r = call(what, to, "POST", path + "/keepalive", &usage, "");
+    if (!r) return usage ? kExitUsage : kExitFailure;
+    if (r->status == 404) {
+      report_error(what, *r);
+      return kExitNotFound;
+    }
+    if (r->status != 200) return report_error(what, *r);
+    show(*r);
+    if (once) return kExitOk;
+    auto j = json::parse(r->body, nullptr, false);
+    const int64_t ttl = j.is_discarded() ? 3 : std::max<int64_t>(1, j.value("ttl", int64_t{3}));
+    for (int64_t waited = 0; waited < ttl * 1000 / 3 && !g_hold_stop; waited += 20) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (g_hold_stop) return kExitOk;
+  }
 }
 
 }  // namespace vigil::cli

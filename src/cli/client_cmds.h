@@ -61,3 +61,16 @@ int cmd_kv_watch(const ClientTarget& to, const std::string& key, bool prefix,
                  int64_t start_revision, bool json);
 
 }  // namespace vigil::cli
+
+namespace vigil::cli {
+
+// `vigil kv txn [--file F]`: the JSON body of POST /v1/txn from F or stdin (docs/API.md).
+// Exit 0 if the compares held (success branch ran), 4 if not (failure branch ran).
+inline constexpr int kExitTxnFailed = 4;
+int cmd_kv_txn(const ClientTarget& to, const std::string& file, bool json);
+
+// `vigil lease grant TTL | ttl ID | revoke ID | keepalive ID [--once]`. keepalive renews
+// every TTL/3 until Ctrl-C (or once); exit 3 when the lease does not exist (any more).
+int cmd_lease(const ClientTarget& to, const std::string& verb, int64_t arg, bool once, bool json);
+
+}  // namespace vigil::cli

@@ -596,6 +596,14 @@ void StoreService::handle_queue(const api::HttpRequest& req, std::string_view pa
       store::queue_prefix(lock ? store::kLockPrefix : store::kElectionPrefix, *name);
   const std::string what = lock ? "lock" : "election";
 
+  if (req.method == "GET" && !lock && action == "observe") {
+    if (!req.start_stream) {
+      return respond(error_response(500, "internal", "this server cannot stream"));
+    }
+    observers_.push_back(
+        Observer{prefix, req.start_stream(200, "application/x-ndjson"), "", false, now_ms});
+    return pump_observers(now_ms);
+  }
   if (req.method == "GET" && action.empty()) {
     return read(false, respond, now_ms, [this, prefix, what, n = *name]() {
       auto v = store::queue_view(store_, prefix);
@@ -758,7 +766,39 @@ void StoreService::handle_watch(const api::HttpRequest& req, std::string_view qu
   pump_watches(now_ms);
 }
 
+void StoreService::pump_observers(int64_t now_ms) {
+  for (auto it = observers_.begin(); it != observers_.end();) {
+    if (it->out->closed()) {
+      it = observers_.erase(it);
+      continue;
+    }
+    auto v = store::queue_view(store_, it->prefix);
+    const std::string key = v && v->holder ? v->holder->key : "";
+    if (!it->announced || key != it->last_key) {
+      json j{{"revision", store_.revision()}};
+      if (v && v->holder) {
+        j["leader"] = json{{"key", v->holder->key},
+                           {"value", v->holder->value},
+                           {"token", v->holder->create_revision}};
+      } else {
+        j["leader"] = nullptr;
+      }
+      it->out->write(api::dump_json(j) + "\n");
+      it->announced = true;
+      it->last_key = key;
+      it->last_sent_ms = now_ms;
+    } else if (now_ms - it->last_sent_ms >= 5000) {
+      // Keeps idle streams alive and finds clients that went away.
+      it->out->write(api::dump_json(json{{"progress", true}, {"revision", store_.revision()}}) +
+                     "\n");
+      it->last_sent_ms = now_ms;
+    }
+    ++it;
+  }
+}
+
 void StoreService::pump_watches(int64_t now_ms) {
+  pump_observers(now_ms);
   for (store::WatchId id : hub_.ready()) {
     auto w = watches_.find(id);
     if (w == watches_.end()) continue;

@@ -145,6 +145,16 @@ class StoreService {
     int64_t progress_ms = 0;  // interval of progress notifications (0: none)
     int64_t last_sent_ms = 0;
   };
+  // GET /v1/election/NAME/observe: a stream of leader changes.
+  struct Observer {
+    std::string prefix;
+    std::shared_ptr<api::ResponseStream> out;
+    std::string last_key;  // "" = no leader announced yet / none
+    bool announced = false;
+    int64_t last_sent_ms = 0;
+  };
+  std::vector<Observer> observers_;
+  void pump_observers(int64_t now_ms);
   store::WatchHub hub_;
   std::map<store::WatchId, WatchStream> watches_;
   int64_t last_now_ms_ = 0;
