@@ -1195,8 +1195,8 @@ Result<std::vector<ApiTokenSecret>> read_api_tokens(const AgentConfig& config,
                  where + ": cannot use " + t.token_file + ": " + f.error().message());
     }
     if ((f->mode & 077) != 0 && warnings != nullptr) {
-      char mode[8];
-      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(f->mode));
+      char mode[16];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(f->mode) & 07777u);
       warnings->push_back(where + ": " + t.token_file + " may be read by group or others (mode " +
                           mode + "); chmod 600 it");
     }
