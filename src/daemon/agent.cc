@@ -211,6 +211,16 @@ class Agent final : public StoreHost {
   void drive() {
     while (!stopping_ && raft_->has_ready()) {
       raft::Ready rd = raft_->ready();
+      // A leader's appends go out before its own fsync, so the followers' disk writes
+      // overlap the leader's (types.h: can_send_before_persist); the rest waits.
+      std::vector<raft::Message> after_persist;
+      for (auto& m : rd.messages) {
+        if (raft::can_send_before_persist(m.type)) {
+          (void)transport_->send(m.to, raft::encode_message(m));
+        } else {
+          after_persist.push_back(std::move(m));
+        }
+      }
       if (rd.snapshot) {
         Status s = wal_->save_snapshot(*rd.snapshot);
         if (!s.ok()) return fatal(s);
@@ -221,7 +231,7 @@ class Agent final : public StoreHost {
         s = wal_->sync();
         if (!s.ok()) return fatal(s);
       }
-      for (auto& m : rd.messages) {
+      for (auto& m : after_persist) {
         (void)transport_->send(m.to, raft::encode_message(m));
       }
       if (rd.soft_state) on_soft_state(*rd.soft_state);

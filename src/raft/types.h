@@ -80,29 +80,38 @@ enum class MsgType : uint8_t {
   kHeartbeat,
   kHeartbeatResp,
   kSnapshot,
-  kTimeoutNow,       // leadership transfer: campaign now, skipping pre-vote and lease
-  kReadIndex,        // follower → leader: please confirm leadership for this read
-  kReadIndexResp,    // leader → follower: the read index (index 0 + reject: try again)
-  kPropose,          // follower → leader: forwarded proposal entries
-  kTransferLeader,   // follower → leader: please transfer to `from`
+  kTimeoutNow,      // leadership transfer: campaign now, skipping pre-vote and lease
+  kReadIndex,       // follower → leader: please confirm leadership for this read
+  kReadIndexResp,   // leader → follower: the read index (index 0 + reject: try again)
+  kPropose,         // follower → leader: forwarded proposal entries
+  kTransferLeader,  // follower → leader: please transfer to `from`
   kCount,
 };
 
 const char* msg_type_name(MsgType t);
 
+// Whether a message of a Ready may be sent before that Ready is persisted (Raft thesis
+// §10.2.1): a leader's appends, heartbeats and snapshots. The leader writes its log in
+// parallel with the followers; it counts itself toward a commit only once its own entries
+// are stable (advance()), so an entry is still committed only when a quorum has it on disk.
+// Everything else (votes, append responses, read-index answers) must wait for the persist.
+inline bool can_send_before_persist(MsgType t) {
+  return t == MsgType::kAppend || t == MsgType::kHeartbeat || t == MsgType::kSnapshot;
+}
+
 struct Message {
   MsgType type = MsgType::kAppend;
   NodeId from;
   NodeId to;
-  Term term;              // sender's term (0 for local/forwarded-only messages)
-  Term log_term;          // term of entry at `index` (append), or of last entry (vote)
-  LogIndex index;         // prev index (append), last index (vote), match (append resp)
+  Term term;       // sender's term (0 for local/forwarded-only messages)
+  Term log_term;   // term of entry at `index` (append), or of last entry (vote)
+  LogIndex index;  // prev index (append), last index (vote), match (append resp)
   std::vector<Entry> entries;
   LogIndex commit;
   bool reject = false;
-  LogIndex reject_hint;   // follower's last index when rejecting an append
+  LogIndex reject_hint;  // follower's last index when rejecting an append
   std::optional<Snapshot> snapshot;
-  std::string context;    // read-index context, campaign kind, lease tick
+  std::string context;      // read-index context, campaign kind, lease tick
   uint64_t lease_tick = 0;  // leader's tick when it sent a heartbeat; echoed in the reply
 };
 
@@ -123,7 +132,8 @@ struct ReadState {
 
 // Everything the shell must do, in this order (see raft.h):
 //   1. persist `snapshot` (if any), then `entries` and `hard_state`, fsync if must_sync;
-//   2. send `messages` (only after 1 is durable);
+//   2. send `messages` (only after 1 is durable, except those can_send_before_persist()
+//      allows, which may go before 1);
 //   3. apply `snapshot` then `committed_entries` to the state machine;
 //   4. answer `read_states` once their index is applied;
 //   5. call Raft::advance(ready).

@@ -127,6 +127,7 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGABRT, on_abort);
 
+  uint64_t crashes_mid_ready = 0;
   uint64_t total_steps = 0, ops_ok = 0, ops_unknown = 0, crashes = 0, snapshots = 0,
            inconclusive = 0, leaders = 0, expiries = 0, holdings = 0, watch_events = 0, resyncs = 0,
            late_acks = 0, naive = 0, revisions = 0;
@@ -148,6 +149,7 @@ int main(int argc, char** argv) {
     ops_ok += st.ops_ok;
     ops_unknown += st.ops_unknown;
     crashes += st.crashes;
+    crashes_mid_ready += st.crashes_mid_ready;
     snapshots += st.snapshots_installed;
     leaders += st.leaders;
     inconclusive += st.linearizability_inconclusive ? 1 : 0;
@@ -202,9 +204,10 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "%llu seed(s) from %llu passed: steps=%llu leaders=%llu crashes=%llu "
-      "snapshots_installed=%llu ops_ok=%llu ops_unknown=%llu%s\n",
+      "(%llu mid-ready) snapshots_installed=%llu ops_ok=%llu ops_unknown=%llu%s\n",
       (unsigned long long)seeds, (unsigned long long)first_seed, (unsigned long long)total_steps,
-      (unsigned long long)leaders, (unsigned long long)crashes, (unsigned long long)snapshots,
+      (unsigned long long)leaders, (unsigned long long)crashes,
+      (unsigned long long)crashes_mid_ready, (unsigned long long)snapshots,
       (unsigned long long)ops_ok, (unsigned long long)ops_unknown,
       inconclusive ? (" linearizability_inconclusive=" + std::to_string(inconclusive)).c_str()
                    : "");

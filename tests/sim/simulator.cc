@@ -82,6 +82,9 @@ struct Profile {
   uint64_t down_min = 20, down_max = 200;
   double sync_p = 0.3;  // per tick: background fsync of unsynced writes
   double torn_p = 0.5;  // on crash: the first lost write survives partially
+  // A leader sends its appends before persisting them (raft::can_send_before_persist); with
+  // this chance it crashes right then, its write lost, the appends already on the wire.
+  double crash_mid_ready_p = 0;
   uint64_t compact_every = 20;
   double read_index_p = 0.5;  // gets served through ReadIndex instead of the log
   uint64_t retry_timeout = 100;
@@ -159,6 +162,7 @@ Profile choose_profile(Rng& rng, const SimOptions& opts) {
   p.down_max = tenths(pick<uint64_t>(rng, {100, 400}));
   p.sync_p = pick(rng, {0.05, 0.3, 1.0});
   p.torn_p = 0.5;
+  p.crash_mid_ready_p = pick(rng, {0.0, 0.0005, 0.003});
   p.compact_every = pick<uint64_t>(rng, {5, 20, 60, uint64_t{1} << 40});
   p.read_index_p = pick(rng, {0.0, 0.5, 1.0});
   p.retry_timeout = tenths(pick<uint64_t>(rng, {60, 150}));
@@ -948,9 +952,27 @@ void Simulator::process_ready(int i) {
              (unsigned long long)n.raft->term().v);
     }
     std::optional<uint64_t> snap_digest;
+    // As the agent does: a leader's appends go before the persist (types.h).
+    std::vector<Message> after_persist;
+    bool sent_early = false;
+    for (const Message& m : rd.messages) {
+      if (raft::can_send_before_persist(m.type)) {
+        send(m);
+        sent_early = sent_early || !rd.entries.empty();
+      } else {
+        after_persist.push_back(m);
+      }
+    }
+    if (sent_early && rng_.chance(profile_.crash_mid_ready_p)) {
+      tracef("n%llu crashes after sending its appends, before persisting them",
+             (unsigned long long)n.id.v);
+      ++result_.stats.crashes_mid_ready;
+      crash(i);
+      return;
+    }
     persist(n, rd, &snap_digest);
     if (failed_) return;
-    for (const Message& m : rd.messages) send(m);  // only after persist (types.h)
+    for (const Message& m : after_persist) send(m);  // only after persist (types.h)
     // As the agent does: leadership news before the snapshot and the committed entries.
     if (rd.soft_state && store_mode()) {
       on_leadership(i, rd.soft_state->role == raft::StateRole::kLeader);

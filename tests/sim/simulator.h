@@ -52,6 +52,7 @@ struct SimStats {
   uint64_t max_term = 0;
   uint64_t max_commit = 0;
   uint64_t crashes = 0;
+  uint64_t crashes_mid_ready = 0;  // a leader died between sending appends and persisting
   uint64_t partitions = 0;
   uint64_t snapshots_installed = 0;
   uint64_t compactions = 0;
@@ -76,12 +77,12 @@ struct SimStats {
 
 struct SimResult {
   bool ok = true;
-  std::string invariant;  // short name of the invariant that broke
-  std::string details;    // what exactly was seen
-  uint64_t step = 0;      // the step at which it broke
+  std::string invariant;    // short name of the invariant that broke
+  std::string details;      // what exactly was seen
+  uint64_t step = 0;        // the step at which it broke
   uint64_t trace_hash = 0;  // hash of every event and decision: equal runs, equal hashes
   int nodes = 0;
-  std::string profile;    // the seed's fault profile, for reports
+  std::string profile;  // the seed's fault profile, for reports
   SimStats stats;
 };
 
