@@ -963,7 +963,11 @@ void Simulator::process_ready(int i) {
         after_persist.push_back(m);
       }
     }
-    if (sent_early && rng_.chance(profile_.crash_mid_ready_p)) {
+    size_t down = 0;
+    for (const Node& other : nodes_) down += other.up ? 0 : 1;
+    // Like any crash fault: not in the liveness phase, and within the profile's max_down.
+    if (sent_early && !liveness_ && static_cast<int>(down) < profile_.max_down &&
+        rng_.chance(profile_.crash_mid_ready_p)) {
       tracef("n%llu crashes after sending its appends, before persisting them",
              (unsigned long long)n.id.v);
       ++result_.stats.crashes_mid_ready;
