@@ -1,12 +1,27 @@
 // Request target parsing: no I/O, no allocation beyond the decoded key.
 #include "api/request.h"
 
+#include <cctype>
+
 namespace vigil::api {
 
 Target split_target(std::string_view target) {
   const size_t q = target.find('?');
   if (q == std::string_view::npos) return {target, {}};
   return {target.substr(0, q), target.substr(q + 1)};
+}
+
+std::string url_encode(std::string_view in) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : in) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += {'%', kHex[c >> 4], kHex[c & 15]};
+    }
+  }
+  return out;
 }
 
 std::optional<std::string> url_decode(std::string_view in) {

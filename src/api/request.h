@@ -17,6 +17,9 @@ struct Target {
 };
 Target split_target(std::string_view target);
 
+// Percent-encodes for a path or query (RFC 3986 §2.1): unreserved characters and '/' stay.
+std::string url_encode(std::string_view in);
+
 // Percent-decodes (RFC 3986 §2.1); '+' stays '+'. nullopt on a malformed escape.
 std::optional<std::string> url_decode(std::string_view in);
 

@@ -126,6 +126,13 @@ std::string dump_json(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+HttpResponse json_response(const json& j, int status) {
+  HttpResponse r;
+  r.status = status;
+  r.body = dump_json(j);
+  return r;
+}
+
 json kv_json(const store::KeyValue& kv) {
   return json{{"key", kv.key},
               {"value", kv.value},

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "api/http_server.h"
 #include "base/status.h"
 #include "store/mvcc.h"
 #include "store/request.h"
@@ -18,6 +19,9 @@ Result<json> parse_json_body(std::string_view body);
 
 // Serializes for an HTTP body; invalid UTF-8 in values is replaced, never thrown on.
 std::string dump_json(const json& j);
+
+// A 200 (or `status`) answer with `j` as its JSON body.
+HttpResponse json_response(const json& j, int status = 200);
 
 // {"key","value","create_revision","mod_revision","version","lease"}
 json kv_json(const store::KeyValue& kv);

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "api/http_client.h"
+#include "api/request.h"
 
 namespace vigil::cli {
 
@@ -35,19 +36,6 @@ bool port_free(int port) {
   bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
   ::close(fd);
   return ok;
-}
-
-std::string url_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += {'%', hex[c >> 4], hex[c & 15]};
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -233,7 +221,7 @@ Result<int> AgentCluster::wait_for_leader(std::chrono::milliseconds timeout) con
 Result<uint64_t> AgentCluster::put(int node, const std::string& key, const std::string& value,
                                    int timeout_ms) const {
   api::HttpClient c(api(node), client_options(node));
-  ASSIGN_OR_RETURN(auto r, c.request("PUT", "/v1/kv/" + url_encode(key), value, timeout_ms,
+  ASSIGN_OR_RETURN(auto r, c.request("PUT", "/v1/kv/" + api::url_encode(key), value, timeout_ms,
                                      "application/octet-stream"));
   if (r.status != 200) {
     return err(Errc::kUnavailable, "PUT " + key + ": " + std::to_string(r.status) + " " + r.body);
@@ -246,7 +234,7 @@ Result<uint64_t> AgentCluster::put(int node, const std::string& key, const std::
 Result<std::optional<std::string>> AgentCluster::get(int node, const std::string& key,
                                                      bool serializable) const {
   api::HttpClient c(api(node), client_options(node));
-  std::string target = "/v1/kv/" + url_encode(key);
+  std::string target = "/v1/kv/" + api::url_encode(key);
   if (serializable) target += "?serializable=true";
   ASSIGN_OR_RETURN(auto r, c.request("GET", target, "", 5000));
   if (r.status == 404) return std::optional<std::string>();

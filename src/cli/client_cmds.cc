@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "api/http_client.h"
+#include "api/request.h"
 #include "cli/cli.h"
 #include "daemon/config.h"
 
@@ -25,19 +26,6 @@ namespace vigil::cli {
 namespace {
 
 using json = nlohmann::json;
-
-std::string url_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += {'%', hex[c >> 4], hex[c & 15]};
-    }
-  }
-  return out;
-}
 
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
@@ -49,30 +37,12 @@ std::string env_or_empty(const char* name) {
 std::optional<api::HttpResponse> call(const std::string& what, const ClientTarget& to,
                                       const std::string& method, const std::string& target,
                                       bool* usage, const std::string& body = "") {
-  auto endpoint = api::parse_api_url(to.api);
-  if (!endpoint) {
-    std::fprintf(stderr, "vigil %s: %s (set --api or VIGIL_API)\n", what.c_str(),
-                 endpoint.error().message().c_str());
+  auto client = client_for(what, to);
+  if (!client) {
     *usage = true;
     return std::nullopt;
   }
-  api::HttpClientOptions o;
-  o.tls = endpoint->tls;
-  o.ca_file = to.cacert;
-  o.server_name = to.server_name;
-  o.skip_host_check = to.skip_host_check;
-  if (!to.token_file.empty()) {
-    auto token = daemon::read_api_token_file(to.token_file);
-    if (!token) {
-      std::fprintf(stderr, "vigil %s: token file %s: %s (set --token-file or VIGIL_TOKEN_FILE)\n",
-                   what.c_str(), to.token_file.c_str(), token.error().message().c_str());
-      *usage = true;
-      return std::nullopt;
-    }
-    o.bearer_token = *token;
-  }
-  api::HttpClient client(endpoint->host_port, o);
-  auto r = client.request(method, target, body, 10000, "application/octet-stream");
+  auto r = client->request(method, target, body, 10000, "application/octet-stream");
   if (!r) {
     const std::string msg = r.error().to_string();
     std::string hint = "is an agent listening on " + to.api + "? (set --api or VIGIL_API)";
@@ -83,7 +53,7 @@ std::optional<api::HttpResponse> call(const std::string& what, const ClientTarge
     } else if (msg.find("not trusted") != std::string::npos) {
       hint = "pass the cluster CA with --cacert (or VIGIL_CACERT), e.g. DIR/certs/ca.crt";
     } else if (msg.find("TLS handshake") != std::string::npos) {
-      hint = "is " + endpoint->host_port + " an HTTPS port? for plain HTTP use --api HOST:PORT";
+      hint = "is " + client->host_port() + " an HTTPS port? for plain HTTP use --api HOST:PORT";
     }
     std::fprintf(stderr, "vigil %s: %s\n  %s\n", what.c_str(), msg.c_str(), hint.c_str());
     return std::nullopt;
@@ -95,7 +65,7 @@ std::optional<api::HttpResponse> call(const std::string& what, const ClientTarge
                  what.c_str());
   } else if (r->status == 400 && r->body.find("tls_required") != std::string::npos) {
     std::fprintf(stderr, "vigil %s: %s speaks HTTPS: use --api https://%s\n", what.c_str(),
-                 endpoint->host_port.c_str(), endpoint->host_port.c_str());
+                 client->host_port().c_str(), client->host_port().c_str());
   }
   return *r;
 }
@@ -167,7 +137,7 @@ int cmd_status(const ClientTarget& to, bool as_json) {
 int cmd_kv_put(const ClientTarget& to, const std::string& key, const std::string& value,
                bool as_json) {
   bool usage = false;
-  auto r = call("kv put", to, "PUT", "/v1/kv/" + url_encode(key), &usage, value);
+  auto r = call("kv put", to, "PUT", "/v1/kv/" + api::url_encode(key), &usage, value);
   if (!r) return usage ? kExitUsage : kExitFailure;
   if (r->status != 200) return report_error("kv put", *r);
   if (as_json) {
@@ -180,7 +150,7 @@ int cmd_kv_put(const ClientTarget& to, const std::string& key, const std::string
 }
 
 int cmd_kv_get(const ClientTarget& to, const std::string& key, bool serializable, bool as_json) {
-  std::string target = "/v1/kv/" + url_encode(key);
+  std::string target = "/v1/kv/" + api::url_encode(key);
   if (serializable) target += "?serializable=true";
   bool usage = false;
   auto r = call("kv get", to, "GET", target, &usage);
@@ -205,7 +175,7 @@ int cmd_kv_get(const ClientTarget& to, const std::string& key, bool serializable
 
 int cmd_kv_del(const ClientTarget& to, const std::string& key, bool as_json) {
   bool usage = false;
-  auto r = call("kv del", to, "DELETE", "/v1/kv/" + url_encode(key), &usage);
+  auto r = call("kv del", to, "DELETE", "/v1/kv/" + api::url_encode(key), &usage);
   if (!r) return usage ? kExitUsage : kExitFailure;
   if (r->status != 200) return report_error("kv del", *r);
   if (as_json) {
@@ -228,34 +198,9 @@ void on_hold_signal(int) { g_hold_stop = true; }
 
 }  // namespace
 
-// A client for `to` (TLS, CA, token), or nullopt after printing why not.
-std::unique_ptr<api::HttpClient> client_for(const std::string& what, const ClientTarget& to) {
-  auto endpoint = api::parse_api_url(to.api);
-  if (!endpoint) {
-    std::fprintf(stderr, "vigil %s: %s (set --api or VIGIL_API)\n", what.c_str(),
-                 endpoint.error().message().c_str());
-    return nullptr;
-  }
-  api::HttpClientOptions o;
-  o.tls = endpoint->tls;
-  o.ca_file = to.cacert;
-  o.server_name = to.server_name;
-  o.skip_host_check = to.skip_host_check;
-  if (!to.token_file.empty()) {
-    auto token = daemon::read_api_token_file(to.token_file);
-    if (!token) {
-      std::fprintf(stderr, "vigil %s: token file %s: %s\n", what.c_str(), to.token_file.c_str(),
-                   token.error().message().c_str());
-      return nullptr;
-    }
-    o.bearer_token = *token;
-  }
-  return std::make_unique<api::HttpClient>(endpoint->host_port, o);
-}
-
 int cmd_hold(const ClientTarget& to, const HoldOptions& o, bool lock) {
   const std::string what = lock ? "lock" : "elect";
-  const std::string base = (lock ? "/v1/lock/" : "/v1/election/") + url_encode(o.name);
+  const std::string base = (lock ? "/v1/lock/" : "/v1/election/") + api::url_encode(o.name);
   auto client_ptr = client_for(what, to);
   if (!client_ptr) return kExitUsage;
   api::HttpClient& client = *client_ptr;
@@ -384,7 +329,8 @@ int cmd_kv_watch(const ClientTarget& to, const std::string& key, bool prefix,
   int exit_code = kExitOk;
   std::string partial;
   while (!g_hold_stop) {
-    std::string target = "/v1/watch?" + std::string(prefix ? "prefix=" : "key=") + url_encode(key);
+    std::string target =
+        "/v1/watch?" + std::string(prefix ? "prefix=" : "key=") + api::url_encode(key);
     if (next > 0) target += "&start_revision=" + std::to_string(next);
     bool fatal = false;
     partial.clear();
@@ -554,6 +500,35 @@ int cmd_lease(const ClientTarget& to, const std::string& verb, int64_t arg, bool
     }
     if (g_hold_stop) return kExitOk;
   }
+}
+
+}  // namespace vigil::cli
+
+namespace vigil::cli {
+
+// A client for `to` (TLS, CA, token), or null after printing why not.
+std::unique_ptr<api::HttpClient> client_for(const std::string& what, const ClientTarget& to) {
+  auto endpoint = api::parse_api_url(to.api);
+  if (!endpoint) {
+    std::fprintf(stderr, "vigil %s: %s (set --api or VIGIL_API)\n", what.c_str(),
+                 endpoint.error().message().c_str());
+    return nullptr;
+  }
+  api::HttpClientOptions o;
+  o.tls = endpoint->tls;
+  o.ca_file = to.cacert;
+  o.server_name = to.server_name;
+  o.skip_host_check = to.skip_host_check;
+  if (!to.token_file.empty()) {
+    auto token = daemon::read_api_token_file(to.token_file);
+    if (!token) {
+      std::fprintf(stderr, "vigil %s: token file %s: %s\n", what.c_str(), to.token_file.c_str(),
+                   token.error().message().c_str());
+      return nullptr;
+    }
+    o.bearer_token = *token;
+  }
+  return std::make_unique<api::HttpClient>(endpoint->host_port, o);
 }
 
 }  // namespace vigil::cli

@@ -1,8 +1,11 @@
 // Client commands of the `vigil` CLI (status, kv): thin wrappers over the HTTP API.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "api/http_client.h"
 
 namespace vigil::cli {
 
@@ -17,6 +20,9 @@ struct ClientTarget {
   std::string server_name;       // --server-name / $VIGIL_SERVER_NAME: name in its certificate
   bool skip_host_check = false;  // --tls-skip-host-check: trust any certificate of the CA
 };
+// A client for `to` (TLS, CA, token), or null after printing why on stderr.
+std::unique_ptr<api::HttpClient> client_for(const std::string& what, const ClientTarget& to);
+
 // A ClientTarget filled from the environment (each flag overrides its variable).
 ClientTarget default_client_target();
 

@@ -12,9 +12,6 @@
 
 namespace vigil::cli {
 
-// Defined in client_cmds.cc: a client for `to` (TLS, CA, token), or null after printing why.
-std::unique_ptr<api::HttpClient> client_for(const std::string& what, const ClientTarget& to);
-
 struct SvcRegisterOptions {
   std::string service, id, address;
   int port = 0;

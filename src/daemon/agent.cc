@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/http_server.h"
+#include "api/store_json.h"
 #include "base/env.h"
 #include "daemon/api_setup.h"
 #include "daemon/registry_service.h"
@@ -34,21 +35,8 @@ namespace asio = boost::asio;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kRequestTimeoutMs = 5000;
-
-api::HttpResponse error_response(int status, std::string_view code, std::string_view message) {
-  api::HttpResponse r;
-  r.status = status;
-  r.body = json{{"error", {{"code", code}, {"message", message}}}}.dump();
-  return r;
-}
-
-api::HttpResponse json_response(const json& j, int status = 200) {
-  api::HttpResponse r;
-  r.status = status;
-  r.body = j.dump();
-  return r;
-}
+using api::error_response;
+using api::json_response;
 
 // The node. Implements StoreHost so the store service can propose and read through Raft.
 class Agent final : public StoreHost {

@@ -33,18 +33,8 @@ constexpr int kMaxIntervalMs = 3600 * 1000;
 constexpr int kDefaultTimeoutMs = 2000;
 constexpr int kRepublishMs = 1000;
 
-api::HttpResponse error_response(int status, std::string_view code, std::string_view message) {
-  api::HttpResponse r;
-  r.status = status;
-  r.body = api::dump_json(json{{"error", {{"code", code}, {"message", message}}}});
-  return r;
-}
-
-api::HttpResponse ok(const json& j) {
-  api::HttpResponse r;
-  r.body = api::dump_json(j);
-  return r;
-}
+api::HttpResponse ok(const json& j) { return api::json_response(j); }
+using api::error_response;
 
 api::HttpResponse bad(std::string_view message) {
   return error_response(400, "invalid_argument", message);

@@ -16,18 +16,8 @@ using api::json;
 // Keys under this prefix belong to the cluster manager (DESIGN.md "The store").
 constexpr std::string_view kReservedPrefix = "/vigil/";
 
-api::HttpResponse error_response(int status, std::string_view code, std::string_view message) {
-  api::HttpResponse r;
-  r.status = status;
-  r.body = api::dump_json(json{{"error", {{"code", code}, {"message", message}}}});
-  return r;
-}
-
-api::HttpResponse ok(const json& j) {
-  api::HttpResponse r;
-  r.body = api::dump_json(j);
-  return r;
-}
+api::HttpResponse ok(const json& j) { return api::json_response(j); }
+using api::error_response;
 
 // The HTTP answer for a Status the store or the codec returned.
 api::HttpResponse status_response(const Status& s) {
