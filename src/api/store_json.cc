@@ -58,7 +58,9 @@ Result<store::TxnOp> parse_op(const json& j, const std::string& path) {
   if (!j.is_object() || j.size() != 1) {
     return ErrorValue{bad(path, "want an object with one of \"get\", \"put\", \"delete\"")};
   }
-  const auto& [kind, body] = *j.items().begin();
+  // Copies, not references: nlohmann's items() proxies are temporaries.
+  const std::string kind = j.begin().key();
+  const json& body = j.begin().value();
   const std::string p = path + "." + kind;
   if (kind == "put") {
     RETURN_IF_ERROR(only_fields(body, p, {"key", "value", "lease", "prev_kv", "ignore_lease"}));
