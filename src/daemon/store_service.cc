@@ -546,21 +546,25 @@ void StoreService::handle_lease(const api::HttpRequest& req, std::string_view pa
     });
   }
   if (req.method == "GET") {
-    auto info = store_.lease_ttl(lid);
-    if (!info) return respond(status_response(info.error()));
-    json j{{"id", id}, {"ttl", info->ttl_s}, {"keys", info->keys}};
-    if (leader_) {
-      auto rem = lease_tracker_.remaining_ms(lid, now_ms);
-      j["remaining_ms"] = rem ? *rem : 0;
-      j["remaining_from"] = "leader";
-    } else {
-      auto it = refreshed_ms_.find(lid);
-      int64_t since = it == refreshed_ms_.end() ? 0 : now_ms - it->second;
-      j["remaining_ms"] = std::max<int64_t>(0, info->ttl_s * 1000 - since);
-      // A follower only knows when it applied the last keep-alive: an estimate.
-      j["remaining_from"] = "follower-estimate";
-    }
-    return respond(ok(j));
+    // Linearizable like every read (serializable=true for this node's view).
+    const bool serializable = api::query_flag(api::split_target(req.target).query, "serializable");
+    return read(serializable, respond, now_ms, [this, lid, id]() {
+      auto info = store_.lease_ttl(lid);
+      if (!info) return status_response(info.error());
+      json j{{"id", id}, {"ttl", info->ttl_s}, {"keys", info->keys}};
+      if (leader_) {
+        auto rem = lease_tracker_.remaining_ms(lid, last_now_ms_);
+        j["remaining_ms"] = rem ? *rem : 0;
+        j["remaining_from"] = "leader";
+      } else {
+        auto it = refreshed_ms_.find(lid);
+        int64_t since = it == refreshed_ms_.end() ? 0 : last_now_ms_ - it->second;
+        j["remaining_ms"] = std::max<int64_t>(0, info->ttl_s * 1000 - since);
+        // A follower only knows when it applied the last keep-alive: an estimate.
+        j["remaining_from"] = "follower-estimate";
+      }
+      return ok(j);
+    });
   }
   respond(error_response(405, "method_not_allowed",
                          req.method + " is not allowed on " + std::string(path) +
