@@ -628,6 +628,16 @@ int serve(const Options& o) {
       env << "VIGIL_CACERT=" << co.ca_file << " VIGIL_SERVER_NAME=" << co.server_name
           << " VIGIL_TOKEN_FILE=" << dir << "/admin.token\n";
     }
+    // READY.nodes: one line per node, "NODE API_URL SERVER_NAME" (for tools that need more
+    // than the leader, e.g. vigil-watch-latency); SERVER_NAME is "-" without TLS.
+    {
+      std::ofstream nodes(o.ready_file + ".nodes");
+      for (int n = 1; n <= c->size(); ++n) {
+        const api::HttpClientOptions no = c->client_options(n);
+        nodes << n << " " << (no.tls ? "https://" : "") << c->api(n) << " "
+              << (no.tls && !no.server_name.empty() ? no.server_name : "-") << "\n";
+      }
+    }
     std::string tmp = o.ready_file + ".tmp";
     {
       std::ofstream f(tmp);

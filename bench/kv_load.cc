@@ -1,6 +1,8 @@
-// vigil-kv-load: closed-loop put load over HTTP against Vigil or etcd's JSON gateway, for
-// throughput and latency figures (docs/BENCHMARKS.md). Each client is a thread with one
-// keep-alive connection and at most one request in flight.
+// vigil-kv-load: closed-loop put or get load over HTTP against Vigil or etcd's JSON gateway,
+// for throughput and latency figures (docs/BENCHMARKS.md). Each client is a thread with one
+// keep-alive connection and at most one request in flight. Gets are linearizable on both
+// (Vigil: GET /v1/kv/KEY, ReadIndex; etcd: POST /v3/kv/range, serializable=false) and read
+// keys written before the clock starts.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -41,14 +43,15 @@ std::string base64(const std::string& in) {
 void usage() {
   std::fprintf(stderr,
                "usage: vigil-kv-load --target vigil|etcd --endpoint HOST:PORT --clients N\n"
-               "                     [--seconds S] [--value-bytes B] [--json]\n"
-               "Closed-loop puts from N clients for S seconds; prints ops/s and latency.\n");
+               "                     [--op put|get] [--seconds S] [--value-bytes B] [--json]\n"
+               "Closed-loop puts (or linearizable gets) from N clients for S seconds;\n"
+               "prints ops/s and latency.\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string target = "vigil", endpoint;
+  std::string target = "vigil", endpoint, op = "put";
   int clients = 1, value_bytes = 64;
   double seconds = 5;
   bool as_json = false;
@@ -65,6 +68,8 @@ int main(int argc, char** argv) {
       target = next();
     else if (a == "--endpoint")
       endpoint = next();
+    else if (a == "--op")
+      op = next();
     else if (a == "--clients")
       clients = std::atoi(next().c_str());
     else if (a == "--seconds")
@@ -78,7 +83,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (endpoint.empty() || clients < 1 || (target != "vigil" && target != "etcd")) {
+  if (endpoint.empty() || clients < 1 || (target != "vigil" && target != "etcd") ||
+      (op != "put" && op != "get")) {
     usage();
     return 2;
   }
@@ -106,6 +112,31 @@ int main(int argc, char** argv) {
     }
   }
   const std::string value(static_cast<size_t>(value_bytes), 'x');
+  auto put = [&](vigil::api::HttpClient& client, const std::string& key) {
+    if (target == "vigil") {
+      return client.request("PUT", "/v1/kv/" + key, value, 10000, "application/octet-stream");
+    }
+    json body{{"key", base64(key)}, {"value", base64(value)}};
+    return client.request("POST", "/v3/kv/put", body.dump(), 10000);
+  };
+  auto get = [&](vigil::api::HttpClient& client, const std::string& key) {
+    if (target == "vigil") return client.request("GET", "/v1/kv/" + key, "", 10000);
+    json body{{"key", base64(key)}};  // serializable=false: linearizable
+    return client.request("POST", "/v3/kv/range", body.dump(), 10000);
+  };
+  constexpr int kGetKeys = 100;  // gets read bench/get/0..99, written first
+  if (op == "get") {
+    vigil::api::HttpClient client(url->host_port, client_options);
+    for (int k = 0; k < kGetKeys; ++k) {
+      auto r = put(client, "bench/get/" + std::to_string(k));
+      if (!r || r->status != 200) {
+        std::fprintf(
+            stderr, "vigil-kv-load: cannot write the keys to read: %s\n",
+            r ? ("HTTP " + std::to_string(r->status)).c_str() : r.error().message().c_str());
+        return 1;
+      }
+    }
+  }
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> errors{0};
   std::mutex mu;
@@ -118,15 +149,11 @@ int main(int argc, char** argv) {
       std::vector<double> mine;
       uint64_t n = 0;
       while (!stop.load(std::memory_order_relaxed)) {
-        std::string key = "bench/" + std::to_string(c) + "/" + std::to_string(n++ % 1000);
+        std::string key = op == "get"
+                              ? "bench/get/" + std::to_string((c + n++) % kGetKeys)
+                              : "bench/" + std::to_string(c) + "/" + std::to_string(n++ % 1000);
         auto t0 = Clock::now();
-        vigil::Result<vigil::api::HttpResponse> r;
-        if (target == "vigil") {
-          r = client.request("PUT", "/v1/kv/" + key, value, 10000, "application/octet-stream");
-        } else {
-          json body{{"key", base64(key)}, {"value", base64(value)}};
-          r = client.request("POST", "/v3/kv/put", body.dump(), 10000);
-        }
+        auto r = op == "get" ? get(client, key) : put(client, key);
         auto t1 = Clock::now();
         if (!r || r->status != 200) {
           errors.fetch_add(1);
@@ -151,14 +178,18 @@ int main(int argc, char** argv) {
   };
   double ops = static_cast<double>(latencies_ms.size()) / elapsed;
   if (as_json) {
-    json j{{"target", target},        {"clients", clients},  {"ops", latencies_ms.size()},
-           {"ops_per_s", ops},        {"p50_ms", pct(0.50)}, {"p99_ms", pct(0.99)},
-           {"errors", errors.load()}, {"seconds", elapsed}};
+    json j{{"target", target},    {"op", op},
+           {"clients", clients},  {"ops", latencies_ms.size()},
+           {"ops_per_s", ops},    {"p50_ms", pct(0.50)},
+           {"p99_ms", pct(0.99)}, {"errors", errors.load()},
+           {"seconds", elapsed}};
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("%-5s clients=%-3d ops=%-7zu ops/s=%-9.0f p50=%.2f ms p99=%.2f ms errors=%llu\n",
-                target.c_str(), clients, latencies_ms.size(), ops, pct(0.50), pct(0.99),
-                static_cast<unsigned long long>(errors.load()));
+    std::printf(
+        "%-5s %s clients=%-3d ops=%-7zu ops/s=%-9.0f p50=%.2f ms p99=%.2f ms "
+        "errors=%llu\n",
+        target.c_str(), op.c_str(), clients, latencies_ms.size(), ops, pct(0.50), pct(0.99),
+        static_cast<unsigned long long>(errors.load()));
   }
   return latencies_ms.empty() ? 1 : 0;
 }

@@ -100,6 +100,12 @@ Result<HttpResponse> HttpClient::stream(const std::string& target, const DataFn&
   return exchange("GET", target, "", timeout_ms, "application/json", &on_data);
 }
 
+Result<HttpResponse> HttpClient::stream(const std::string& method, const std::string& target,
+                                        const std::string& body, const DataFn& on_data,
+                                        int timeout_ms) {
+  return exchange(method, target, body, timeout_ms, "application/json", &on_data);
+}
+
 Result<HttpResponse> HttpClient::exchange(const std::string& method, const std::string& target,
                                           const std::string& body, int timeout_ms,
                                           const std::string& content_type, const DataFn* on_data) {

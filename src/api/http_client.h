@@ -55,6 +55,9 @@ class HttpClient {
   // A non-streamed answer (an error) comes back whole in HttpResponse::body.
   using DataFn = std::function<bool(std::string_view)>;
   Result<HttpResponse> stream(const std::string& target, const DataFn& on_data, int timeout_ms);
+  // The same with another method and a body (e.g. etcd's gateway: POST /v3/watch).
+  Result<HttpResponse> stream(const std::string& method, const std::string& target,
+                              const std::string& body, const DataFn& on_data, int timeout_ms);
 
   const std::string& host_port() const { return host_port_; }
 

@@ -127,11 +127,17 @@ Status StoreService::apply(LogIndex index, std::string_view data, int64_t now_ms
       lease_tracker_.on_grant(res.id, res.ttl_s, now_ms);
       refreshed_ms_[res.id] = now_ms;
     } else if (const auto* k = std::get_if<store::LeaseKeepAlive>(&req->body)) {
-      if (leader_) (void)lease_tracker_.keep_alive(k->id, now_ms);
+      // A full TTL from now, also for a lease whose expiry this leader already proposed:
+      // that LeaseExpire was decided before this keep-alive and will not apply.
+      const auto& res = std::get<store::LeaseGrantResult>(resp.result);
+      lease_tracker_.on_grant(k->id, res.ttl_s, now_ms);
       refreshed_ms_[k->id] = now_ms;
     } else if (const auto* v = std::get_if<store::LeaseRevoke>(&req->body)) {
       lease_tracker_.on_revoke(v->id);
       refreshed_ms_.erase(v->id);
+    } else if (const auto* x = std::get_if<store::LeaseExpire>(&req->body)) {
+      lease_tracker_.on_revoke(x->id);
+      refreshed_ms_.erase(x->id);
     }
   }
   if (req->origin == self_) {
@@ -207,7 +213,8 @@ void StoreService::tick(int64_t now_ms) {
   if (!leader_) return;
   // Leader duties: expiry and compaction are decided here and committed through the log.
   for (store::LeaseId id : lease_tracker_.expired(now_ms)) {
-    store::Request r{self_, 0, store::LeaseRevoke{id}};
+    // Conditional on no keep-alive being applied after what this node has applied now.
+    store::Request r{self_, 0, store::LeaseExpire{id, store_.applied()}};
     (void)host_.propose(store::encode_request(r));
   }
   compactor_.observe(now_ms, store_.revision());

@@ -14,10 +14,10 @@ namespace vigil::store {
 namespace {
 
 constexpr uint32_t kSnapshotMagic = 0x564d5631;  // "VMV1"
-constexpr uint8_t kSnapshotVersion = 1;
+constexpr uint8_t kSnapshotVersion = 2;          // 2: leases carry their refreshed index
 constexpr uint64_t kMaxSigned = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
 // Smallest encodings in a snapshot, to bound counts against the remaining bytes.
-constexpr size_t kMinLeaseBytes = 16;
+constexpr size_t kMinLeaseBytes = 24;
 constexpr size_t kMinKeyEntryBytes = 4 + 1 + 4;
 constexpr size_t kMinRecBytes = 8 * 4 + 1 + 4;
 
@@ -371,10 +371,20 @@ Response MvccStore::apply(LogIndex index, const Request& r) {
     // No change to the state: the leader's LeaseTracker restarts the TTL when it applies this.
     auto it = leases_.find(k->id);
     if (it == leases_.end()) {
-      resp.status =
-          Status(Errc::kNotFound, "lease_keepalive: lease " + k->id.str() + " not found");
+      resp.status = Status(Errc::kNotFound, "lease_keepalive: lease " + k->id.str() + " not found");
     } else {
+      it->second.refreshed = index;  // an expiry decided before this no longer applies
       resp.result = LeaseGrantResult{k->id, it->second.ttl_s};
+    }
+  } else if (const auto* x = std::get_if<LeaseExpire>(&r.body)) {
+    auto it = leases_.find(x->id);
+    if (it != leases_.end() && it->second.refreshed > x->decided_at) {
+      resp.status =
+          Status(Errc::kAborted, "lease_expire: lease " + x->id.str() + " was refreshed at index " +
+                                     it->second.refreshed.str() +
+                                     ", after the expiry was decided at " + x->decided_at.str());
+    } else {
+      resp = apply_revoke(w, LeaseRevoke{x->id}, std::move(resp));
     }
   } else {
     const int64_t rev = std::get<Compact>(r.body).revision;
@@ -441,6 +451,7 @@ Response MvccStore::apply_grant(const LeaseGrant& g, Response resp) {
   // Ids the store picks stay above every id ever granted, so an id is never reused.
   if (id >= next_lease_id_) next_lease_id_ = id + 1;
   leases_[id].ttl_s = g.ttl_s;
+  leases_[id].refreshed = resp.index;
   resp.result = LeaseGrantResult{id, g.ttl_s};
   return resp;
 }
@@ -515,6 +526,7 @@ std::string MvccStore::serialize() const {
   for (const auto& [id, l] : leases_) {
     w.u64(id.value());
     w.u64(static_cast<uint64_t>(l.ttl_s));
+    w.u64(l.refreshed.value());
   }
   w.u64(keys_.size());
   for (const auto& [k, recs] : keys_) {
@@ -576,13 +588,16 @@ Status MvccStore::restore(std::string_view data) {
   for (uint64_t i = 0; i < n_leases; ++i) {
     const LeaseId id(r.u64());
     const uint64_t ttl = r.u64();
+    const LogIndex refreshed(r.u64());
     if (!r.ok()) return bad("truncated lease");
+    if (refreshed > fresh.applied_) return bad("lease " + id.str() + " refreshed in the future");
     if (id == kNoLease || id >= fresh.next_lease_id_) return bad("lease id " + id.str());
     if (!fresh.leases_.empty() && id <= fresh.leases_.rbegin()->first) {
       return bad("leases out of order");
     }
     if (ttl < kMinLeaseTtlS || ttl > kMaxLeaseTtlS) return bad("lease ttl");
     fresh.leases_[id].ttl_s = static_cast<int64_t>(ttl);
+    fresh.leases_[id].refreshed = refreshed;
   }
 
   const uint64_t n_keys = r.u64();

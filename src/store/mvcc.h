@@ -183,6 +183,7 @@ class MvccStore {
   using Recs = std::vector<Rec>;  // ascending mod
   struct Lease {
     int64_t ttl_s = 0;
+    LogIndex refreshed;  // index of the grant or the last keep-alive (see LeaseExpire)
     std::set<std::string, std::less<>> keys;
   };
   // The changes of one write request, at revision `rev`.

@@ -10,6 +10,7 @@
 //   LeaseGrant   u64 id, u64 ttl_s
 //   LeaseRevoke  u64 id
 //   LeaseKeepAlive u64 id
+//   LeaseExpire  u64 id, u64 decided_at
 //   Compact      u64 revision
 // Signed fields travel as u64 and must be <= INT64_MAX.
 #include "store/request.h"
@@ -33,7 +34,8 @@ enum class Type : uint8_t {
   kLeaseGrant = 4,
   kLeaseRevoke = 5,
   kCompact = 6,
-  kLeaseKeepAlive = 7
+  kLeaseKeepAlive = 7,
+  kLeaseExpire = 8
 };
 enum class OpKind : uint8_t { kRange = 1, kPut = 2, kDelete = 3 };
 
@@ -440,6 +442,7 @@ std::string encode_request(const Request& r) {
         if constexpr (std::is_same_v<T, LeaseRevoke>) return Type::kLeaseRevoke;
         if constexpr (std::is_same_v<T, Compact>) return Type::kCompact;
         if constexpr (std::is_same_v<T, LeaseKeepAlive>) return Type::kLeaseKeepAlive;
+        if constexpr (std::is_same_v<T, LeaseExpire>) return Type::kLeaseExpire;
       },
       r.body);
   w.u8(static_cast<uint8_t>(type));
@@ -461,6 +464,9 @@ std::string encode_request(const Request& r) {
     w.u64(v->id.value());
   } else if (const auto* k = std::get_if<LeaseKeepAlive>(&r.body)) {
     w.u64(k->id.value());
+  } else if (const auto* x = std::get_if<LeaseExpire>(&r.body)) {
+    w.u64(x->id.value());
+    w.u64(x->decided_at.value());
   } else {
     w.u64(static_cast<uint64_t>(std::get<Compact>(r.body).revision));
   }
@@ -506,6 +512,14 @@ Result<Request> decode_request(std::string_view data) {
       d.set_context("lease_keepalive");
       r.body = LeaseKeepAlive{decode_lease_id(d)};
       break;
+    case Type::kLeaseExpire: {
+      d.set_context("lease_expire");
+      LeaseExpire x;
+      x.id = decode_lease_id(d);
+      x.decided_at = LogIndex(d.u64("decided_at"));
+      r.body = x;
+      break;
+    }
     case Type::kCompact:
       d.set_context("compact");
       r.body = Compact{d.i64("revision")};
@@ -559,6 +573,10 @@ Status validate_request(const Request& r) {
   }
   if (const auto* k = std::get_if<LeaseKeepAlive>(&r.body)) {
     if (k->id == kNoLease) return err(Errc::kInvalidArgument, "lease_keepalive: id is 0");
+    return Status();
+  }
+  if (const auto* x = std::get_if<LeaseExpire>(&r.body)) {
+    if (x->id == kNoLease) return err(Errc::kInvalidArgument, "lease_expire: id is 0");
     return Status();
   }
   if (std::get<Compact>(r.body).revision < 0) {

@@ -95,6 +95,16 @@ struct LeaseRevoke {
   bool operator==(const LeaseRevoke&) const = default;
 };
 
+// The leader's expiry of a lease, decided when this node had applied `decided_at`. Applied
+// like LeaseRevoke unless a keep-alive (or the grant) of the lease was applied after
+// `decided_at`: then it changes nothing and fails with kAborted, so a keep-alive that was
+// acknowledged before the expiry reached the log always keeps the lease.
+struct LeaseExpire {
+  LeaseId id;
+  LogIndex decided_at;
+  bool operator==(const LeaseExpire&) const = default;
+};
+
 // Refreshes a lease: the leader restarts its TTL when this is applied. It goes through the
 // log so a keep-alive sent to any node reaches the leader and is ordered with revokes.
 struct LeaseKeepAlive {
@@ -108,8 +118,8 @@ struct Compact {
   bool operator==(const Compact&) const = default;
 };
 
-using RequestBody =
-    std::variant<Put, DeleteRange, Txn, LeaseGrant, LeaseRevoke, Compact, LeaseKeepAlive>;
+using RequestBody = std::variant<Put, DeleteRange, Txn, LeaseGrant, LeaseRevoke, Compact,
+                                 LeaseKeepAlive, LeaseExpire>;
 
 // One replicated request. (origin, request_id) let the node that proposed it match the
 // applied entry to its waiting client, wherever Raft forwarded it.
@@ -122,7 +132,8 @@ struct Request {
 
 // Layout (little-endian, strings u32-length-prefixed, bools one byte 0/1):
 //   u8 version (1), u8 type (1 put, 2 delete, 3 txn, 4 lease grant, 5 lease revoke,
-//   6 compact, 7 lease keep-alive), u64 origin, u64 request_id, then the body as in request.cc.
+//   6 compact, 7 lease keep-alive, 8 lease expire), u64 origin, u64 request_id, then the body as in
+//   request.cc.
 std::string encode_request(const Request& r);
 // Errors: kCorruption "request: <field>: <what> at offset N" for truncation, unknown
 // version/type/enum, non-canonical bools, oversize strings or counts, trailing bytes.

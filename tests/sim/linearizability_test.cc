@@ -25,8 +25,8 @@ class History {
     ops_.push_back(op);
     return *this;
   }
-  History& cas(std::string key, std::optional<std::string> expected, std::string value,
-               bool ok, uint64_t call, uint64_t ret) {
+  History& cas(std::string key, std::optional<std::string> expected, std::string value, bool ok,
+               uint64_t call, uint64_t ret) {
     KvOp op = base(KvOpKind::kCas, std::move(key), call, ret);
     op.expected = std::move(expected);
     op.value = std::move(value);
@@ -101,8 +101,7 @@ TEST(Linearizability, ReadOfAbsentKeyBeforeAnyWrite) {
 }
 
 TEST(Linearizability, StaleReadIsCaught) {
-  EXPECT_FALSE(linearizable(
-      History().put("x", "1", 1, 2).put("x", "2", 3, 4).get("x", "1", 5, 6)));
+  EXPECT_FALSE(linearizable(History().put("x", "1", 1, 2).put("x", "2", 3, 4).get("x", "1", 5, 6)));
 }
 
 TEST(Linearizability, LostWriteIsCaught) {
@@ -123,26 +122,17 @@ TEST(Linearizability, ConcurrentPutsEitherOrderButThenStable) {
   // Two overlapping puts may land in either order, but once both returned the value is fixed.
   EXPECT_TRUE(linearizable(History().put("x", "a", 1, 4).put("x", "b", 2, 3).get("x", "a", 5, 6)));
   EXPECT_TRUE(linearizable(History().put("x", "a", 1, 4).put("x", "b", 2, 3).get("x", "b", 5, 6)));
-  EXPECT_FALSE(linearizable(History()
-                                .put("x", "a", 1, 4)
-                                .put("x", "b", 2, 3)
-                                .get("x", "a", 5, 6)
-                                .get("x", "b", 7, 8)));
+  EXPECT_FALSE(linearizable(
+      History().put("x", "a", 1, 4).put("x", "b", 2, 3).get("x", "a", 5, 6).get("x", "b", 7, 8)));
 }
 
 TEST(Linearizability, ReadsMustNotGoBackInTime) {
   // Two concurrent reads during a put are fine either way, but a read that starts after
   // another read returned the new value must not see the old one.
-  EXPECT_TRUE(linearizable(History()
-                               .put("x", "1", 1, 2)
-                               .put("x", "2", 3, 10)
-                               .get("x", "2", 4, 6)
-                               .get("x", "1", 5, 7)));
-  EXPECT_FALSE(linearizable(History()
-                                .put("x", "1", 1, 2)
-                                .put("x", "2", 3, 10)
-                                .get("x", "2", 4, 5)
-                                .get("x", "1", 6, 7)));
+  EXPECT_TRUE(linearizable(
+      History().put("x", "1", 1, 2).put("x", "2", 3, 10).get("x", "2", 4, 6).get("x", "1", 5, 7)));
+  EXPECT_FALSE(linearizable(
+      History().put("x", "1", 1, 2).put("x", "2", 3, 10).get("x", "2", 4, 5).get("x", "1", 6, 7)));
 }
 
 TEST(Linearizability, UnknownOutcomeMayTakeEffectLateOrNever) {
@@ -150,15 +140,11 @@ TEST(Linearizability, UnknownOutcomeMayTakeEffectLateOrNever) {
   EXPECT_TRUE(linearizable(History().put("x", "1", 1, kUnknownReturn).get("x", "1", 5, 6)));
   EXPECT_TRUE(
       linearizable(History().put("x", "1", 1, kUnknownReturn).get("x", std::nullopt, 5, 6)));
-  EXPECT_TRUE(linearizable(History()
-                               .put("x", "1", 1, kUnknownReturn)
-                               .get("x", std::nullopt, 5, 6)
-                               .get("x", "1", 7, 8)));
+  EXPECT_TRUE(linearizable(
+      History().put("x", "1", 1, kUnknownReturn).get("x", std::nullopt, 5, 6).get("x", "1", 7, 8)));
   // But once seen, it cannot vanish again.
-  EXPECT_FALSE(linearizable(History()
-                                .put("x", "1", 1, kUnknownReturn)
-                                .get("x", "1", 5, 6)
-                                .get("x", std::nullopt, 7, 8)));
+  EXPECT_FALSE(linearizable(
+      History().put("x", "1", 1, kUnknownReturn).get("x", "1", 5, 6).get("x", std::nullopt, 7, 8)));
   // Nor can it take effect before it was called.
   EXPECT_FALSE(linearizable(History().get("x", "1", 1, 2).put("x", "1", 3, kUnknownReturn)));
 }
@@ -194,10 +180,8 @@ TEST(Linearizability, CompareAndSwap) {
   // A cas that failed although the value matched.
   EXPECT_FALSE(linearizable(History().put("x", "1", 1, 2).cas("x", "1", "2", false, 3, 4)));
   // Two successful cas from the same expected value cannot both win.
-  EXPECT_FALSE(linearizable(History()
-                                .put("x", "0", 1, 2)
-                                .cas("x", "0", "a", true, 3, 6)
-                                .cas("x", "0", "b", true, 4, 5)));
+  EXPECT_FALSE(linearizable(
+      History().put("x", "0", 1, 2).cas("x", "0", "a", true, 3, 6).cas("x", "0", "b", true, 4, 5)));
   // An unknown cas may explain a later read of its value.
   EXPECT_TRUE(linearizable(History()
                                .put("x", "0", 1, 2)
@@ -208,8 +192,8 @@ TEST(Linearizability, CompareAndSwap) {
 TEST(Linearizability, KeysAreIndependent) {
   EXPECT_TRUE(linearizable(
       History().put("x", "1", 1, 10).put("y", "2", 2, 3).get("y", "2", 4, 5).get("x", "1", 6, 7)));
-  EXPECT_FALSE(linearizable(
-      History().put("x", "1", 1, 2).put("y", "2", 3, 4).get("y", std::nullopt, 5, 6)));
+  EXPECT_FALSE(
+      linearizable(History().put("x", "1", 1, 2).put("y", "2", 3, 4).get("y", std::nullopt, 5, 6)));
 }
 
 TEST(Linearizability, ReportNamesTheKeyAndPrefix) {

@@ -1620,10 +1620,18 @@ void Simulator::store_apply(int i, const Entry& e) {
       n.leases.on_grant(g.id, g.ttl_s, ms);
       n.grant_ms[g.id] = ms;
     } else if (const auto* k = std::get_if<store::LeaseKeepAlive>(&req->body)) {
-      if (n.store_leader) (void)n.leases.keep_alive(k->id, ms);
+      // As StoreService: a full TTL from now (an expiry decided before this will not apply).
+      const auto& ka = std::get<store::LeaseGrantResult>(resp.result);
+      // The injected bug: followers expire leases from deadlines they never renew.
+      if (n.store_leader || opts_.inject != SimOptions::InjectedBug::kFollowerExpiry) {
+        n.leases.on_grant(k->id, ka.ttl_s, ms);
+      }
     } else if (const auto* v = std::get_if<store::LeaseRevoke>(&req->body)) {
       n.leases.on_revoke(v->id);
       n.grant_ms.erase(v->id);
+    } else if (const auto* x = std::get_if<store::LeaseExpire>(&req->body)) {
+      n.leases.on_revoke(x->id);
+      n.grant_ms.erase(x->id);
     } else if (first && std::holds_alternative<store::Compact>(req->body)) {
       ++result_.stats.store_compactions;
     }
@@ -1689,7 +1697,7 @@ void Simulator::store_tick(int i) {
   const int64_t ms = node_ms(i);
   if (n.store_leader || opts_.inject == SimOptions::InjectedBug::kFollowerExpiry) {
     for (store::LeaseId id : n.leases.expired(ms)) {
-      store::Request r{n.id, next_request_id_++, store::LeaseRevoke{id}};
+      store::Request r{n.id, next_request_id_++, store::LeaseExpire{id, n.mvcc.applied()}};
       Status st = n.raft->propose(store::encode_request(r));
       tracef("n%llu proposes the expiry of lease %llu (#%llu): %s", (unsigned long long)n.id.v,
              (unsigned long long)id.v, (unsigned long long)r.request_id, st.to_string().c_str());

@@ -79,6 +79,8 @@ std::string describe_request(const store::Request& r) {
     s += "lease-revoke " + v->id.str();
   } else if (const auto* k = std::get_if<store::LeaseKeepAlive>(&r.body)) {
     s += "lease-keepalive " + k->id.str();
+  } else if (const auto* x = std::get_if<store::LeaseExpire>(&r.body)) {
+    s += "lease-expire " + x->id.str() + " decided at " + x->decided_at.str();
   } else {
     s += "compact " + std::to_string(std::get<store::Compact>(r.body).revision);
   }
@@ -287,10 +289,16 @@ void StoreChecker::on_first_apply(const store::Request& req, const store::Respon
                         ", the model expects the next id " + std::to_string(max_lease_id_ + 1));
       }
       leases_[gr->id] = g->ttl_s;
+      refreshed_[gr->id] = resp.index;
       max_lease_id_ = gr->id.v;
     }
-  } else if (const auto* v = std::get_if<store::LeaseRevoke>(&req.body)) {
-    ok = leases_.contains(v->id);
+  } else if (std::holds_alternative<store::LeaseRevoke>(req.body) ||
+             std::holds_alternative<store::LeaseExpire>(req.body)) {
+    // An expiry applies only if no keep-alive was applied after it was decided.
+    const auto* x = std::get_if<store::LeaseExpire>(&req.body);
+    const store::LeaseRevoke revoke{x ? x->id : std::get<store::LeaseRevoke>(req.body).id};
+    const store::LeaseRevoke* v = &revoke;
+    ok = leases_.contains(v->id) && (x == nullptr || refreshed_[v->id] <= x->decided_at);
     if (ok) {
       std::vector<std::string> doomed;
       for (const auto& [k, m] : kv_) {
@@ -298,6 +306,7 @@ void StoreChecker::on_first_apply(const store::Request& req, const store::Respon
       }
       for (const std::string& k : doomed) do_delete_key(k);
       leases_.erase(v->id);
+      refreshed_.erase(v->id);
       auto e = expiry_proposals_.find(req.request_id);
       if (e != expiry_proposals_.end() && e->second.first == v->id) {
         ++stats_.expiry_revokes;
@@ -317,6 +326,7 @@ void StoreChecker::on_first_apply(const store::Request& req, const store::Respon
     }
   } else if (const auto* k = std::get_if<store::LeaseKeepAlive>(&req.body)) {
     ok = leases_.contains(k->id);
+    if (ok) refreshed_[k->id] = resp.index;
   } else {
     const int64_t rev = std::get<store::Compact>(req.body).revision;
     ok = rev > compact_revision_ && rev <= revision_;

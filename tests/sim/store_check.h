@@ -119,7 +119,8 @@ class StoreChecker {
   bool compare_holds(const store::Compare& c) const;
 
   std::map<std::string, ModelKv> kv_;
-  std::map<store::LeaseId, int64_t> leases_;  // id -> ttl_s
+  std::map<store::LeaseId, int64_t> leases_;      // id -> ttl_s
+  std::map<store::LeaseId, LogIndex> refreshed_;  // id -> index of grant / last keep-alive
   uint64_t max_lease_id_ = 0;
   int64_t revision_ = 0;
   int64_t compact_revision_ = 0;

@@ -425,3 +425,43 @@ TEST(Mvcc, HistoryReplaysWholeRevisions) {
 
 }  // namespace
 }  // namespace vigil::store
+
+namespace vigil::store {
+namespace {
+
+// An expiry decided before a keep-alive was applied must not revoke the lease: a client whose
+// keep-alive was acknowledged keeps it (simulator finding S2).
+TEST(Mvcc, LeaseExpireYieldsToALaterKeepAlive) {
+  Applier a;
+  LeaseId l = a.grant(5);
+  a.put("svc/a", "x", l);
+  const LogIndex decided(a.index());                    // the leader decides the expiry here...
+  ASSERT_TRUE(a.apply(LeaseKeepAlive{l}).status.ok());  // ...but a keep-alive lands first
+  Response r = a.apply(LeaseExpire{l, decided});
+  EXPECT_EQ(r.status.code(), Errc::kAborted) << r.status.to_string();
+  EXPECT_TRUE(r.events.empty());
+  EXPECT_EQ(a.get("svc/a").value, "x");
+  // A later expiry, decided after the keep-alive, applies like a revoke.
+  r = a.apply(LeaseExpire{l, LogIndex(a.index())});
+  ASSERT_TRUE(r.status.ok()) << r.status.to_string();
+  EXPECT_EQ(std::get<LeaseRevokeResult>(r.result).deleted, 1);
+  EXPECT_EQ(a.store.lease_ttl(l).error().code(), Errc::kNotFound);
+  EXPECT_EQ(a.apply(LeaseExpire{l, LogIndex(a.index())}).status.code(), Errc::kNotFound);
+}
+
+TEST(Mvcc, LeaseRefreshIndexSurvivesASnapshot) {
+  Applier a;
+  LeaseId l = a.grant(5);
+  ASSERT_TRUE(a.apply(LeaseKeepAlive{l}).status.ok());
+  const LogIndex refreshed(a.index());
+  MvccStore copy;
+  ASSERT_TRUE(copy.restore(a.store.serialize()).ok());
+  EXPECT_EQ(copy.serialize(), a.store.serialize());
+  // The copy still knows the keep-alive came after an expiry decided just before it.
+  Response r =
+      copy.apply(LogIndex(a.index() + 1), Request{NodeId(1), 1, LeaseExpire{l, refreshed - 1}});
+  EXPECT_EQ(r.status.code(), Errc::kAborted);
+}
+
+}  // namespace
+}  // namespace vigil::store

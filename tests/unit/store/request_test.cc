@@ -33,6 +33,7 @@ std::vector<Request> samples() {
       Request{NodeId(1), 5, LeaseRevoke{LeaseId(12)}},
       Request{NodeId(1), 6, Compact{17}},
       Request{NodeId(2), 7, LeaseKeepAlive{LeaseId(12)}},
+      Request{NodeId(2), 8, LeaseExpire{LeaseId(12), LogIndex(40)}},
   };
 }
 

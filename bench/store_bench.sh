@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Runs the store/API benchmark of docs/BENCHMARKS.md (issue #3) for 3-voter Vigil and etcd
+# clusters on 127.0.0.1, fsync on, through the HTTP API (etcd: its v3 JSON gateway): RSS of
+# the leader idle, puts at 1/16/64/256 clients, linearizable gets at 16/64, RSS after,
+# watch latency (put on the leader, watcher on a follower), election failover (Vigil only).
+#
+# usage: bench/store_bench.sh BUILD_DIR [--seconds S] [--watch-count N] [--runs R] [--out FILE]
+#   BUILD_DIR holds vigil, vigil-kv-load, vigil-failover-bench and vigil-watch-latency (this
+#   script builds nothing). --seconds: load per step (default 10); --watch-count: watch
+#   samples (1000); --runs: election failover runs, TTL 1 s (10; 0 skips); --out: also
+#   write the table and the raw JSON to FILE. Needs etcd 3.4 on PATH, jq and ss.
+set -euo pipefail
+
+usage() {
+  sed -n '7,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+[[ $# -ge 1 ]] || usage
+build=$(cd "$1" && pwd)
+shift
+seconds=10
+watch_count=1000
+runs=10
+out=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --seconds) seconds=$2; shift 2 ;;
+    --watch-count) watch_count=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) usage ;;
+  esac
+done
+
+for exe in vigil vigil-kv-load vigil-failover-bench vigil-watch-latency; do
+  [[ -x "$build/$exe" ]] || { echo "missing $build/$exe: build it first" >&2; exit 1; }
+done
+for tool in etcd jq ss; do
+  command -v "$tool" >/dev/null || { echo "$tool not on PATH" >&2; exit 1; }
+done
+if pgrep -x etcd >/dev/null; then
+  echo "an etcd process is already running (pgrep -x etcd): stop it first," \
+    "it would skew the figures" >&2
+  exit 1
+fi
+
+work=$(mktemp -d /tmp/vigil-store-bench.XXXXXX)
+serve_pid=""
+endpoint=""
+endpoint_env=""
+leader_pid=""
+elect_pids=()
+
+stop_pid() {  # stop_pid PID: SIGTERM, then SIGKILL after 5 s
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+kill_group() {  # kill_group PID: SIGKILL to the process group PID leads (setsid), then reap
+  kill -KILL -- "-$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+cleanup() {
+  local p
+  for p in "${elect_pids[@]}"; do kill_group "$p"; done
+  [[ -n "$serve_pid" ]] && stop_pid "$serve_pid"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log() { echo "== $*" >&2; }
+
+# start_cluster vigil|etcd: a 3-node cluster in the background (not in a subshell: the trap
+# must know its pid); sets endpoint (the leader's API), endpoint_env and leader_pid.
+start_cluster() {
+  local target=$1 ready="$work/$1.endpoint"
+  rm -f "$ready" "$ready.env" "$ready.nodes"
+  "$build/vigil-failover-bench" --serve "$target" --dir "$work/serve" --ready-file "$ready" \
+    >"$work/$target.serve.log" 2>&1 &
+  serve_pid=$!
+  for _ in $(seq 600); do
+    if [[ -s "$ready" ]]; then
+      endpoint=$(cat "$ready")
+      endpoint_env=$(cat "$ready.env" 2>/dev/null || true)  # TLS and token of an HTTPS API
+      leader_pid=$(pid_listening "${endpoint##*:}")
+      [[ -n "$leader_pid" ]] || { echo "no process listens on $endpoint" >&2; return 1; }
+      # The leader must be a member this script started (a child of the serve process).
+      [[ $(ps -o ppid= -p "$leader_pid" | tr -d ' ') == "$serve_pid" ]] || {
+        echo "pid $leader_pid on $endpoint is not a child of $serve_pid" >&2
+        return 1
+      }
+      return 0
+    fi
+    kill -0 "$serve_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "the $target cluster did not come up:" >&2
+  cat "$work/$target.serve.log" >&2
+  return 1
+}
+
+pid_listening() {  # pid_listening PORT: the pid of the process listening on 127.0.0.1:PORT
+  ss -Htlnp "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+stop_cluster() {
+  stop_pid "$serve_pid"
+  serve_pid=""
+  rm -rf "$work/serve"
+}
+
+# election_runs: Vigil's election failover with `vigil elect --ttl 1`: holder on the leader,
+# the other candidate on a follower; SIGKILL of the holder's process group (the CLI and its
+# command) to the moment the other prints its token. JSON lines to $work/election.jsonl.
+election_runs() {
+  local leader_url follower_line follower_url follower_name run
+  leader_url=$endpoint
+  follower_line=$(awk -v e="$endpoint" '$2 != e' "$work/vigil.endpoint.nodes" | head -1)
+  follower_url=$(echo "$follower_line" | cut -d' ' -f2)
+  follower_name=$(echo "$follower_line" | cut -d' ' -f3)
+  for run in $(seq "$runs"); do
+    local l1="$work/elect.$run.1.log" l2="$work/elect.$run.2.log" c1 c2 t0 t1
+    # shellcheck disable=SC2086  # endpoint_env is VAR=VALUE words
+    env $endpoint_env setsid "$build/vigil" elect --api "$leader_url" --ttl 1 "bench-$run" \
+      -- /bin/sh -c 'sleep 600' >"$l1" 2>&1 &
+    c1=$!
+    elect_pids+=("$c1")
+    wait_token "$l1" 10 || { echo "holder not elected:" >&2; cat "$l1" >&2; return 1; }
+    # shellcheck disable=SC2086
+    env $endpoint_env VIGIL_SERVER_NAME="$follower_name" setsid "$build/vigil" elect \
+      --api "$follower_url" --ttl 1 "bench-$run" -- /bin/sh -c 'sleep 600' >"$l2" 2>&1 &
+    c2=$!
+    elect_pids+=("$c2")
+    sleep 1.5  # the second candidate is campaigning (and must not hold)
+    if grep -q 'token ' "$l2"; then echo "two holders at once:" >&2; cat "$l2" >&2; return 1; fi
+    t0=$(date +%s%N)
+    kill_group "$c1"
+    wait_token "$l2" 10 || { echo "no failover:" >&2; cat "$l2" >&2; return 1; }
+    t1=$(date +%s%N)
+    kill_group "$c2"
+    elect_pids=()
+    echo "{\"run\":$run,\"failover_ms\":$(( (t1 - t0) / 1000000 ))}" \
+      | tee -a "$work/election.jsonl" >&2
+  done
+}
+
+wait_token() {  # wait_token LOG SECONDS: polls every 5 ms for the "token N" line
+  local deadline=$(( $(date +%s) + $2 ))
+  while (( $(date +%s) < deadline )); do
+    grep -q 'token ' "$1" 2>/dev/null && return 0
+    sleep 0.005
+  done
+  return 1
+}
+
+# bench vigil|etcd: one fresh cluster: RSS idle, puts, gets, RSS after, watch, election.
+bench() {
+  target=$1
+  start_cluster "$target"
+  log "$target: cluster up, leader API $endpoint (pid $leader_pid)"
+  sleep 2
+  echo "{\"target\":\"$target\",\"rss_idle_kib\":$(rss_kib "$leader_pid")}" \
+    >>"$work/$target.rss.jsonl"
+  local op clients
+  for op in put get; do
+    local counts="1 16 64 256"
+    [[ $op == get ]] && counts="16 64"
+    for clients in $counts; do
+      log "$target: $op, $clients clients for $seconds s"
+      # shellcheck disable=SC2086  # endpoint_env is VAR=VALUE words
+      env $endpoint_env "$build/vigil-kv-load" --target "$target" --endpoint "$endpoint" \
+        --op "$op" --clients "$clients" --seconds "$seconds" --json \
+        | tee -a "$work/$target.load.jsonl" >&2
+    done
+    if [[ $op == put ]]; then
+      echo "{\"target\":\"$target\",\"rss_after_puts_kib\":$(rss_kib "$leader_pid")}" \
+        >>"$work/$target.rss.jsonl"
+    fi
+  done
+  local watcher
+  watcher=$(awk -v e="$endpoint" '$2 != e' "$work/$target.endpoint.nodes" | head -1)
+  local wurl wname
+  wurl=$(echo "$watcher" | cut -d' ' -f2)
+  wname=$(echo "$watcher" | cut -d' ' -f3)
+  log "$target: watch latency, $watch_count puts on $endpoint, watcher on $wurl"
+  [[ $wname == - ]] && wname=""
+  # shellcheck disable=SC2086
+  env $endpoint_env "$build/vigil-watch-latency" --target "$target" --put-endpoint "$endpoint" \
+    --watch-endpoint "$wurl" ${wname:+--watch-server-name "$wname"} \
+    --count "$watch_count" --json | tee "$work/$target.watch.json" >&2
+  if [[ $target == vigil && $runs -gt 0 ]]; then
+    log "vigil: election failover, TTL 1 s, $runs runs"
+    election_runs
+  fi
+  stop_cluster
+}
+
+machine_load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+load_before=$(machine_load)
+log "load average before: $load_before"
+bench vigil
+bench etcd
+load_after=$(machine_load)
+
+# ------------------------------------------------------------------ table
+fmt() { printf '%.0f' "$1"; }
+fmt1() { printf '%.1f' "$1"; }
+field() {  # field TARGET OP CLIENTS FIELD
+  jq -r --arg op "$2" --argjson c "$3" --arg f "$4" \
+    'select(.op == $op and .clients == $c) | .[$f]' "$work/$1.load.jsonl"
+}
+rss() { jq -r ".$2 // empty" "$work/$1.rss.jsonl" | awk '{printf "%.1f", $1 / 1024}'; }
+watch() { fmt1 "$(jq -r ".$2" "$work/$1.watch.json")"; }
+election() {  # election median|per_run
+  [[ -s "$work/election.jsonl" ]] || { echo "not run"; return; }
+  if [[ $1 == median ]]; then
+    jq -s 'map(.failover_ms) | sort | if length % 2 == 1 then .[length / 2 | floor]
+      else (.[length / 2 - 1] + .[length / 2]) / 2 end' "$work/election.jsonl"
+  else
+    jq -rs 'map(.failover_ms | tostring) | join(", ")' "$work/election.jsonl"
+  fi
+}
+
+table=$(
+  echo "| Figure (3 voters, 127.0.0.1, fsync on, HTTP API; $seconds s per step) | Vigil | etcd $(etcd --version | awk '/etcd Version/ {print $3}') |"
+  echo "|---|---:|---:|"
+  for op in put get; do
+    counts="1 16 64 256"
+    [[ $op == get ]] && counts="16 64"
+    what=$op
+    [[ $op == get ]] && what="linearizable get"
+    for c in $counts; do
+      echo "| $what throughput, $c client(s) (ops/s) | $(fmt "$(field vigil $op "$c" ops_per_s)") | $(fmt "$(field etcd $op "$c" ops_per_s)") |"
+      echo "| $what latency p50 / p99, $c client(s) (ms) | $(fmt1 "$(field vigil $op "$c" p50_ms)") / $(fmt1 "$(field vigil $op "$c" p99_ms)") | $(fmt1 "$(field etcd $op "$c" p50_ms)") / $(fmt1 "$(field etcd $op "$c" p99_ms)") |"
+      echo "| $what errors, $c client(s) | $(field vigil $op "$c" errors) | $(field etcd $op "$c" errors) |"
+    done
+  done
+  echo "| watch latency median / p99 ($watch_count puts, ms) | $(watch vigil median_ms) / $(watch vigil p99_ms) | $(watch etcd median_ms) / $(watch etcd p99_ms) |"
+  echo "| watch events lost (5 s wait) | $(jq -r .lost "$work/vigil.watch.json") | $(jq -r .lost "$work/etcd.watch.json") |"
+  echo "| election failover median, TTL 1 s ($runs runs, ms) | $(election median) | not measured |"
+  echo "| election failover per run (ms) | $(election per_run) | |"
+  echo "| leader RSS idle (MiB) | $(rss vigil rss_idle_kib) | $(rss etcd rss_idle_kib) |"
+  echo "| leader RSS after the put benchmark (MiB) | $(rss vigil rss_after_puts_kib) | $(rss etcd rss_after_puts_kib) |"
+)
+echo
+echo "Load average (1/5/15 min) before: $load_before, after: $load_after"
+echo
+echo "$table"
+if [[ -n "$out" ]]; then
+  {
+    echo "Load average (1/5/15 min) before: $load_before, after: $load_after"
+    echo
+    echo "$table"
+    echo
+    echo '```json'
+    cat "$work"/*.load.jsonl "$work"/*.rss.jsonl "$work"/*.watch.json
+    [[ -s "$work/election.jsonl" ]] && cat "$work/election.jsonl"
+    echo '```'
+  } >"$out"
+fi
