@@ -2,17 +2,19 @@
 # Runs the store/API benchmark of docs/BENCHMARKS.md (issue #3) for 3-voter Vigil and etcd
 # clusters on 127.0.0.1, fsync on, through the HTTP API (etcd: its v3 JSON gateway): RSS of
 # the leader idle, puts at 1/16/64/256 clients, linearizable gets at 16/64, RSS after,
-# watch latency (put on the leader, watcher on a follower), election failover (Vigil only).
+# watch latency (put on the leader, watcher on a follower), election failover with TTL 1 s.
 #
 # usage: bench/store_bench.sh BUILD_DIR [--seconds S] [--watch-count N] [--runs R] [--out FILE]
-#   BUILD_DIR holds vigil, vigil-kv-load, vigil-failover-bench and vigil-watch-latency (this
+#                             [--etcd-first]
+#   BUILD_DIR holds vigil and vigil-{kv-load,failover-bench,watch-latency,etcd-elect} (this
 #   script builds nothing). --seconds: load per step (default 10); --watch-count: watch
 #   samples (1000); --runs: election failover runs, TTL 1 s (10; 0 skips); --out: also
-#   write the table and the raw JSON to FILE. Needs etcd 3.4 on PATH, jq and ss.
+#   write the table and the raw JSON to FILE; --etcd-first: etcd's cluster first (the
+#   machine's load drifts: alternate). Needs etcd 3.4 on PATH, jq and ss.
 set -euo pipefail
 
 usage() {
-  sed -n '7,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '7,13p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -23,17 +25,19 @@ seconds=10
 watch_count=1000
 runs=10
 out=""
+etcd_first=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --watch-count) watch_count=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --etcd-first) etcd_first=1; shift ;;
     *) usage ;;
   esac
 done
 
-for exe in vigil vigil-kv-load vigil-failover-bench vigil-watch-latency; do
+for exe in vigil vigil-kv-load vigil-failover-bench vigil-watch-latency vigil-etcd-elect; do
   [[ -x "$build/$exe" ]] || { echo "missing $build/$exe: build it first" >&2; exit 1; }
 done
 for tool in etcd jq ss; do
@@ -121,28 +125,36 @@ stop_cluster() {
   rm -rf "$work/serve"
 }
 
-# election_runs: Vigil's election failover with `vigil elect --ttl 1`: holder on the leader,
-# the other candidate on a follower; SIGKILL of the holder's process group (the CLI and its
-# command) to the moment the other prints its token. JSON lines to $work/election.jsonl.
-election_runs() {
-  local leader_url follower_line follower_url follower_name run
-  leader_url=$endpoint
-  follower_line=$(awk -v e="$endpoint" '$2 != e' "$work/vigil.endpoint.nodes" | head -1)
-  follower_url=$(echo "$follower_line" | cut -d' ' -f2)
-  follower_name=$(echo "$follower_line" | cut -d' ' -f3)
-  for run in $(seq "$runs"); do
-    local l1="$work/elect.$run.1.log" l2="$work/elect.$run.2.log" c1 c2 t0 t1
+# candidate URL SERVER_NAME NAME LOG: one election candidate with a 1 s TTL in its own process
+# group, in the background (sets cand_pid). Vigil: `vigil elect`; etcd: vigil-etcd-elect.
+candidate() {
+  if [[ $target == vigil ]]; then
     # shellcheck disable=SC2086  # endpoint_env is VAR=VALUE words
-    env $endpoint_env setsid "$build/vigil" elect --api "$leader_url" --ttl 1 "bench-$run" \
-      -- /bin/sh -c 'sleep 600' >"$l1" 2>&1 &
-    c1=$!
-    elect_pids+=("$c1")
+    env $endpoint_env VIGIL_SERVER_NAME="$2" setsid "$build/vigil" elect --api "$1" --ttl 1 \
+      "$3" -- /bin/sh -c 'sleep 600' >"$4" 2>&1 &
+  else
+    setsid "$build/vigil-etcd-elect" "$1" 1 "$3" >"$4" 2>&1 &
+  fi
+  cand_pid=$!
+  elect_pids+=("$cand_pid")
+}
+
+# election_runs: election failover with a 1 s TTL: the holder through the leader's API, the
+# other candidate through a follower's; SIGKILL of the holder's process group (keep-alives
+# stop) to the moment the other prints its token. JSON lines to $work/$target.election.jsonl.
+election_runs() {
+  local leader_line follower_line run
+  leader_line=$(awk -v e="$endpoint" '$2 == e' "$work/$target.endpoint.nodes")
+  follower_line=$(awk -v e="$endpoint" '$2 != e' "$work/$target.endpoint.nodes" | head -1)
+  read -r _ l_url l_name <<<"$leader_line"
+  read -r _ f_url f_name <<<"$follower_line"
+  for run in $(seq "$runs"); do
+    local l1="$work/$target.elect.$run.1.log" l2="$work/$target.elect.$run.2.log" c1 c2 t0 t1
+    candidate "$l_url" "$l_name" "bench-$run" "$l1"
+    c1=$cand_pid
     wait_token "$l1" 10 || { echo "holder not elected:" >&2; cat "$l1" >&2; return 1; }
-    # shellcheck disable=SC2086
-    env $endpoint_env VIGIL_SERVER_NAME="$follower_name" setsid "$build/vigil" elect \
-      --api "$follower_url" --ttl 1 "bench-$run" -- /bin/sh -c 'sleep 600' >"$l2" 2>&1 &
-    c2=$!
-    elect_pids+=("$c2")
+    candidate "$f_url" "$f_name" "bench-$run" "$l2"
+    c2=$cand_pid
     sleep 1.5  # the second candidate is campaigning (and must not hold)
     if grep -q 'token ' "$l2"; then echo "two holders at once:" >&2; cat "$l2" >&2; return 1; fi
     t0=$(date +%s%N)
@@ -151,9 +163,13 @@ election_runs() {
     t1=$(date +%s%N)
     kill_group "$c2"
     elect_pids=()
-    echo "{\"run\":$run,\"failover_ms\":$(( (t1 - t0) / 1000000 ))}" \
-      | tee -a "$work/election.jsonl" >&2
+    echo "{\"target\":\"$target\",\"run\":$run,\"failover_ms\":$(( (t1 - t0) / 1000000 ))}" \
+      | tee -a "$work/$target.election.jsonl" >&2
   done
+  # etcd raises a TTL below its minimum: record what it granted.
+  if [[ $target == etcd ]]; then
+    grep -ho 'ttl [0-9]* s' "$work/$target.elect.1.1.log" | head -1 | sed 's/^ttl //' >"$work/etcd.granted_ttl"
+  fi
 }
 
 wait_token() {  # wait_token LOG SECONDS: polls every 5 ms for the "token N" line
@@ -200,8 +216,8 @@ bench() {
   env $endpoint_env "$build/vigil-watch-latency" --target "$target" --put-endpoint "$endpoint" \
     --watch-endpoint "$wurl" ${wname:+--watch-server-name "$wname"} \
     --count "$watch_count" --json | tee "$work/$target.watch.json" >&2
-  if [[ $target == vigil && $runs -gt 0 ]]; then
-    log "vigil: election failover, TTL 1 s, $runs runs"
+  if [[ $runs -gt 0 ]]; then
+    log "$target: election failover, TTL 1 s, $runs runs"
     election_runs
   fi
   stop_cluster
@@ -212,8 +228,7 @@ machine_load() { cut -d' ' -f1-3 /proc/loadavg; }
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 load_before=$(machine_load)
 log "load average before: $load_before"
-bench vigil
-bench etcd
+if (( etcd_first )); then bench etcd; bench vigil; else bench vigil; bench etcd; fi
 load_after=$(machine_load)
 
 # ------------------------------------------------------------------ table
@@ -225,15 +240,17 @@ field() {  # field TARGET OP CLIENTS FIELD
 }
 rss() { jq -r ".$2 // empty" "$work/$1.rss.jsonl" | awk '{printf "%.1f", $1 / 1024}'; }
 watch() { fmt1 "$(jq -r ".$2" "$work/$1.watch.json")"; }
-election() {  # election median|per_run
-  [[ -s "$work/election.jsonl" ]] || { echo "not run"; return; }
-  if [[ $1 == median ]]; then
+election() {  # election TARGET median|per_run
+  local f="$work/$1.election.jsonl"
+  [[ -s "$f" ]] || { echo "not run"; return; }
+  if [[ $2 == median ]]; then
     jq -s 'map(.failover_ms) | sort | if length % 2 == 1 then .[length / 2 | floor]
-      else (.[length / 2 - 1] + .[length / 2]) / 2 end' "$work/election.jsonl"
+      else (.[length / 2 - 1] + .[length / 2]) / 2 end' "$f"
   else
-    jq -rs 'map(.failover_ms | tostring) | join(", ")' "$work/election.jsonl"
+    jq -rs 'map(.failover_ms | tostring) | join(", ")' "$f"
   fi
 }
+etcd_ttl=$(cat "$work/etcd.granted_ttl" 2>/dev/null || true)
 
 table=$(
   echo "| Figure (3 voters, 127.0.0.1, fsync on, HTTP API; $seconds s per step) | Vigil | etcd $(etcd --version | awk '/etcd Version/ {print $3}') |"
@@ -251,8 +268,9 @@ table=$(
   done
   echo "| watch latency median / p99 ($watch_count puts, ms) | $(watch vigil median_ms) / $(watch vigil p99_ms) | $(watch etcd median_ms) / $(watch etcd p99_ms) |"
   echo "| watch events lost (5 s wait) | $(jq -r .lost "$work/vigil.watch.json") | $(jq -r .lost "$work/etcd.watch.json") |"
-  echo "| election failover median, TTL 1 s ($runs runs, ms) | $(election median) | not measured |"
-  echo "| election failover per run (ms) | $(election per_run) | |"
+  echo "| election failover median, TTL 1 s asked ($runs runs, ms) | $(election vigil median) | $(election etcd median) |"
+  echo "| election failover per run (ms) | $(election vigil per_run) | $(election etcd per_run) |"
+  echo "| lease TTL granted | 1 s | ${etcd_ttl:-?} |"
   echo "| leader RSS idle (MiB) | $(rss vigil rss_idle_kib) | $(rss etcd rss_idle_kib) |"
   echo "| leader RSS after the put benchmark (MiB) | $(rss vigil rss_after_puts_kib) | $(rss etcd rss_after_puts_kib) |"
 )
@@ -268,7 +286,7 @@ if [[ -n "$out" ]]; then
     echo
     echo '```json'
     cat "$work"/*.load.jsonl "$work"/*.rss.jsonl "$work"/*.watch.json
-    [[ -s "$work/election.jsonl" ]] && cat "$work/election.jsonl"
+    cat "$work"/*.election.jsonl 2>/dev/null || true
     echo '```'
   } >"$out"
 fi
