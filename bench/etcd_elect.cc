@@ -12,28 +12,12 @@
 #include <thread>
 
 #include "api/http_client.h"
+#include "bench/bench_util.h"
 
 namespace {
 
 using json = nlohmann::json;
-
-std::string base64(const std::string& in) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char ch : in) {
-    acc = (acc << 8) | ch;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += k[(acc >> bits) & 63];
-    }
-  }
-  if (bits > 0) out += k[(acc << (6 - bits)) & 63];
-  while (out.size() % 4) out += '=';
-  return out;
-}
+using vigil::bench::base64;
 
 // etcd's gateway writes int64 fields as JSON strings.
 int64_t as_int(const json& j, const char* field) {

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "api/http_client.h"
+#include "bench/bench_util.h"
 #include "cli/agent_cluster.h"
 #include "net/certs.h"
 
@@ -45,29 +46,13 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+using vigil::bench::base64;
+
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-std::string base64(const std::string& in) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], k[v & 63]};
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out += {k[v >> 18], k[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], '='};
-  }
-  return out;
 }
 
 // One HTTP request the prober sends.
@@ -133,8 +118,8 @@ class VigilBenchCluster final : public BenchCluster {
       if (s && (*s)["applied"].get<uint64_t>() >= commit) return Status();
       std::this_thread::sleep_for(milliseconds(20));
     }
-    return err(Errc::kTimeout, "node " + std::to_string(node) + " did not reach index " +
-                                   std::to_string(commit));
+    return err(Errc::kTimeout,
+               "node " + std::to_string(node) + " did not reach index " + std::to_string(commit));
   }
   PutRequest put_request(const std::string& key, const std::string& value) const override {
     return {"PUT", "/v1/kv/" + key, value, "application/octet-stream"};
@@ -149,9 +134,9 @@ class VigilBenchCluster final : public BenchCluster {
     o.nodes = 3;
     o.dir = dir;
     o.vigil_binary = bin;
-    o.insecure = insecure;  // default false: mutual TLS between the agents
+    o.insecure = insecure;                  // default false: mutual TLS between the agents
     o.snapshot_entries = snapshot_entries;  // 0: the agent's default
-    o.fsync = true;         // timers: the agent's defaults
+    o.fsync = true;                         // timers: the agent's defaults
     return o;
   }
   cli::AgentCluster cluster_;
@@ -198,17 +183,28 @@ class EtcdBenchCluster final : public BenchCluster {
     // etcd's defaults everywhere else: heartbeat 100 ms, election 1000 ms, fsync always.
     std::vector<std::string> args = {
         binary_,
-        "--name", member(node),
-        "--data-dir", data_dir(node),
-        "--listen-peer-urls", peer_url(node),
-        "--initial-advertise-peer-urls", peer_url(node),
-        "--listen-client-urls", "http://" + api(node),
-        "--advertise-client-urls", "http://" + api(node),
-        "--initial-cluster", cluster,
-        "--initial-cluster-state", "new",
-        "--initial-cluster-token", token_,
-        "--logger", "zap",
-        "--log-level", "info",
+        "--name",
+        member(node),
+        "--data-dir",
+        data_dir(node),
+        "--listen-peer-urls",
+        peer_url(node),
+        "--initial-advertise-peer-urls",
+        peer_url(node),
+        "--listen-client-urls",
+        "http://" + api(node),
+        "--advertise-client-urls",
+        "http://" + api(node),
+        "--initial-cluster",
+        cluster,
+        "--initial-cluster-state",
+        "new",
+        "--initial-cluster-token",
+        token_,
+        "--logger",
+        "zap",
+        "--log-level",
+        "info",
     };
     std::string log = log_path(node);
     int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -449,9 +445,9 @@ struct Options {
 struct RunResult {
   int run = 0;
   int old_leader = 0, new_leader = 0, acked_by = 0;
-  double kill_ms = 0;       // SIGKILL sent → death confirmed (T0)
-  double failover_ms = 0;   // T0 → T1
-  double ack_sent_ms = 0;   // T0 → start of the acknowledged PUT
+  double kill_ms = 0;        // SIGKILL sent → death confirmed (T0)
+  double failover_ms = 0;    // T0 → T1
+  double ack_sent_ms = 0;    // T0 → start of the acknowledged PUT
   int earlier_attempts = 0;  // PUTs started in [T0, start of the acknowledged one)
 };
 
@@ -533,8 +529,10 @@ Result<Summary> run_target(const std::string& target, const Options& o) {
     std::optional<Attempt> ack;
     while (!(ack = prober->first_ack_after(t0, nullptr))) {
       if (Clock::now() - t0 > milliseconds(30000)) {
-        return fail(*c, survivors[0], err(Errc::kTimeout, "no write acknowledged 30 s after "
-                                                          "the leader was killed"));
+        return fail(*c, survivors[0],
+                    err(Errc::kTimeout,
+                        "no write acknowledged 30 s after "
+                        "the leader was killed"));
       }
       std::this_thread::sleep_for(milliseconds(2));
     }
@@ -549,10 +547,11 @@ Result<Summary> run_target(const std::string& target, const Options& o) {
     if (!nl) return fail(*c, survivors[0], nl.error());
     rr.new_leader = *nl;
     if (!o.as_json) {
-      std::printf("%-5s run %2d: killed leader %d, failover %7.1f ms (acknowledged PUT sent "
-                  "at +%.1f ms via node %d after %d unacknowledged PUTs; new leader %d)\n",
-                  target.c_str(), run, old, rr.failover_ms, rr.ack_sent_ms, rr.acked_by,
-                  rr.earlier_attempts, rr.new_leader);
+      std::printf(
+          "%-5s run %2d: killed leader %d, failover %7.1f ms (acknowledged PUT sent "
+          "at +%.1f ms via node %d after %d unacknowledged PUTs; new leader %d)\n",
+          target.c_str(), run, old, rr.failover_ms, rr.ack_sent_ms, rr.acked_by,
+          rr.earlier_attempts, rr.new_leader);
       std::fflush(stdout);
     }
     sum.runs.push_back(rr);
@@ -587,8 +586,11 @@ json to_json(const Summary& s) {
                     {"ack_sent_ms", r.ack_sent_ms},
                     {"earlier_attempts", r.earlier_attempts}});
   }
-  return json{{"target", s.target}, {"runs", runs},   {"median_ms", s.median},
-              {"min_ms", s.min},    {"max_ms", s.max}};
+  return json{{"target", s.target},
+              {"runs", runs},
+              {"median_ms", s.median},
+              {"min_ms", s.min},
+              {"max_ms", s.max}};
 }
 
 int serve(const Options& o) {
@@ -679,19 +681,32 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--target") o.target = next();
-    else if (a == "--runs") o.runs = std::atoi(next().c_str());
-    else if (a == "--json") o.as_json = true;
-    else if (a == "--interval-ms") o.interval_ms = std::atoi(next().c_str());
-    else if (a == "--timeout-ms") o.timeout_ms = std::atoi(next().c_str());
-    else if (a == "--dir") o.dir = next();
-    else if (a == "--keep") o.keep = true;
-    else if (a == "--vigil") o.vigil_binary = next();
-    else if (a == "--etcd") o.etcd_binary = next();
-    else if (a == "--serve") o.serve = next();
-    else if (a == "--ready-file") o.ready_file = next();
-    else if (a == "--vigil-insecure") o.vigil_insecure = true;
-    else if (a == "--vigil-snapshot-entries") o.vigil_snapshot_entries = std::stoull(next());
+    if (a == "--target")
+      o.target = next();
+    else if (a == "--runs")
+      o.runs = std::atoi(next().c_str());
+    else if (a == "--json")
+      o.as_json = true;
+    else if (a == "--interval-ms")
+      o.interval_ms = std::atoi(next().c_str());
+    else if (a == "--timeout-ms")
+      o.timeout_ms = std::atoi(next().c_str());
+    else if (a == "--dir")
+      o.dir = next();
+    else if (a == "--keep")
+      o.keep = true;
+    else if (a == "--vigil")
+      o.vigil_binary = next();
+    else if (a == "--etcd")
+      o.etcd_binary = next();
+    else if (a == "--serve")
+      o.serve = next();
+    else if (a == "--ready-file")
+      o.ready_file = next();
+    else if (a == "--vigil-insecure")
+      o.vigil_insecure = true;
+    else if (a == "--vigil-snapshot-entries")
+      o.vigil_snapshot_entries = std::stoull(next());
     else {
       usage();
       return 2;
@@ -707,8 +722,10 @@ int main(int argc, char** argv) {
   o.dir = std::filesystem::absolute(o.dir).string();
   if (!o.serve.empty()) return serve(o);
   std::vector<std::string> targets;
-  if (o.target == "both") targets = {"vigil", "etcd"};
-  else targets = {o.target};
+  if (o.target == "both")
+    targets = {"vigil", "etcd"};
+  else
+    targets = {o.target};
   json out = json::object();
   for (const auto& t : targets) {
     auto s = run_target(t, o);

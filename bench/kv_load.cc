@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -16,29 +15,13 @@
 #include <vector>
 
 #include "api/http_client.h"
+#include "bench/bench_util.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
-
-std::string base64(const std::string& in) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], k[v & 63]};
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out += {k[v >> 18], k[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], '='};
-  }
-  return out;
-}
+using vigil::bench::base64;
 
 void usage() {
   std::fprintf(stderr,
@@ -90,27 +73,13 @@ int main(int argc, char** argv) {
   }
   // https://HOST:PORT: TLS and a token from the vigil CLI's variables (VIGIL_CACERT,
   // VIGIL_SERVER_NAME, VIGIL_TOKEN_FILE), as `vigil-failover-bench --serve` writes them.
-  auto url = vigil::api::parse_api_url(endpoint);
-  if (!url) {
-    std::fprintf(stderr, "vigil-kv-load: %s\n", url.error().message().c_str());
+  auto options = vigil::bench::client_options_from_env(endpoint);
+  if (!options) {
+    std::fprintf(stderr, "vigil-kv-load: %s\n", options.error().message().c_str());
     return 2;
   }
-  vigil::api::HttpClientOptions client_options;
-  client_options.tls = url->tls;
-  auto env = [](const char* name) {
-    const char* v = std::getenv(name);
-    return std::string(v ? v : "");
-  };
-  client_options.ca_file = env("VIGIL_CACERT");
-  client_options.server_name = env("VIGIL_SERVER_NAME");
-  if (std::string path = env("VIGIL_TOKEN_FILE"); !path.empty()) {
-    std::ifstream f(path);
-    std::getline(f, client_options.bearer_token);
-    if (client_options.bearer_token.empty()) {
-      std::fprintf(stderr, "vigil-kv-load: no token in %s\n", path.c_str());
-      return 2;
-    }
-  }
+  const vigil::api::HttpClientOptions client_options = *options;
+  const auto url = vigil::api::parse_api_url(endpoint);  // valid: checked just above
   const std::string value(static_cast<size_t>(value_bytes), 'x');
   auto put = [&](vigil::api::HttpClient& client, const std::string& key) {
     if (target == "vigil") {

@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -18,57 +17,15 @@
 #include <vector>
 
 #include "api/http_client.h"
+#include "bench/bench_util.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
-
-std::string base64(const std::string& in) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char ch : in) {
-    acc = (acc << 8) | ch;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += k[(acc >> bits) & 63];
-    }
-  }
-  if (bits > 0) out += k[(acc << (6 - bits)) & 63];
-  while (out.size() % 4) out += '=';
-  return out;
-}
-
-std::string unbase64(const std::string& in) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char ch : in) {
-    int v;
-    if (ch >= 'A' && ch <= 'Z')
-      v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z')
-      v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9')
-      v = ch - '0' + 52;
-    else if (ch == '+')
-      v = 62;
-    else if (ch == '/')
-      v = 63;
-    else
-      break;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  return out;
-}
+using vigil::bench::base64;
+using vigil::bench::env;
+using vigil::bench::unbase64;
 
 void usage() {
   std::fprintf(stderr,
@@ -79,11 +36,6 @@ void usage() {
                "Puts N values (default 1000) one at a time through A while watching the key\n"
                "on B; prints the median and p99 of put-sent to event-received. HTTPS: the\n"
                "VIGIL_CACERT, VIGIL_SERVER_NAME and VIGIL_TOKEN_FILE variables.\n");
-}
-
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
 }
 
 }  // namespace
@@ -125,23 +77,15 @@ int main(int argc, char** argv) {
     usage();
     return 2;
   }
-  auto put_url = vigil::api::parse_api_url(put_ep);
-  auto watch_url = vigil::api::parse_api_url(watch_ep);
-  if (!put_url || !watch_url) {
-    std::fprintf(stderr, "vigil-watch-latency: bad endpoint\n");
+  auto put_opts = vigil::bench::client_options_from_env(put_ep, put_name);
+  auto watch_opts = vigil::bench::client_options_from_env(watch_ep, watch_name);
+  if (!put_opts || !watch_opts) {
+    std::fprintf(stderr, "vigil-watch-latency: %s\n",
+                 (put_opts ? watch_opts.error() : put_opts.error()).message().c_str());
     return 2;
   }
-  vigil::api::HttpClientOptions base;
-  base.ca_file = env("VIGIL_CACERT");
-  if (std::string path = env("VIGIL_TOKEN_FILE"); !path.empty()) {
-    std::ifstream f(path);
-    std::getline(f, base.bearer_token);
-  }
-  vigil::api::HttpClientOptions put_opts = base, watch_opts = base;
-  put_opts.tls = put_url->tls;
-  put_opts.server_name = put_name;
-  watch_opts.tls = watch_url->tls;
-  watch_opts.server_name = watch_name;
+  const auto put_url = vigil::api::parse_api_url(put_ep);  // valid: checked just above
+  const auto watch_url = vigil::api::parse_api_url(watch_ep);
 
   const std::string key = "bench/watch/" + std::to_string(::time(nullptr));
   std::mutex mu;
@@ -176,7 +120,7 @@ int main(int argc, char** argv) {
   };
 
   std::thread watcher([&] {
-    vigil::api::HttpClient client(watch_url->host_port, watch_opts);
+    vigil::api::HttpClient client(watch_url->host_port, *watch_opts);
     std::string buf;
     auto on_data = [&](std::string_view data) {
       auto now = Clock::now();
@@ -208,7 +152,7 @@ int main(int argc, char** argv) {
   auto finish = [&](int rc) {
     stop = true;
     // The watcher notices `stop` with the next bytes: one more put wakes it.
-    vigil::api::HttpClient c(put_url->host_port, put_opts);
+    vigil::api::HttpClient c(put_url->host_port, *put_opts);
     if (target == "vigil") {
       (void)c.request("PUT", "/v1/kv/" + key, "end", 5000, "application/octet-stream");
     } else {
@@ -228,7 +172,7 @@ int main(int argc, char** argv) {
       return finish(1);
     }
   }
-  vigil::api::HttpClient putter(put_url->host_port, put_opts);
+  vigil::api::HttpClient putter(put_url->host_port, *put_opts);
   std::vector<double> lat_ms;
   int lost = 0;
   for (int i = 0; i < count; ++i) {
