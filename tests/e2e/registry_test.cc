@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "api/http_client.h"
-#include "cli/agent_cluster.h"
+#include "e2e_cluster.h"
 
 namespace vigil::cli {
 namespace {
@@ -59,25 +59,8 @@ class Listener {
   uint16_t port_ = 0;
 };
 
-struct Fixture {
-  explicit Fixture(const std::string& name) {
-    o.dir = "/tmp/vigil-e2e-registry-" + name + "-" + std::to_string(::getpid());
-    std::filesystem::remove_all(o.dir);
-    o.vigil_binary = VIGIL_BINARY;
-    o.insecure = true;
-    c = std::make_unique<AgentCluster>(o, CliHooks{});
-  }
-  ~Fixture() {
-    c.reset();
-    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(o.dir);
-  }
-  std::pair<int, json> call(int node, const std::string& method, const std::string& target,
-                            const std::string& body = "") {
-    api::HttpClient h(c->api(node));
-    auto r = h.request(method, target, body, 8000);
-    if (!r) return {0, json()};
-    return {r->status, json::parse(r->body, nullptr, false)};
-  }
+struct Fixture : E2eCluster {
+  explicit Fixture(const std::string& name) : E2eCluster("registry-" + name) {}
   // The ids of the healthy instances of `service`, as node `node` answers.
   std::set<std::string> healthy(int node, const std::string& service) {
     auto [s, j] = call(node, "GET", "/v1/svc/" + service + "?healthy=true");
@@ -110,8 +93,6 @@ struct Fixture {
                 {"fall", kFall}}
         .dump();
   }
-  AgentClusterOptions o;
-  std::unique_ptr<AgentCluster> c;
 };
 
 // Collects the events of a watch on the health prefix of a service, on its own thread.

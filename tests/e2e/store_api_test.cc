@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "api/http_client.h"
-#include "cli/agent_cluster.h"
+#include "e2e_cluster.h"
 
 namespace vigil::cli {
 namespace {
@@ -18,28 +18,9 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-struct Fixture {
-  explicit Fixture(const std::string& name) {
-    o.dir = "/tmp/vigil-e2e-store-" + name + "-" + std::to_string(::getpid());
-    std::filesystem::remove_all(o.dir);
-    o.vigil_binary = VIGIL_BINARY;
-    o.insecure = true;
-    c = std::make_unique<AgentCluster>(o, CliHooks{});
-  }
-  ~Fixture() {
-    c.reset();
-    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(o.dir);
-  }
-  // One request; the body parsed as JSON (null on transport error).
-  std::pair<int, json> call(int node, const std::string& method, const std::string& target,
-                            const std::string& body = "") {
-    api::HttpClient h(c->api(node));
-    auto r = h.request(method, target, body, 8000);
-    if (!r) return {0, json()};
-    return {r->status, json::parse(r->body, nullptr, false)};
-  }
-  AgentClusterOptions o;
-  std::unique_ptr<AgentCluster> c;
+// Directories /tmp/vigil-e2e-store-NAME-PID.
+struct Fixture : E2eCluster {
+  explicit Fixture(const std::string& name) : E2eCluster("store-" + name) {}
 };
 
 TEST(E2eStore, RevisionsRangesAndTransactionsAgreeOnEveryNode) {
