@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/env.h"
+
 namespace vigil::cli {
 namespace {
 
@@ -31,31 +33,14 @@ void say(const char* fmt, const std::string& a) { std::fprintf(stderr, fmt, a.c_
 
 std::string node_name(int i) { return "n" + std::to_string(i); }
 
-// Writes `text` to `path` through a temporary file and a rename.
+// Writes `text` to `path` through a temporary file and a rename (over the project's Env).
 Status write_file(const std::string& path, const std::string& text) {
+  Env& env = posix_env();
   const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return err(Errc::kIoError, "cannot write " + tmp + ": " + std::strerror(errno));
-  }
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      const int e = errno;
-      ::close(fd);
-      return err(Errc::kIoError, "cannot write " + tmp + ": " + std::strerror(e));
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return err(Errc::kIoError, "cannot rename " + tmp + ": " + std::strerror(errno));
-  }
-  return Status();
+  ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> f, env.new_writable_file(tmp));
+  RETURN_IF_ERROR(f->append(text));
+  RETURN_IF_ERROR(f->close());
+  return env.rename(tmp, path);
 }
 
 // Creates `path` with `text`, mode 0600, failing if it exists (O_EXCL): never overwrites.

@@ -228,7 +228,8 @@ Result<X509Ptr> new_cert(EVP_PKEY* key, const std::string& org_unit, const std::
   return cert;
 }
 
-Result<X509Ptr> read_cert(const std::string& path) {
+// Opens a PEM file for reading. Errors: kNotFound, kIoError ("open PATH: reason").
+Result<BioPtr> open_pem(const std::string& path) {
   BioPtr bio(BIO_new_file(path.c_str(), "r"));
   if (!bio) {
     ERR_clear_error();
@@ -236,6 +237,11 @@ Result<X509Ptr> read_cert(const std::string& path) {
     return err(e == ENOENT ? Errc::kNotFound : Errc::kIoError,
                fmt::format("open {}: {}", path, errno_text(e)));
   }
+  return bio;
+}
+
+Result<X509Ptr> read_cert(const std::string& path) {
+  ASSIGN_OR_RETURN(BioPtr bio, open_pem(path));
   X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!cert) {
     return err(Errc::kInvalidArgument,
@@ -245,13 +251,7 @@ Result<X509Ptr> read_cert(const std::string& path) {
 }
 
 Result<PkeyPtr> read_key(const std::string& path) {
-  BioPtr bio(BIO_new_file(path.c_str(), "r"));
-  if (!bio) {
-    ERR_clear_error();
-    const int e = errno;
-    return err(e == ENOENT ? Errc::kNotFound : Errc::kIoError,
-               fmt::format("open {}: {}", path, errno_text(e)));
-  }
+  ASSIGN_OR_RETURN(BioPtr bio, open_pem(path));
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!key) {
     return err(Errc::kInvalidArgument,
