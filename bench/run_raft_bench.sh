@@ -32,32 +32,16 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-for exe in vigil vigil-kv-load vigil-failover-bench; do
-  [[ -x "$build/$exe" ]] || { echo "missing $build/$exe: build it first" >&2; exit 1; }
-done
-command -v etcd >/dev/null || { echo "etcd not on PATH (Debian: apt-get install etcd-server)" >&2; exit 1; }
-command -v jq >/dev/null || { echo "jq not on PATH" >&2; exit 1; }
-if pgrep -x etcd >/dev/null; then
-  echo "an etcd process is already running (pgrep -x etcd): stop it first, it would skew the figures" >&2
-  exit 1
-fi
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_built vigil vigil-kv-load vigil-failover-bench
+require_tools etcd jq
 
 work=$(mktemp -d /tmp/vigil-raft-bench.XXXXXX)
 serve_pid=""
 bench_pid=""
 endpoint=""
 endpoint_env=""
-
-stop_pid() {  # stop_pid PID: SIGTERM, then SIGKILL after 5 s
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   [[ -n "$bench_pid" ]] && stop_pid "$bench_pid"
@@ -68,29 +52,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log() { echo "== $*" >&2; }
-
-# start_cluster vigil|etcd: starts a 3-node cluster in the background (not in a subshell:
-# the trap must know its pid); sets `endpoint` to the leader's API address.
-start_cluster() {
-  local target=$1 ready="$work/$1.endpoint"
-  rm -f "$ready" "$ready.env"
-  "$build/vigil-failover-bench" --serve "$target" --dir "$work/serve" --ready-file "$ready" \
-    >"$work/$target.serve.log" 2>&1 &
-  serve_pid=$!
-  for _ in $(seq 600); do
-    [[ -s "$ready" ]] && {
-      endpoint=$(cat "$ready")
-      endpoint_env=$(cat "$ready.env" 2>/dev/null || true)  # TLS and token of an HTTPS API
-      return 0
-    }
-    kill -0 "$serve_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "the $target cluster did not come up:" >&2
-  cat "$work/$target.serve.log" >&2
-  return 1
-}
+start_cluster() { serve_cluster "$1"; }
 
 stop_cluster() {
   stop_pid "$serve_pid"
@@ -116,7 +78,6 @@ load() {
   rm -rf "$work/serve"
 }
 
-machine_load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 load_before=$(machine_load)
@@ -139,7 +100,6 @@ bench_pid=""
 load_after=$(machine_load)
 
 # ------------------------------------------------------------------ table
-fmt() { printf '%.0f' "$1"; }
 fmt1() { printf '%.1f' "$1"; }
 figure() {  # figure TARGET CLIENTS FIELD [min|max]: the median over rounds (or min/max)
   jq -rs --argjson c "$2" --arg f "$3" --arg what "${4:-median}" '

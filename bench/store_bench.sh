@@ -37,17 +37,10 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-for exe in vigil vigil-kv-load vigil-failover-bench vigil-watch-latency vigil-etcd-elect; do
-  [[ -x "$build/$exe" ]] || { echo "missing $build/$exe: build it first" >&2; exit 1; }
-done
-for tool in etcd jq ss; do
-  command -v "$tool" >/dev/null || { echo "$tool not on PATH" >&2; exit 1; }
-done
-if pgrep -x etcd >/dev/null; then
-  echo "an etcd process is already running (pgrep -x etcd): stop it first," \
-    "it would skew the figures" >&2
-  exit 1
-fi
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_built vigil vigil-kv-load vigil-failover-bench vigil-watch-latency vigil-etcd-elect
+require_tools etcd jq ss
 
 work=$(mktemp -d /tmp/vigil-store-bench.XXXXXX)
 serve_pid=""
@@ -55,17 +48,6 @@ endpoint=""
 endpoint_env=""
 leader_pid=""
 elect_pids=()
-
-stop_pid() {  # stop_pid PID: SIGTERM, then SIGKILL after 5 s
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 kill_group() {  # kill_group PID: SIGKILL to the process group PID leads (setsid), then reap
   kill -KILL -- "-$1" 2>/dev/null || true
@@ -82,35 +64,16 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log() { echo "== $*" >&2; }
-
-# start_cluster vigil|etcd: a 3-node cluster in the background (not in a subshell: the trap
-# must know its pid); sets endpoint (the leader's API), endpoint_env and leader_pid.
+# start_cluster vigil|etcd: serve_cluster (lib.sh), and leader_pid, the leader's process.
 start_cluster() {
-  local target=$1 ready="$work/$1.endpoint"
-  rm -f "$ready" "$ready.env" "$ready.nodes"
-  "$build/vigil-failover-bench" --serve "$target" --dir "$work/serve" --ready-file "$ready" \
-    >"$work/$target.serve.log" 2>&1 &
-  serve_pid=$!
-  for _ in $(seq 600); do
-    if [[ -s "$ready" ]]; then
-      endpoint=$(cat "$ready")
-      endpoint_env=$(cat "$ready.env" 2>/dev/null || true)  # TLS and token of an HTTPS API
-      leader_pid=$(pid_listening "${endpoint##*:}")
-      [[ -n "$leader_pid" ]] || { echo "no process listens on $endpoint" >&2; return 1; }
-      # The leader must be a member this script started (a child of the serve process).
-      [[ $(ps -o ppid= -p "$leader_pid" | tr -d ' ') == "$serve_pid" ]] || {
-        echo "pid $leader_pid on $endpoint is not a child of $serve_pid" >&2
-        return 1
-      }
-      return 0
-    fi
-    kill -0 "$serve_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "the $target cluster did not come up:" >&2
-  cat "$work/$target.serve.log" >&2
-  return 1
+  serve_cluster "$1" || return 1
+  leader_pid=$(pid_listening "${endpoint##*:}")
+  [[ -n "$leader_pid" ]] || { echo "no process listens on $endpoint" >&2; return 1; }
+  # The leader must be a member this script started (a child of the serve process).
+  [[ $(ps -o ppid= -p "$leader_pid" | tr -d ' ') == "$serve_pid" ]] || {
+    echo "pid $leader_pid on $endpoint is not a child of $serve_pid" >&2
+    return 1
+  }
 }
 
 pid_listening() {  # pid_listening PORT: the pid of the process listening on 127.0.0.1:PORT
@@ -223,7 +186,6 @@ bench() {
   stop_cluster
 }
 
-machine_load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 load_before=$(machine_load)
@@ -232,7 +194,6 @@ if (( etcd_first )); then bench etcd; bench vigil; else bench vigil; bench etcd;
 load_after=$(machine_load)
 
 # ------------------------------------------------------------------ table
-fmt() { printf '%.0f' "$1"; }
 fmt1() { printf '%.1f' "$1"; }
 field() {  # field TARGET OP CLIENTS FIELD
   jq -r --arg op "$2" --argjson c "$3" --arg f "$4" \
