@@ -21,6 +21,7 @@
 #include "api/store_json.h"
 #include "base/env.h"
 #include "daemon/api_setup.h"
+#include "daemon/forked_job.h"
 #include "daemon/registry_service.h"
 #include "daemon/store_service.h"
 #include "net/transport.h"
@@ -46,7 +47,8 @@ class Agent final : public StoreHost {
         rng_(cfg.id.value() * 0x9e3779b97f4a7c15ULL ^
              static_cast<uint64_t>(Clock::now().time_since_epoch().count())),
         tick_timer_(io_),
-        signals_(io_, SIGINT, SIGTERM) {}
+        signals_(io_, SIGINT, SIGTERM),
+        snapshot_job_(io_) {}
 
   int run() {
     Status s = start();
@@ -77,6 +79,7 @@ class Agent final : public StoreHost {
     if (!rec.snapshot.empty() && rec.snapshot.data) {
       RETURN_IF_ERROR(
           store_->restore(*rec.snapshot.data, now_ms()).with_context("restore snapshot"));
+      last_snapshot_bytes_ = rec.snapshot.data->size();
     }
     spdlog::info("{}: recovered term {} commit {} snapshot {} entries {}", cfg_.node,
                  rec.hard_state.term.value(), rec.hard_state.commit.value(),
@@ -95,6 +98,9 @@ class Agent final : public StoreHost {
     restored.applied = rec.snapshot.meta.index;
     last_snapshot_index_ = rec.snapshot.meta.index;
     raft_ = std::make_unique<raft::Raft>(rc, rng_, std::move(restored));
+    // The snapshot's data stays in its file (send_raft() reads it back for a follower).
+    raft_->release_snapshot_data();
+    rec.snapshot.data.reset();
 
     net::TransportOptions to;
     to.self_id = cfg_.id;
@@ -157,6 +163,7 @@ class Agent final : public StoreHost {
     exit_code_ = code;
     tick_timer_.cancel();
     signals_.cancel();
+    snapshot_job_.cancel();
     if (http_) http_->stop();
     if (transport_) transport_->stop();
     io_.stop();
@@ -204,7 +211,7 @@ class Agent final : public StoreHost {
       std::vector<raft::Message> after_persist;
       for (auto& m : rd.messages) {
         if (raft::can_send_before_persist(m.type)) {
-          (void)transport_->send(m.to, raft::encode_message(m));
+          send_raft(m);
         } else {
           after_persist.push_back(std::move(m));
         }
@@ -219,21 +226,22 @@ class Agent final : public StoreHost {
         s = wal_->sync();
         if (!s.ok()) return fatal(s);
       }
-      for (auto& m : after_persist) {
-        (void)transport_->send(m.to, raft::encode_message(m));
-      }
+      for (auto& m : after_persist) send_raft(m);
       if (rd.soft_state) on_soft_state(*rd.soft_state);
       if (rd.snapshot) {
         Status rs =
             store_->restore(rd.snapshot->data ? *rd.snapshot->data : std::string(), now_ms());
         if (!rs.ok()) return fatal(rs.with_context("install snapshot"));
         last_snapshot_index_ = rd.snapshot->meta.index;
+        last_snapshot_bytes_ = rd.snapshot->data ? rd.snapshot->data->size() : 0;
+        log_bytes_at_snapshot_ = log_bytes_applied_;
         spdlog::info("{}: installed snapshot at index {}", cfg_.node,
                      rd.snapshot->meta.index.value());
       }
       for (const auto& e : rd.committed_entries) apply(e);
       for (const auto& r : rd.read_states) store_->on_read_state(r);
       raft_->advance(rd);
+      if (rd.snapshot) raft_->release_snapshot_data();  // saved in its file above
       store_->serve_reads();
       maybe_snapshot();
     }
@@ -254,6 +262,7 @@ class Agent final : public StoreHost {
 
   void apply(const raft::Entry& e) {
     last_applied_term_ = e.term;
+    log_bytes_applied_ += e.data.size();
     if (e.type == raft::EntryType::kConfChange) {
       auto cc = raft::decode_conf_change(e.data);
       if (!cc) {
@@ -276,28 +285,103 @@ class Agent final : public StoreHost {
     }
   }
 
+  // Snapshots are taken by a forked child (daemon/forked_job.h): it serializes the store
+  // as of `applied` and writes the snapshot file while this loop goes on serving; once it
+  // is done, the WAL adopts the file and Raft drops the entries it covers. Taken when at
+  // least snapshot_entries entries and a quarter of the last snapshot's size in entry
+  // bytes were applied since the last one, so a large store is not rewritten every few
+  // thousand small writes (the cost of a snapshot is O(state), of the log O(writes)).
   void maybe_snapshot() {
+    if (snapshot_job_.running() || stopping_) return;
     LogIndex applied = store_->applied();
     if (applied - last_snapshot_index_ < cfg_.snapshot_entries || applied <= last_snapshot_index_) {
       return;
     }
-    raft::Snapshot snap;
-    snap.meta.index = applied;
-    snap.meta.term = last_applied_term_;
-    snap.meta.conf = raft_->conf();
-    snap.data = std::make_shared<const std::string>(store_->snapshot());
-    Status s = wal_->save_snapshot(snap);
-    if (!s.ok()) return fatal(s.with_context("save snapshot"));
-    s = raft_->compact(snap);
+    if (log_bytes_applied_ - log_bytes_at_snapshot_ < last_snapshot_bytes_ / 4) return;
+    const int64_t now = now_ms();
+    if (now < snapshot_retry_at_ms_) return;
+    raft::SnapshotMeta meta;
+    meta.index = applied;
+    meta.term = last_applied_term_;
+    meta.conf = raft_->conf();
+    const uint64_t log_bytes = log_bytes_applied_;
+    const auto t0 = Clock::now();
+    Status s = snapshot_job_.start(
+        // In the child: the store as it was at fork().
+        [this, meta]() -> Result<std::string> {
+          raft::Snapshot snap;
+          snap.meta = meta;
+          snap.data = std::make_shared<const std::string>(store_->snapshot());
+          RETURN_IF_ERROR(wal_->write_snapshot_file(snap));
+          return std::to_string(snap.data->size());
+        },
+        [this, meta, log_bytes, t0, keys = store_->key_count()](Result<std::string> r) {
+          on_snapshot_written(meta, log_bytes, t0, keys, std::move(r));
+        });
     if (!s.ok()) {
-      spdlog::warn("{}: compact at {}: {}", cfg_.node, applied.value(), s.to_string());
+      spdlog::warn("{}: cannot start the snapshot at index {}: {}", cfg_.node, applied.value(),
+                   s.to_string());
+      snapshot_retry_at_ms_ = now + kSnapshotRetryMs;
       return;
     }
-    last_snapshot_index_ = applied;
-    s = wal_->release_to(applied);
+    spdlog::debug("{}: snapshot at index {}: child started in {} us", cfg_.node, applied.value(),
+                  std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+  }
+
+  void on_snapshot_written(const raft::SnapshotMeta& meta, uint64_t log_bytes, Clock::time_point t0,
+                           size_t keys, Result<std::string> r) {
+    if (stopping_) return;
+    if (!r) {
+      spdlog::error("{}: snapshot at index {} failed: {}", cfg_.node, meta.index.value(),
+                    r.error().to_string());
+      snapshot_retry_at_ms_ = now_ms() + kSnapshotRetryMs;
+      return;
+    }
+    Status s = wal_->adopt_snapshot(meta);
+    if (s.code() == Errc::kOutOfRange) {  // a newer snapshot was installed meanwhile
+      spdlog::info("{}: snapshot at index {} overtaken: {}", cfg_.node, meta.index.value(),
+                   s.message());
+      return;
+    }
+    if (!s.ok()) return fatal(s.with_context("adopt snapshot"));
+    raft::Snapshot snap;
+    snap.meta = meta;  // no data: it stays in the file (send_raft)
+    s = raft_->compact(snap);
+    if (!s.ok()) {
+      spdlog::warn("{}: compact at {}: {}", cfg_.node, meta.index.value(), s.to_string());
+      return;
+    }
+    last_snapshot_index_ = meta.index;
+    last_snapshot_bytes_ = std::strtoull(r->c_str(), nullptr, 10);
+    log_bytes_at_snapshot_ = log_bytes;
+    s = wal_->release_to(meta.index);
     if (!s.ok()) spdlog::warn("{}: release WAL segments: {}", cfg_.node, s.to_string());
-    spdlog::info("{}: snapshot at index {} ({} keys, {} bytes)", cfg_.node, applied.value(),
-                 store_->key_count(), snap.data->size());
+    spdlog::info("{}: snapshot at index {} ({} keys, {} bytes) in {} ms", cfg_.node,
+                 meta.index.value(), keys, last_snapshot_bytes_,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+  }
+
+  // Sends one Raft message. A snapshot message gets its data from the snapshot file (Raft
+  // keeps only the meta; see release_snapshot_data()); followers that fall behind at the
+  // same time share one copy.
+  void send_raft(raft::Message& m) {
+    if (m.type == raft::MsgType::kSnapshot && m.snapshot) {
+      std::shared_ptr<const std::string> data = sent_snapshot_data_.lock();
+      if (!data || sent_snapshot_meta_ != m.snapshot->meta) {
+        auto read = wal_->read_snapshot_data(m.snapshot->meta);
+        if (!read) {
+          // Raft retries the peer after its snapshot wait; a missing file is logged.
+          spdlog::error("{}: cannot send snapshot {} to {}: {}", cfg_.node,
+                        m.snapshot->meta.index.value(), name_of(m.to), read.error().to_string());
+          return;
+        }
+        data = std::move(*read);
+        sent_snapshot_data_ = data;
+        sent_snapshot_meta_ = m.snapshot->meta;
+      }
+      m.snapshot->data = std::move(data);
+    }
+    (void)transport_->send(m.to, raft::encode_message(m));
   }
 
   // ------------------------------------------------------------------ peers
@@ -436,6 +520,14 @@ class Agent final : public StoreHost {
   NodeId known_leader_;
   Term last_applied_term_;
   LogIndex last_snapshot_index_;
+  static constexpr int64_t kSnapshotRetryMs = 5000;
+  ForkedJob snapshot_job_;
+  uint64_t last_snapshot_bytes_ = 0;
+  uint64_t log_bytes_applied_ = 0;      // entry bytes applied since start
+  uint64_t log_bytes_at_snapshot_ = 0;  // log_bytes_applied_ at the last snapshot
+  int64_t snapshot_retry_at_ms_ = 0;
+  std::weak_ptr<const std::string> sent_snapshot_data_;
+  raft::SnapshotMeta sent_snapshot_meta_;
   bool drive_posted_ = false;
   bool stopping_ = false;
   int exit_code_ = 0;

@@ -35,9 +35,11 @@ struct StoreServiceOptions {
   int request_timeout_ms = 5000;  // a write or read not answered by then gets 503
   // Automatic compaction, proposed by the leader: keep at least this many revisions, and
   // check at most once per interval. Trade-off: more history for watchers that reconnect
-  // late, against memory.
+  // late, against memory. A short interval keeps each compaction small (it costs time in
+  // proportion to the revisions it drops, on every replica's loop) and memory flat under
+  // a write burst: at 10,000 writes/s, 60 s would let ~600,000 revisions pile up.
   int64_t retain_revisions = 10000;
-  int64_t compaction_interval_ms = 60000;
+  int64_t compaction_interval_ms = 5000;
 };
 
 // Owned by the Agent, on its event-loop thread. Usage: handle() for HTTP requests,

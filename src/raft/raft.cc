@@ -1326,6 +1326,10 @@ void Raft::campaign() {
 }
 
 Status Raft::compact(Snapshot snap) { return impl_->compact(std::move(snap)); }
+void Raft::release_snapshot_data() {
+  if (impl_->pending_snapshot_) return;
+  impl_->snapshot_.data = std::make_shared<const std::string>();
+}
 
 bool Raft::has_ready() const { return impl_->has_ready(); }
 Ready Raft::ready() { return impl_->ready(); }

@@ -46,8 +46,8 @@ struct Config {
 // State read back from storage at start-up. Empty for a brand-new node.
 struct Restored {
   HardState hard_state;
-  Snapshot snapshot;            // may be empty
-  std::vector<Entry> entries;   // contiguous, starting at snapshot.meta.index + 1
+  Snapshot snapshot;           // may be empty
+  std::vector<Entry> entries;  // contiguous, starting at snapshot.meta.index + 1
   // Index the state machine already has (>= snapshot index). Entries up to it count as
   // committed even if hard_state.commit lags (commit-only changes are not synced), and the
   // membership changes among them are replayed from `entries`, since they are not handed
@@ -124,6 +124,14 @@ class Raft {
   // followers that fall behind. Errors: kOutOfRange if the index is not applied or is older
   // than the current snapshot.
   Status compact(Snapshot snap);
+
+  // The application keeps the current snapshot's data durable and can produce it on demand
+  // (the agent reads it back from its snapshot file): Raft drops its in-memory copy. From
+  // then on kSnapshot messages carry the meta and an empty data string, and the application
+  // must attach the data before it sends them. A snapshot still waiting to be persisted
+  // (in Ready) keeps its data until advance(). A snapshot given to compact() or restored
+  // without data needs the same.
+  void release_snapshot_data();
 
   bool has_ready() const;
   Ready ready();

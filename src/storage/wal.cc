@@ -373,35 +373,54 @@ Status Wal::sync() {
 
 Status Wal::save_snapshot(const raft::Snapshot& snapshot) {
   if (!failed_.ok()) return failed_;
-  const raft::SnapshotMeta& meta = snapshot.meta;
   if (snapshot.empty()) return err(Errc::kInvalidArgument, "wal: cannot save an empty snapshot");
-  if (meta.index < snapshot_index_) {
-    return err(Errc::kOutOfRange, "wal: snapshot at " + meta.index.str() +
+  if (snapshot.meta.index < snapshot_index_) {
+    return err(Errc::kOutOfRange, "wal: snapshot at " + snapshot.meta.index.str() +
                                       " is older than the saved one at " + snapshot_index_.str());
   }
+  // A failure here leaves the WAL untouched: not sticky.
+  RETURN_IF_ERROR(write_snapshot_file(snapshot));
+  return adopt_snapshot(snapshot.meta);
+}
+
+Status Wal::write_snapshot_file(const raft::Snapshot& snapshot) const {
+  const raft::SnapshotMeta& meta = snapshot.meta;
+  if (snapshot.empty()) return err(Errc::kInvalidArgument, "wal: cannot save an empty snapshot");
   const std::string name = snapshot_name(meta);
   const std::string tmp = path(name + std::string(kTempSuffix));
   const std::string_view data = snapshot.data ? std::string_view(*snapshot.data) : "";
   const std::string prefix = encode_snapshot_file_prefix(meta, data.size());
   const std::string suffix = encode_snapshot_file_suffix(snapshot_file_crc(prefix, data));
-  {
-    // A failure here leaves the WAL untouched: not sticky; the temp file is cleaned up
-    // now or at the next open().
-    auto write_tmp = [&]() -> Status {
-      ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, env_.new_writable_file(tmp));
-      RETURN_IF_ERROR(file->append(prefix));
-      RETURN_IF_ERROR(file->append(data));
-      RETURN_IF_ERROR(file->append(suffix));
-      RETURN_IF_ERROR(file->sync());
-      return file->close();
-    };
-    if (Status s = write_tmp(); !s.ok()) {
-      (void)env_.remove(tmp);
-      return s;
-    }
+  // The temp file is cleaned up now on failure, or at the next open().
+  auto write_tmp = [&]() -> Status {
+    ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, env_.new_writable_file(tmp));
+    RETURN_IF_ERROR(file->append(prefix));
+    RETURN_IF_ERROR(file->append(data));
+    RETURN_IF_ERROR(file->append(suffix));
+    RETURN_IF_ERROR(file->sync());
+    return file->close();
+  };
+  if (Status s = write_tmp(); !s.ok()) {
+    (void)env_.remove(tmp);
+    return s;
   }
-  RETURN_IF_ERROR(fail(env_.rename(tmp, path(name))));
-  RETURN_IF_ERROR(fail(env_.sync_dir(options_.dir)));
+  RETURN_IF_ERROR(env_.rename(tmp, path(name)));
+  return env_.sync_dir(options_.dir);
+}
+
+Status Wal::adopt_snapshot(const raft::SnapshotMeta& meta) {
+  if (!failed_.ok()) return failed_;
+  const std::string name = snapshot_name(meta);
+  if (meta.index < snapshot_index_) {
+    // Overtaken (a newer snapshot was installed meanwhile): the file is not needed.
+    (void)env_.remove(path(name));
+    return err(Errc::kOutOfRange, "wal: snapshot at " + meta.index.str() +
+                                      " is older than the saved one at " + snapshot_index_.str());
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> names, env_.list_dir(options_.dir));
+  if (std::find(names.begin(), names.end(), name) == names.end()) {
+    return err(Errc::kNotFound, "wal: no snapshot file " + path(name) + " to adopt");
+  }
 
   append_record(&pending_, meta);
   pending_records_.push_back(PendingRecord{pending_.size(), LogIndex(0), std::nullopt, meta});
@@ -411,7 +430,6 @@ Status Wal::save_snapshot(const raft::Snapshot& snapshot) {
 
   // Older snapshots are now unreachable. A removal a crash undoes is harmless: open()
   // always picks the newest file.
-  ASSIGN_OR_RETURN(std::vector<std::string> names, env_.list_dir(options_.dir));
   for (const std::string& other : names) {
     uint64_t index = 0;
     uint64_t term = 0;
@@ -420,6 +438,19 @@ Status Wal::save_snapshot(const raft::Snapshot& snapshot) {
     }
   }
   return Status();
+}
+
+Result<std::shared_ptr<const std::string>> Wal::read_snapshot_data(
+    const raft::SnapshotMeta& meta) const {
+  const std::string file = path(snapshot_name(meta));
+  ASSIGN_OR_RETURN(std::string bytes, env_.read_file(file));
+  auto decoded = decode_snapshot_file(bytes);
+  if (!decoded) return corrupt(file, decoded.error().message());
+  if (decoded->meta.index != meta.index || decoded->meta.term != meta.term) {
+    return corrupt(file, "content is snapshot " + decoded->meta.index.str() + "/" +
+                             decoded->meta.term.str() + ", not what its name says");
+  }
+  return decoded->data ? decoded->data : std::make_shared<const std::string>();
 }
 
 Status Wal::release_to(LogIndex index) {

@@ -80,6 +80,21 @@ class Wal {
   // one older than the latest saved, the Env's errors.
   Status save_snapshot(const raft::Snapshot& snapshot);
 
+  // save_snapshot() in two halves, so that the file can be written elsewhere (the agent
+  // writes it from a forked child while its loop goes on):
+  // write_snapshot_file() durably writes the file (temp, fdatasync, rename, directory
+  // fsync) and changes nothing in this object; recovery already picks it up as the newest
+  // snapshot. adopt_snapshot() then makes it the WAL's snapshot: the marker record (synced)
+  // and removal of older files. adopt errors: kOutOfRange if a newer snapshot was saved
+  // meanwhile (the file is removed), kNotFound if the file is missing.
+  Status write_snapshot_file(const raft::Snapshot& snapshot) const;
+  Status adopt_snapshot(const raft::SnapshotMeta& meta);
+
+  // The data of the saved snapshot file for `meta` (what a leader sends a follower that
+  // fell behind). Errors: the Env's, kCorruption naming the file.
+  Result<std::shared_ptr<const std::string>> read_snapshot_data(
+      const raft::SnapshotMeta& meta) const;
+
   // Removes whole segments, oldest first, whose entries all have index <= `index`. The
   // active segment is kept. Errors: kOutOfRange if `index` is beyond the latest saved
   // snapshot (those entries would be lost).

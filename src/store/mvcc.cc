@@ -188,9 +188,10 @@ Result<History> MvccStore::history(std::string_view key, std::string_view range_
   }
   History h;
   h.next_revision = std::max(from, revision_ + 1);
-  for (auto it = changes_.lower_bound(from); it != changes_.end(); ++it) {
-    const int64_t rev = it->first;
-    for (std::string_view k : it->second) {
+  for (auto it = changes_from(from); it != changes_.end();) {
+    const int64_t rev = it->rev;
+    for (; it != changes_.end() && it->rev == rev; ++it) {
+      const std::string_view k = it->key;
       if (!in_range(k, key, range_end)) continue;
       const Recs& recs = keys_.find(k)->second;
       auto rec = std::lower_bound(recs.begin(), recs.end(), rev,
@@ -215,6 +216,11 @@ Result<History> MvccStore::history(std::string_view key, std::string_view range_
     }
   }
   return h;
+}
+
+std::deque<MvccStore::Change>::const_iterator MvccStore::changes_from(int64_t rev) const {
+  return std::lower_bound(changes_.cbegin(), changes_.cend(), rev,
+                          [](const Change& c, int64_t r) { return c.rev < r; });
 }
 
 size_t MvccStore::retained_versions_for_test() const {
@@ -278,7 +284,7 @@ PutResult MvccStore::do_put(Write& w, const Put& p) {
   PutResult res;
   if (p.prev_kv) res.prev_kv = e.prev_kv;
   recs.push_back(std::move(n));
-  changes_[w.rev].push_back(it->first);
+  changes_.push_back(Change{w.rev, it->first});
   w.events.push_back(std::move(e));
   return res;
 }
@@ -302,7 +308,7 @@ bool MvccStore::do_delete_key(Write& w, const std::string& key, KeyValue* prev) 
   t.tombstone = true;
   recs.push_back(std::move(t));
   --live_keys_;
-  changes_[w.rev].push_back(it->first);
+  changes_.push_back(Change{w.rev, it->first});
   w.events.push_back(std::move(e));
   return true;
 }
@@ -326,8 +332,11 @@ DeleteResult MvccStore::do_delete(Write& w, const DeleteRange& d) {
 void MvccStore::finish(Write& w, Response* resp) {
   if (!w.events.empty()) {
     revision_ = w.rev;
-    auto& keys = changes_[w.rev];
-    std::sort(keys.begin(), keys.end());
+    // This revision's changes are the tail of changes_: put them in key order.
+    auto first = changes_.end();
+    while (first != changes_.begin() && std::prev(first)->rev == w.rev) --first;
+    std::sort(first, changes_.end(),
+              [](const Change& a, const Change& b) { return a.key < b.key; });
     std::sort(w.events.begin(), w.events.end(),
               [](const Event& a, const Event& b) { return a.kv.key < b.kv.key; });
     resp->events = std::move(w.events);
@@ -488,11 +497,9 @@ Status MvccStore::compact(int64_t revision) {
   // Only keys changed in (compact_revision_, revision] can hold more than one version at or
   // before `revision` or a tombstone there: older versions went at the last compaction.
   std::vector<std::string> touched;
-  auto end = changes_.upper_bound(revision);
-  for (auto it = changes_.begin(); it != end; ++it) {
-    for (std::string_view k : it->second) touched.emplace_back(k);
-  }
-  changes_.erase(changes_.begin(), end);
+  auto end = changes_from(revision + 1);
+  for (auto it = changes_.cbegin(); it != end; ++it) touched.emplace_back(it->key);
+  changes_.erase(changes_.cbegin(), end);
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   for (const std::string& k : touched) {
@@ -506,7 +513,11 @@ Status MvccStore::compact(int64_t revision) {
     --keep;
     if (keep->tombstone) ++keep;
     recs.erase(recs.begin(), keep);
-    if (recs.empty()) keys_.erase(it);
+    if (recs.empty()) {
+      keys_.erase(it);
+    } else if (recs.capacity() >= 2 * recs.size()) {
+      recs.shrink_to_fit();  // most keys keep one version: give back the doubled buffer
+    }
   }
   compact_revision_ = revision;
   return Status();
@@ -659,12 +670,17 @@ Status MvccStore::restore(std::string_view data) {
     }
   }
   if (!r.ok() || r.remaining() != 0) return bad("trailing bytes");
-  // Keys are visited in order, so each revision's key list comes out sorted.
+  // Keys are visited in order, so a stable sort by revision leaves each revision's
+  // changes in key order.
+  std::vector<Change> changes;
   for (const auto& [k, recs] : fresh.keys_) {
     for (const Rec& rec : recs) {
-      if (rec.mod > fresh.compact_revision_) fresh.changes_[rec.mod].push_back(k);
+      if (rec.mod > fresh.compact_revision_) changes.push_back(Change{rec.mod, k});
     }
   }
+  std::stable_sort(changes.begin(), changes.end(),
+                   [](const Change& a, const Change& b) { return a.rev < b.rev; });
+  fresh.changes_.assign(changes.begin(), changes.end());
   *this = std::move(fresh);
   return Status();
 }

@@ -590,6 +590,35 @@ TEST(RaftReview, LostSnapshotIsSentAgain) {
   EXPECT_EQ(net.data_applied(f), std::vector<std::string>{"after-snap"});
 }
 
+// The agent keeps snapshot data in its file, not in Raft: after release_snapshot_data()
+// the snapshot message carries the meta and empty data, for the shell to fill in.
+TEST(RaftReview, ReleasedSnapshotDataIsNotSent) {
+  Net net(3);
+  int l = net.elect();
+  int f = l % 3 + 1;
+  net.isolate(f);
+  for (int k = 0; k < 5; ++k) ASSERT_TRUE(net.node(l).propose("v" + std::to_string(k)).ok());
+  net.settle();
+  Snapshot snap;
+  snap.meta.index = net.node(l).applied_index();
+  snap.meta.term = net.node(l).term();
+  snap.meta.conf = net.node(l).conf();
+  snap.data = std::make_shared<const std::string>("state");
+  ASSERT_TRUE(net.node(l).compact(snap).ok());
+  net.node(l).release_snapshot_data();
+  net.heal();
+  std::optional<Snapshot> seen;
+  net.drop_ = [&](const Message& m) {
+    if (m.type == MsgType::kSnapshot && m.snapshot && !seen) seen = *m.snapshot;
+    return m.type == MsgType::kSnapshot;
+  };
+  net.tick_all(5);
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->meta, snap.meta);
+  ASSERT_TRUE(seen->data);
+  EXPECT_EQ(*seen->data, "");
+}
+
 TEST(RaftReview, LearnerNeverCampaignsAndItsAcksAndVotesDoNotCount) {
   Net net(3, 5);
   int l = net.elect();

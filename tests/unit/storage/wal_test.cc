@@ -238,6 +238,41 @@ TEST_F(WalTest, SnapshotSaveLoadAndOldFilesRemoved) {
   EXPECT_EQ(rec.entries, entries(1, 16, 20));
 }
 
+// The agent writes snapshot files from a forked child (write_snapshot_file) and adopts
+// them on its loop afterwards; a crash in between must recover from the written file.
+TEST_F(WalTest, SnapshotWrittenThenAdoptedOrOvertaken) {
+  Wal::Recovered rec;
+  auto wal = open_ok(&rec);
+  ASSERT_TRUE(wal->append(entries(1, 1, 30), hs(1, 1, 30)).ok());
+  ASSERT_TRUE(wal->sync().ok());
+  ASSERT_TRUE(wal->write_snapshot_file(snapshot(10, 1, "ten")).ok());
+  EXPECT_EQ(wal->snapshot_index(), LogIndex(0));  // written, not adopted yet
+  EXPECT_EQ(*wal->read_snapshot_data(snapshot(10, 1, "").meta).value(), "ten");
+  ASSERT_TRUE(wal->adopt_snapshot(snapshot(10, 1, "").meta).ok());
+  EXPECT_EQ(wal->snapshot_index(), LogIndex(10));
+  EXPECT_EQ(wal->adopt_snapshot(snapshot(11, 1, "").meta).code(), Errc::kNotFound);
+
+  // Overtaken: a newer snapshot was saved while the older file was being written.
+  ASSERT_TRUE(wal->write_snapshot_file(snapshot(15, 1, "fifteen")).ok());
+  ASSERT_TRUE(wal->save_snapshot(snapshot(20, 1, "twenty")).ok());
+  EXPECT_EQ(wal->adopt_snapshot(snapshot(15, 1, "").meta).code(), Errc::kOutOfRange);
+  std::vector<std::string> snaps;
+  const std::vector<std::string> names = env_.list_dir(dir_).value();
+  for (const std::string& n : names) {
+    if (n.starts_with("snap-")) snaps.push_back(n);
+  }
+  EXPECT_EQ(snaps, std::vector<std::string>{"snap-0000000000000014-0000000000000001.snap"});
+  EXPECT_FALSE(wal->read_snapshot_data(snapshot(15, 1, "").meta).has_value());
+
+  // Written but never adopted (the agent died first): recovery uses it, the log after it.
+  ASSERT_TRUE(wal->write_snapshot_file(snapshot(25, 1, "twenty-five")).ok());
+  wal.reset();
+  wal = open_ok(&rec);
+  EXPECT_EQ(rec.snapshot.meta, snapshot(25, 1, "").meta);
+  EXPECT_EQ(*rec.snapshot.data, "twenty-five");
+  EXPECT_EQ(rec.entries, entries(1, 26, 30));
+}
+
 TEST_F(WalTest, SnapshotAheadOfTheLogStartsAFreshLog) {
   Wal::Recovered rec;
   auto wal = open_ok(&rec);
