@@ -1,0 +1,440 @@
+// input.yaml → ClusterSnapshot with yaml-cpp; every error names file, line and key path.
+#include "sched/io/case_yaml.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <map>
+#include <set>
+
+namespace vigil::sched {
+namespace {
+
+using cluster::ClusterSnapshot;
+
+// Thrown inside this file only, caught at the entry point: the parser is a tree of small
+// functions and every one of them may fail.
+struct Failure {
+  Status status;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string_view file) : file_(file) {}
+
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& path, const std::string& msg) {
+    int line = n.IsDefined() ? n.Mark().line + 1 : 0;
+    throw Failure{Status(Errc::kInvalidArgument,
+                         file_ + ":" + std::to_string(line) + ": " + path + ": " + msg)};
+  }
+
+  void note(const std::string& path, const YAML::Node& n) {
+    if (n.IsDefined() && n.Mark().line >= 0) lines_[path] = n.Mark().line + 1;
+  }
+
+  // The line recorded for the longest known prefix of `path`.
+  int line_of(const std::string& path) const {
+    std::string p = path;
+    while (!p.empty()) {
+      auto it = lines_.find(p);
+      if (it != lines_.end()) return it->second;
+      size_t dot = p.rfind('.');
+      if (dot == std::string::npos) break;
+      p.resize(dot);
+    }
+    return 0;
+  }
+
+  const std::string& file() const { return file_; }
+
+  void keys(const YAML::Node& n, const std::string& path, std::set<std::string> allowed) {
+    if (!n.IsMap()) fail(n, path, "expected a mapping");
+    for (const auto& kv : n) {
+      std::string k = kv.first.as<std::string>();
+      if (!allowed.contains(k)) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        fail(kv.first, path.empty() ? k : path + "." + k,
+             "unknown key (expected one of: " + list + ")");
+      }
+    }
+  }
+
+  std::string str(const YAML::Node& n, const std::string& path) {
+    if (!n.IsScalar()) fail(n, path, "expected a string");
+    note(path, n);
+    return n.Scalar();
+  }
+  int64_t integer(const YAML::Node& n, const std::string& path) {
+    std::string s = str(n, path);
+    try {
+      size_t used = 0;
+      long long v = std::stoll(s, &used);
+      if (used != s.size()) fail(n, path, "expected an integer, got '" + s + "'");
+      return v;
+    } catch (const std::logic_error&) {
+      fail(n, path, "expected an integer, got '" + s + "'");
+    }
+  }
+  int64_t score(const YAML::Node& n, const std::string& path) {
+    std::string s = str(n, path);
+    auto v = cluster::parse_score(s);
+    if (!v) fail(n, path, v.error().message());
+    return *v;
+  }
+  bool boolean(const YAML::Node& n, const std::string& path) {
+    std::string s = str(n, path);
+    if (s == "true" || s == "yes") return true;
+    if (s == "false" || s == "no") return false;
+    fail(n, path, "expected true or false, got '" + s + "'");
+  }
+  template <class E>
+  E enumeration(const YAML::Node& n, const std::string& path,
+                Result<E> (*parse)(std::string_view)) {
+    std::string s = str(n, path);
+    auto v = parse(s);
+    if (!v) fail(n, path, v.error().message());
+    return *v;
+  }
+  std::map<std::string, std::string> str_map(const YAML::Node& n, const std::string& path) {
+    if (!n.IsMap()) fail(n, path, "expected a mapping");
+    std::map<std::string, std::string> out;
+    for (const auto& kv : n) {
+      std::string k = kv.first.as<std::string>();
+      out[k] = str(kv.second, path + "." + k);
+    }
+    return out;
+  }
+  std::map<std::string, int64_t> int_map(const YAML::Node& n, const std::string& path) {
+    if (!n.IsMap()) fail(n, path, "expected a mapping");
+    std::map<std::string, int64_t> out;
+    for (const auto& kv : n) {
+      std::string k = kv.first.as<std::string>();
+      out[k] = integer(kv.second, path + "." + k);
+    }
+    return out;
+  }
+  std::vector<std::string> str_list(const YAML::Node& n, const std::string& path) {
+    if (!n.IsSequence()) fail(n, path, "expected a list");
+    std::vector<std::string> out;
+    for (size_t i = 0; i < n.size(); ++i) {
+      out.push_back(str(n[i], path + "[" + std::to_string(i) + "]"));
+    }
+    return out;
+  }
+  // A list of mappings; `id_key` names each element in paths ("resources.web").
+  template <class F>
+  void list(const YAML::Node& n, const std::string& path, const char* id_key, F&& each) {
+    if (!n.IsSequence()) fail(n, path, "expected a list");
+    for (size_t i = 0; i < n.size(); ++i) {
+      const YAML::Node& item = n[i];
+      std::string p = path + "[" + std::to_string(i) + "]";
+      if (!item.IsMap()) fail(item, p, "expected a mapping");
+      if (item[id_key]) {
+        p = path + "." + str(item[id_key], p + "." + id_key);
+      } else {
+        fail(item, p, std::string("missing key '") + id_key + "'");
+      }
+      note(p, item);
+      each(item, p);
+    }
+  }
+
+ private:
+  std::string file_;
+  std::map<std::string, int> lines_;
+};
+
+cluster::Node read_node(Reader& r, const YAML::Node& n, const std::string& p) {
+  r.keys(n, p, {"name", "role", "state", "attributes", "capacity", "hold_expires_ms"});
+  cluster::Node node;
+  node.name = r.str(n["name"], p + ".name");
+  if (n["role"]) node.role = r.enumeration(n["role"], p + ".role", cluster::parse_node_role);
+  if (n["state"]) node.state = r.enumeration(n["state"], p + ".state", cluster::parse_node_state);
+  if (n["attributes"]) node.attributes = r.str_map(n["attributes"], p + ".attributes");
+  if (n["capacity"]) node.capacity = r.int_map(n["capacity"], p + ".capacity");
+  if (n["hold_expires_ms"])
+    node.hold_expires_ms = r.integer(n["hold_expires_ms"], p + ".hold_expires_ms");
+  return node;
+}
+
+cluster::Resource read_resource(Reader& r, const YAML::Node& n, const std::string& p) {
+  r.keys(n, p, {"id", "agent", "params", "operations", "meta", "utilization"});
+  cluster::Resource res;
+  res.id = r.str(n["id"], p + ".id");
+  if (!n["agent"]) r.fail(n, p, "missing key 'agent'");
+  res.agent = r.str(n["agent"], p + ".agent");
+  if (n["params"]) res.params = r.str_map(n["params"], p + ".params");
+  if (n["utilization"]) res.utilization = r.int_map(n["utilization"], p + ".utilization");
+  if (n["operations"]) {
+    const YAML::Node& ops = n["operations"];
+    if (!ops.IsSequence()) r.fail(ops, p + ".operations", "expected a list");
+    for (size_t i = 0; i < ops.size(); ++i) {
+      std::string op = p + ".operations[" + std::to_string(i) + "]";
+      r.keys(ops[i], op, {"name", "interval_ms", "timeout_ms", "role"});
+      cluster::Operation o;
+      if (!ops[i]["name"]) r.fail(ops[i], op, "missing key 'name'");
+      o.name = r.str(ops[i]["name"], op + ".name");
+      if (ops[i]["interval_ms"])
+        o.interval_ms = r.integer(ops[i]["interval_ms"], op + ".interval_ms");
+      if (ops[i]["timeout_ms"]) o.timeout_ms = r.integer(ops[i]["timeout_ms"], op + ".timeout_ms");
+      if (ops[i]["role"]) o.role = r.str(ops[i]["role"], op + ".role");
+      res.operations.push_back(std::move(o));
+    }
+  }
+  if (const YAML::Node& m = n["meta"]) {
+    std::string mp = p + ".meta";
+    r.keys(m, mp,
+           {"stickiness", "migration_threshold", "failure_timeout_s", "target_role", "priority",
+            "failback", "exclusive", "requires"});
+    auto& meta = res.meta;
+    if (m["stickiness"]) meta.stickiness = r.score(m["stickiness"], mp + ".stickiness");
+    if (m["migration_threshold"]) {
+      meta.migration_threshold = r.score(m["migration_threshold"], mp + ".migration_threshold");
+      if (meta.migration_threshold < 1) {
+        r.fail(m["migration_threshold"], mp + ".migration_threshold", "must be >= 1");
+      }
+    }
+    if (m["failure_timeout_s"]) {
+      meta.failure_timeout_s = r.integer(m["failure_timeout_s"], mp + ".failure_timeout_s");
+      if (meta.failure_timeout_s < 0) {
+        r.fail(m["failure_timeout_s"], mp + ".failure_timeout_s", "must be >= 0 (0 = never)");
+      }
+    }
+    if (m["target_role"]) {
+      meta.target_role =
+          r.enumeration(m["target_role"], mp + ".target_role", cluster::parse_target_role);
+    }
+    if (m["priority"]) meta.priority = r.integer(m["priority"], mp + ".priority");
+    if (m["failback"]) {
+      meta.failback = r.enumeration(m["failback"], mp + ".failback", cluster::parse_failback);
+    }
+    if (m["exclusive"]) meta.exclusive = r.boolean(m["exclusive"], mp + ".exclusive");
+    if (m["requires"]) {
+      meta.require = r.enumeration(m["requires"], mp + ".requires", cluster::parse_requires);
+    }
+  }
+  return res;
+}
+
+cluster::LocationConstraint read_location(Reader& r, const YAML::Node& n, const std::string& p) {
+  r.keys(n, p, {"id", "resource", "score", "node", "rule", "role"});
+  cluster::LocationConstraint c;
+  c.id = r.str(n["id"], p + ".id");
+  if (!n["resource"]) r.fail(n, p, "missing key 'resource'");
+  c.resource = r.str(n["resource"], p + ".resource");
+  if (!n["score"]) r.fail(n, p, "missing key 'score'");
+  c.score = r.score(n["score"], p + ".score");
+  if (n["node"]) c.node = r.str(n["node"], p + ".node");
+  if (n["role"]) c.role = r.enumeration(n["role"], p + ".role", cluster::parse_role);
+  if (const YAML::Node& rule = n["rule"]) {
+    std::string rp = p + ".rule";
+    r.keys(rule, rp, {"match", "expressions"});
+    if (rule["match"]) {
+      std::string m = r.str(rule["match"], rp + ".match");
+      if (m != "all" && m != "any") r.fail(rule["match"], rp + ".match", "expected all or any");
+      c.rule_match_all = m == "all";
+    }
+    const YAML::Node& ex = rule["expressions"];
+    if (!ex || !ex.IsSequence() || ex.size() == 0) {
+      r.fail(ex ? ex : rule, rp + ".expressions", "expected a non-empty list");
+    }
+    for (size_t i = 0; i < ex.size(); ++i) {
+      std::string ep = rp + ".expressions[" + std::to_string(i) + "]";
+      r.keys(ex[i], ep, {"attribute", "op", "value"});
+      cluster::RuleExpression e;
+      if (!ex[i]["attribute"]) r.fail(ex[i], ep, "missing key 'attribute'");
+      e.attribute = r.str(ex[i]["attribute"], ep + ".attribute");
+      if (ex[i]["op"]) e.op = r.enumeration(ex[i]["op"], ep + ".op", cluster::parse_rule_op);
+      bool unary = e.op == cluster::RuleOp::kDefined || e.op == cluster::RuleOp::kNotDefined;
+      if (ex[i]["value"]) {
+        if (unary) r.fail(ex[i]["value"], ep + ".value", "not allowed with this op");
+        e.value = r.str(ex[i]["value"], ep + ".value");
+      } else if (!unary) {
+        r.fail(ex[i], ep, "missing key 'value'");
+      }
+      c.rule.push_back(std::move(e));
+    }
+  }
+  return c;
+}
+
+cluster::ColocationConstraint read_colocation(Reader& r, const YAML::Node& n,
+                                              const std::string& p) {
+  r.keys(n, p, {"id", "resource", "with", "score", "resource_role", "with_role"});
+  cluster::ColocationConstraint c;
+  c.id = r.str(n["id"], p + ".id");
+  if (!n["resource"] || !n["with"]) r.fail(n, p, "needs keys 'resource' and 'with'");
+  c.resource = r.str(n["resource"], p + ".resource");
+  c.with = r.str(n["with"], p + ".with");
+  if (n["score"]) c.score = r.score(n["score"], p + ".score");
+  if (n["resource_role"]) {
+    c.resource_role = r.enumeration(n["resource_role"], p + ".resource_role", cluster::parse_role);
+  }
+  if (n["with_role"]) {
+    c.with_role = r.enumeration(n["with_role"], p + ".with_role", cluster::parse_role);
+  }
+  return c;
+}
+
+cluster::OrderConstraint read_order(Reader& r, const YAML::Node& n, const std::string& p) {
+  r.keys(n, p, {"id", "first", "then", "kind", "first_action", "then_action", "symmetrical"});
+  cluster::OrderConstraint c;
+  c.id = r.str(n["id"], p + ".id");
+  if (!n["first"] || !n["then"]) r.fail(n, p, "needs keys 'first' and 'then'");
+  c.first = r.str(n["first"], p + ".first");
+  c.then = r.str(n["then"], p + ".then");
+  if (n["kind"]) c.kind = r.enumeration(n["kind"], p + ".kind", cluster::parse_order_kind);
+  if (n["first_action"]) {
+    c.first_action =
+        r.enumeration(n["first_action"], p + ".first_action", cluster::parse_order_action);
+  }
+  if (n["then_action"]) {
+    c.then_action =
+        r.enumeration(n["then_action"], p + ".then_action", cluster::parse_order_action);
+  }
+  if (n["symmetrical"]) c.symmetrical = r.boolean(n["symmetrical"], p + ".symmetrical");
+  return c;
+}
+
+ClusterSnapshot read_snapshot(Reader& r, const YAML::Node& root) {
+  r.keys(root, "",
+         {"now_ms", "has_quorum", "nodes", "resources", "groups", "clones", "constraints",
+          "fence_devices", "status"});
+  ClusterSnapshot s;
+  if (root["now_ms"]) s.now_ms = r.integer(root["now_ms"], "now_ms");
+  if (root["has_quorum"]) s.has_quorum = r.boolean(root["has_quorum"], "has_quorum");
+  if (root["nodes"]) {
+    r.list(root["nodes"], "nodes", "name", [&](const YAML::Node& n, const std::string& p) {
+      s.nodes.push_back(read_node(r, n, p));
+    });
+  }
+  if (root["resources"]) {
+    r.list(root["resources"], "resources", "id", [&](const YAML::Node& n, const std::string& p) {
+      s.resources.push_back(read_resource(r, n, p));
+    });
+  }
+  if (root["groups"]) {
+    r.list(root["groups"], "groups", "id", [&](const YAML::Node& n, const std::string& p) {
+      r.keys(n, p, {"id", "members", "target_role", "priority"});
+      cluster::Group g;
+      g.id = r.str(n["id"], p + ".id");
+      if (!n["members"]) r.fail(n, p, "missing key 'members'");
+      g.members = r.str_list(n["members"], p + ".members");
+      if (n["target_role"]) {
+        g.target_role =
+            r.enumeration(n["target_role"], p + ".target_role", cluster::parse_target_role);
+      }
+      if (n["priority"]) g.priority = r.integer(n["priority"], p + ".priority");
+      s.groups.push_back(std::move(g));
+    });
+  }
+  if (root["clones"]) {
+    r.list(root["clones"], "clones", "id", [&](const YAML::Node& n, const std::string& p) {
+      r.keys(n, p, {"id", "resource", "clone_max", "clone_node_max", "promotable", "promoted_max"});
+      cluster::Clone c;
+      c.id = r.str(n["id"], p + ".id");
+      if (!n["resource"]) r.fail(n, p, "missing key 'resource'");
+      c.resource = r.str(n["resource"], p + ".resource");
+      if (n["clone_max"]) c.clone_max = r.integer(n["clone_max"], p + ".clone_max");
+      if (n["clone_node_max"])
+        c.clone_node_max = r.integer(n["clone_node_max"], p + ".clone_node_max");
+      if (n["promotable"]) c.promotable = r.boolean(n["promotable"], p + ".promotable");
+      if (n["promoted_max"]) c.promoted_max = r.integer(n["promoted_max"], p + ".promoted_max");
+      s.clones.push_back(std::move(c));
+    });
+  }
+  if (const YAML::Node& c = root["constraints"]) {
+    r.keys(c, "constraints", {"location", "colocation", "order"});
+    if (c["location"]) {
+      r.list(c["location"], "constraints.location", "id",
+             [&](const YAML::Node& n, const std::string& p) {
+               s.locations.push_back(read_location(r, n, p));
+             });
+    }
+    if (c["colocation"]) {
+      r.list(c["colocation"], "constraints.colocation", "id",
+             [&](const YAML::Node& n, const std::string& p) {
+               s.colocations.push_back(read_colocation(r, n, p));
+             });
+    }
+    if (c["order"]) {
+      r.list(c["order"], "constraints.order", "id", [&](const YAML::Node& n, const std::string& p) {
+        s.orders.push_back(read_order(r, n, p));
+      });
+    }
+  }
+  if (root["fence_devices"]) {
+    r.list(root["fence_devices"], "fence_devices", "id",
+           [&](const YAML::Node& n, const std::string& p) {
+             r.keys(n, p, {"id", "agent", "nodes"});
+             cluster::FenceDevice f;
+             f.id = r.str(n["id"], p + ".id");
+             if (n["agent"]) f.agent = r.str(n["agent"], p + ".agent");
+             if (!n["nodes"]) r.fail(n, p, "missing key 'nodes'");
+             f.nodes = r.str_list(n["nodes"], p + ".nodes");
+             s.fence_devices.push_back(std::move(f));
+           });
+  }
+  if (const YAML::Node& st = root["status"]) {
+    if (!st.IsMap()) r.fail(st, "status", "expected a mapping: resource → node → state");
+    for (const auto& rkv : st) {
+      std::string rid = rkv.first.as<std::string>();
+      std::string rp = "status." + rid;
+      r.note(rp, rkv.first);
+      if (!rkv.second.IsMap()) r.fail(rkv.second, rp, "expected a mapping: node → state");
+      for (const auto& nkv : rkv.second) {
+        std::string node = nkv.first.as<std::string>();
+        std::string np = rp + "." + node;
+        const YAML::Node& v = nkv.second;
+        r.note(np, nkv.first);
+        r.keys(v, np,
+               {"running", "role", "copies", "failed", "fail_count", "last_failure_ms",
+                "promotion_score"});
+        cluster::ResourceState rs;
+        if (v["running"]) rs.running = r.boolean(v["running"], np + ".running");
+        if (v["role"]) rs.role = r.enumeration(v["role"], np + ".role", cluster::parse_role);
+        if (v["copies"]) rs.copies = r.integer(v["copies"], np + ".copies");
+        if (v["failed"]) rs.failed = r.boolean(v["failed"], np + ".failed");
+        if (v["fail_count"]) rs.fail_count = r.score(v["fail_count"], np + ".fail_count");
+        if (v["last_failure_ms"]) {
+          rs.last_failure_ms = r.integer(v["last_failure_ms"], np + ".last_failure_ms");
+        }
+        if (v["promotion_score"]) {
+          rs.promotion_score = r.score(v["promotion_score"], np + ".promotion_score");
+        }
+        if (rs.copies < 1) r.fail(v["copies"], np + ".copies", "must be >= 1");
+        s.status[rid][node] = rs;
+      }
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+Result<ClusterSnapshot> parse_snapshot_yaml(std::string_view text, std::string_view file) {
+  Reader r(file);
+  ClusterSnapshot s;
+  try {
+    YAML::Node root = YAML::Load(std::string(text));
+    if (root.IsNull()) return err(Errc::kInvalidArgument, std::string(file) + ":1: empty input");
+    s = read_snapshot(r, root);
+  } catch (const Failure& f) {
+    return std::unexpected(f.status);
+  } catch (const YAML::Exception& e) {
+    return err(Errc::kInvalidArgument,
+               std::string(file) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  Status v = cluster::validate(s);
+  if (!v.ok()) {
+    // validate() names a key path first ("constraints.location.x.resource: ..."): find
+    // the line it was read from.
+    const std::string& m = v.message();
+    std::string path = m.substr(0, m.find(':'));
+    return err(Errc::kInvalidArgument,
+               std::string(file) + ":" + std::to_string(r.line_of(path)) + ": " + m);
+  }
+  return s;
+}
+
+}  // namespace vigil::sched
