@@ -125,6 +125,7 @@ Result<AgentName> parse_agent_name(std::string_view name) {
   }
   out.agent_class = AgentClass::kExtension;
   out.type = std::string(rest);
+  if (colon != std::string_view::npos) RETURN_IF_ERROR(component(out.type, "type"));
   return out;
 }
 
