@@ -99,6 +99,31 @@ bool process_gone(pid_t pid, int deadline_ms = 10000) {
   return n == 1;
 }
 
+// Creates a FIFO at `path` and returns its read end (non-blocking open: no writer yet).
+int make_fifo(const std::string& path) {
+  EXPECT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  return ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+}
+
+// Waits (poll, bounded) for a child process to write a line into the FIFO; "" on timeout.
+// Event-driven: the child says it is ready, no sleeping and re-checking.
+std::string read_fifo_line(int fd, int deadline_ms = 20000) {
+  std::string out;
+  auto until = Clock::now() + std::chrono::milliseconds(deadline_ms);
+  while (out.find('\n') == std::string::npos && Clock::now() < until) {
+    struct pollfd p {};
+    p.fd = fd;
+    p.events = POLLIN;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(left, 0))) <= 0) break;
+    char buf[256];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) out.append(buf, static_cast<size_t>(n));
+    if (n == 0 && out.find('\n') == std::string::npos) break;  // writer gone without a line
+  }
+  return out;
+}
+
 uint16_t free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -281,21 +306,50 @@ TEST_F(RunnerTest, HungAgentIsKilledWithItsWholeProcessGroup) {
   std::string child_pid_file = dir_ / "grandchild.pid";
   hang.params["child_pid_file"] = child_pid_file;
   auto t0 = Clock::now();
-  ActionResult r = act(runner, hang, Action::kStart, 300);
+  ActionResult r = act(runner, hang, Action::kStart, 1000);
   auto elapsed_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
   EXPECT_TRUE(r.timed_out);
   EXPECT_EQ(r.ocf, OcfCode::kErrGeneric);
   EXPECT_EQ(r.outcome, Outcome::kSoftError);
-  EXPECT_NE(r.message.find("timed out after 300 ms"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("timed out after 1000 ms"), std::string::npos) << r.message;
   EXPECT_NE(r.message.find("SIGKILL"), std::string::npos) << r.message;  // it ignored TERM
-  EXPECT_GE(elapsed_ms, 300 + 300);  // timeout, then the grace before SIGKILL
+  EXPECT_GE(elapsed_ms, 1000 + 300);  // timeout, then the grace before SIGKILL
   EXPECT_NE(r.stdout_tail.find("hanging in start"), std::string::npos);
   pid_t grandchild = std::atoi(read_file(child_pid_file).c_str());
   ASSERT_GT(grandchild, 1);
   EXPECT_TRUE(process_gone(grandchild)) << "the agent's grandchild survived";
-  std::printf("  hung agent: result after %lld ms (timeout 300 ms, grace 300 ms)\n",
+  std::printf("  hung agent: result after %lld ms (timeout 1000 ms, grace 300 ms)\n",
               static_cast<long long>(elapsed_ms));
+}
+
+TEST_F(RunnerTest, DestroyingTheRunnerKillsAgentsInFlight) {
+  std::string fifo = dir_ / "pids";
+  int fd = make_fifo(fifo);
+  ASSERT_GE(fd, 0);
+  bool called = false;
+  {
+    std::optional<AgentRunner> runner;
+    runner.emplace(io_, options(kTestOcfRoot));
+    ActionRequest req;
+    req.resource = resource("hang2", "ocf:vigil-test:Hang");
+    req.resource.params["child_pid_file"] = fifo;
+    req.action = Action::kStart;
+    req.timeout_ms = 600000;
+    runner->run(req, [&](ActionResult) { called = true; });
+    std::string line = read_fifo_line(fd);
+    ::close(fd);
+    pid_t grandchild = 0, agent = 0;
+    ASSERT_EQ(std::sscanf(line.c_str(), "%d %d", &grandchild, &agent), 2) << line;
+    ASSERT_EQ(::kill(agent, 0), 0);
+    // The runner goes away (daemon shutdown) while the agent hangs.
+    runner.reset();
+    EXPECT_TRUE(process_gone(grandchild));
+    EXPECT_NE(::kill(agent, 0), 0) << "the agent was not killed and reaped";
+  }
+  io_.restart();
+  io_.poll();
+  EXPECT_FALSE(called);
 }
 
 TEST_F(RunnerTest, MissingAgentIsNotInstalled) {
@@ -631,9 +685,15 @@ TEST_F(RunnerTest, ProcessThatIgnoresSigtermIsKilledAfterTheStopTimeout) {
   ResourceSpec p;
   p.id = "stubborn";
   p.agent = *parse_agent_name("process");
-  p.process.argv = {"/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done"};
+  std::string fifo = dir_ / "ready";
+  int fd = make_fifo(fifo);
+  p.process.argv = {"/bin/sh", "-c",
+                    "trap '' TERM; echo ready > " + fifo + "; while :; do sleep 1; done"};
   ASSERT_EQ(act(runner, p, Action::kStart).ocf, OcfCode::kSuccess);
   pid_t pid = runner.process_pid_for_test("stubborn");
+  // Stop only once the shell ignores SIGTERM, or it would die of the first signal.
+  EXPECT_EQ(read_fifo_line(fd), "ready\n");
+  ::close(fd);
   ActionResult stop = act(runner, p, Action::kStop, 300);
   EXPECT_EQ(stop.ocf, OcfCode::kSuccess) << stop.message;
   EXPECT_NE(stop.message.find("SIGKILLed after the stop timeout"), std::string::npos)
