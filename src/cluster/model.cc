@@ -116,6 +116,181 @@ std::string score_str(int64_t score) {
   return std::to_string(score);
 }
 
+bool is_valid_name(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '@' || c == '+' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+namespace {
+
+// A part of an agent name that becomes a file name (or a unit name): printable, no spaces,
+// no '/', not "." or "..".
+Status check_component(std::string_view agent, std::string_view part, std::string_view what) {
+  auto bad = [&](const std::string& why) {
+    return err(Errc::kInvalidArgument, "agent '" + std::string(agent) + "': " + why);
+  };
+  if (part.empty()) return bad("missing " + std::string(what));
+  if (part.size() > 128) return bad(std::string(what) + " longer than 128 characters");
+  if (part == "." || part == "..") return bad(std::string(what) + " is not a plain file name");
+  for (char c : part) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '/' || u <= ' ' || u == 0x7f) {
+      return bad(std::string(what) + " '" + std::string(part) +
+                 "' is not a plain file name (no '/', spaces or control characters)");
+    }
+  }
+  return Status();
+}
+
+}  // namespace
+
+Status check_agent_syntax(std::string_view agent) {
+  if (agent == "process" || agent == "vip") return Status();
+  size_t colon = agent.find(':');
+  std::string_view cls = agent.substr(0, colon);
+  std::string_view rest = colon == std::string_view::npos ? "" : agent.substr(colon + 1);
+  if (cls == "ocf") {
+    size_t c2 = rest.find(':');
+    if (colon == std::string_view::npos || c2 == std::string_view::npos ||
+        rest.find(':', c2 + 1) != std::string_view::npos) {
+      return err(Errc::kInvalidArgument,
+                 "agent '" + std::string(agent) + "': want ocf:PROVIDER:TYPE");
+    }
+    RETURN_IF_ERROR(check_component(agent, rest.substr(0, c2), "provider"));
+    return check_component(agent, rest.substr(c2 + 1), "type");
+  }
+  if (cls == "lsb" || cls == "systemd") {
+    if (colon == std::string_view::npos) {
+      return err(Errc::kInvalidArgument, "agent '" + std::string(agent) + "': want " +
+                                             std::string(cls) + (cls == "lsb" ? ":NAME" : ":UNIT"));
+    }
+    return check_component(agent, rest, cls == "lsb" ? "name" : "unit");
+  }
+  if (cls == "process" || cls == "vip") {
+    return err(Errc::kInvalidArgument, "agent '" + std::string(agent) + "': '" + std::string(cls) +
+                                           "' takes no ':' suffix");
+  }
+  if (cls == "fence" || cls.starts_with("fence_")) {
+    return err(Errc::kInvalidArgument, "agent '" + std::string(agent) +
+                                           "': fence agents belong in fence_devices, not "
+                                           "resources");
+  }
+  return err(Errc::kInvalidArgument,
+             "agent '" + std::string(agent) +
+                 "': unknown agent (want ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT, process "
+                 "or vip)");
+}
+
+Status check_fence_agent_syntax(std::string_view agent) {
+  return check_component(agent, agent, "fence agent name");
+}
+
+namespace {
+
+// Decimal 0..max without sign or leading zeros.
+std::optional<int> small_decimal(std::string_view s, int max) {
+  if (s.empty() || s.size() > 3 || (s.size() > 1 && s[0] == '0')) return std::nullopt;
+  int v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  if (v > max) return std::nullopt;
+  return v;
+}
+
+bool is_ipv4(std::string_view s) {
+  int parts = 0;
+  while (true) {
+    size_t dot = s.find('.');
+    if (!small_decimal(s.substr(0, dot), 255)) return false;
+    ++parts;
+    if (dot == std::string_view::npos) break;
+    s.remove_prefix(dot + 1);
+  }
+  return parts == 4;
+}
+
+bool is_hex_group(std::string_view g) {
+  if (g.empty() || g.size() > 4) return false;
+  for (char c : g) {
+    bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (!hex) return false;
+  }
+  return true;
+}
+
+// RFC 4291 §2.2 text forms: eight groups, one "::" for a run of zeros, an IPv4 tail.
+bool is_ipv6(std::string_view s) {
+  size_t dc = s.find("::");
+  if (dc != std::string_view::npos && s.find("::", dc + 1) != std::string_view::npos) {
+    return false;
+  }
+  auto count = [](std::string_view part, bool last_part, int* groups) {
+    if (part.empty()) return true;
+    while (true) {
+      size_t c = part.find(':');
+      std::string_view g = part.substr(0, c);
+      if (c == std::string_view::npos && last_part && g.find('.') != std::string_view::npos) {
+        if (!is_ipv4(g)) return false;
+        *groups += 2;
+        return true;
+      }
+      if (!is_hex_group(g)) return false;
+      ++*groups;
+      if (c == std::string_view::npos) return true;
+      part.remove_prefix(c + 1);
+    }
+  };
+  int groups = 0;
+  if (dc == std::string_view::npos) {
+    return count(s, true, &groups) && groups == 8;
+  }
+  std::string_view head = s.substr(0, dc);
+  std::string_view tail = s.substr(dc + 2);
+  if (!count(head, false, &groups) || !count(tail, true, &groups)) return false;
+  return groups <= 7;
+}
+
+}  // namespace
+
+Status check_ip_address(std::string_view s) {
+  std::string_view addr = s;
+  std::optional<std::string_view> prefix;
+  if (size_t slash = s.find('/'); slash != std::string_view::npos) {
+    addr = s.substr(0, slash);
+    prefix = s.substr(slash + 1);
+  }
+  bool v4 = is_ipv4(addr);
+  if (!v4 && !is_ipv6(addr)) {
+    return err(Errc::kInvalidArgument, "'" + std::string(s) +
+                                           "' is not an IPv4 or IPv6 address (optionally with "
+                                           "/prefix)");
+  }
+  if (prefix && !small_decimal(*prefix, v4 ? 32 : 128)) {
+    return err(Errc::kInvalidArgument,
+               "'" + std::string(s) + "': prefix must be 0.." + (v4 ? "32" : "128"));
+  }
+  return Status();
+}
+
+std::vector<std::string> split_command(std::string_view command) {
+  std::vector<std::string> argv;
+  size_t i = 0;
+  while (i < command.size()) {
+    while (i < command.size() && (command[i] == ' ' || command[i] == '\t')) ++i;
+    size_t start = i;
+    while (i < command.size() && command[i] != ' ' && command[i] != '\t') ++i;
+    if (i > start) argv.emplace_back(command.substr(start, i - start));
+  }
+  return argv;
+}
+
 bool rule_expression_matches(const RuleExpression& e,
                              const std::map<std::string, std::string>& attributes) {
   auto it = attributes.find(e.attribute);
@@ -150,10 +325,21 @@ bool rule_expression_matches(const RuleExpression& e,
   }
 }
 
+namespace {
+
+Status check_name(const std::string& name, const std::string& path, std::string_view what) {
+  if (is_valid_name(name)) return Status();
+  return err(Errc::kInvalidArgument, path + ": " + std::string(what) + " '" + name +
+                                         "' must be 1-128 characters of A-Z a-z 0-9 _ . : @ + -");
+}
+
+}  // namespace
+
 Status validate(const ClusterSnapshot& s) {
   std::set<std::string> nodes;
   for (const Node& n : s.nodes) {
     if (n.name.empty()) return err(Errc::kInvalidArgument, "nodes: a node has no name");
+    RETURN_IF_ERROR(check_name(n.name, "nodes." + n.name, "node name"));
     if (!nodes.insert(n.name).second) {
       return err(Errc::kInvalidArgument, "nodes: duplicate node '" + n.name + "'");
     }
@@ -162,6 +348,7 @@ Status validate(const ClusterSnapshot& s) {
   std::set<std::string> primitives;
   for (const Resource& r : s.resources) {
     if (r.id.empty()) return err(Errc::kInvalidArgument, "resources: a resource has no id");
+    RETURN_IF_ERROR(check_name(r.id, "resources." + r.id, "resource id"));
     if (!ids.insert(r.id).second) {
       return err(Errc::kInvalidArgument, "resources: duplicate id '" + r.id + "'");
     }
@@ -170,6 +357,11 @@ Status validate(const ClusterSnapshot& s) {
                  "resources." + r.id + ".meta.migration_threshold: must be >= 1");
     }
     primitives.insert(r.id);
+  }
+  for (const Resource& r : s.resources) {
+    if (Status a = check_agent_syntax(r.agent); !a.ok()) {
+      return err(Errc::kInvalidArgument, "resources." + r.id + ".agent: " + a.message());
+    }
   }
   std::set<std::string> owned;  // primitives inside a group or a clone
   auto own = [&](const std::string& member, const std::string& where) -> Status {
@@ -183,6 +375,7 @@ Status validate(const ClusterSnapshot& s) {
     return Status();
   };
   for (const Group& g : s.groups) {
+    RETURN_IF_ERROR(check_name(g.id, "groups." + g.id, "group id"));
     if (!ids.insert(g.id).second) {
       return err(Errc::kInvalidArgument, "groups: duplicate id '" + g.id + "'");
     }
@@ -192,6 +385,7 @@ Status validate(const ClusterSnapshot& s) {
     for (const std::string& m : g.members) RETURN_IF_ERROR(own(m, "groups." + g.id + ".members"));
   }
   for (const Clone& c : s.clones) {
+    RETURN_IF_ERROR(check_name(c.id, "clones." + c.id, "clone id"));
     if (!ids.insert(c.id).second) {
       return err(Errc::kInvalidArgument, "clones: duplicate id '" + c.id + "'");
     }
@@ -215,6 +409,7 @@ Status validate(const ClusterSnapshot& s) {
   std::set<std::string> cids;
   auto cid = [&](const std::string& id, const std::string& where) -> Status {
     if (id.empty()) return err(Errc::kInvalidArgument, where + ": a constraint has no id");
+    RETURN_IF_ERROR(check_name(id, where + "." + id, "constraint id"));
     if (!cids.insert(id).second) {
       return err(Errc::kInvalidArgument, where + ": duplicate constraint id '" + id + "'");
     }
@@ -250,7 +445,19 @@ Status validate(const ClusterSnapshot& s) {
                  "constraints.order." + c.id + ": a resource ordered after itself");
     }
   }
+  std::set<std::string> fence_ids;
   for (const FenceDevice& f : s.fence_devices) {
+    const std::string fp = "fence_devices." + f.id;
+    RETURN_IF_ERROR(check_name(f.id, fp, "fence device id"));
+    if (!fence_ids.insert(f.id).second) {
+      return err(Errc::kInvalidArgument, "fence_devices: duplicate id '" + f.id + "'");
+    }
+    if (!f.agent.empty()) {
+      if (Status a = check_fence_agent_syntax(f.agent); !a.ok()) {
+        return err(Errc::kInvalidArgument, fp + ".agent: " + a.message());
+      }
+    }
+    if (f.level < 1) return err(Errc::kInvalidArgument, fp + ".level: must be >= 1");
     for (const std::string& n : f.nodes) {
       if (!nodes.contains(n)) {
         return err(Errc::kInvalidArgument,
@@ -268,6 +475,52 @@ Status validate(const ClusterSnapshot& s) {
       }
       (void)st;
     }
+  }
+  return Status();
+}
+
+}  // namespace vigil::cluster
+
+namespace vigil::cluster {
+
+Status validate_definition(const ClusterSnapshot& s) {
+  RETURN_IF_ERROR(validate(s));
+  for (const Node& n : s.nodes) {
+    if (n.state != NodeState::kOnline && n.state != NodeState::kStandby &&
+        n.state != NodeState::kMaintenance) {
+      return err(Errc::kInvalidArgument, "nodes." + n.name + ": state '" +
+                                             std::string(node_state_name(n.state)) +
+                                             "' is runtime state, not part of a definition");
+    }
+    if (n.hold_expires_ms) {
+      return err(Errc::kInvalidArgument,
+                 "nodes." + n.name + ": a hold is runtime state, not part of a definition");
+    }
+  }
+  for (const Resource& r : s.resources) {
+    if (r.agent == "process") {
+      auto it = r.params.find("command");
+      if (it == r.params.end()) {
+        return err(Errc::kInvalidArgument,
+                   "resources." + r.id + ".params: a process resource needs 'command'");
+      }
+      if (split_command(it->second).empty()) {
+        return err(Errc::kInvalidArgument, "resources." + r.id + ".params.command: blank");
+      }
+    }
+    if (r.agent == "vip") {
+      auto it = r.params.find("ip");
+      if (it == r.params.end()) {
+        return err(Errc::kInvalidArgument,
+                   "resources." + r.id + ".params: a vip resource needs 'ip'");
+      }
+      if (Status a = check_ip_address(it->second); !a.ok()) {
+        return err(Errc::kInvalidArgument, "resources." + r.id + ".params.ip: " + a.message());
+      }
+    }
+  }
+  if (!s.status.empty()) {
+    return err(Errc::kInvalidArgument, "status: runtime state, not part of a definition");
   }
   return Status();
 }

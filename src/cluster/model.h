@@ -135,10 +135,14 @@ struct OrderConstraint {
   bool symmetrical = true;
 };
 
+// A fence agent (fence-agents: "fence_ipmilan") that can cut off `nodes`. To fence a node,
+// the devices of level 1 that list it are tried first, then those of level 2, and so on.
 struct FenceDevice {
   std::string id;
   std::string agent;
-  std::vector<std::string> nodes;  // the nodes it can fence
+  std::map<std::string, std::string> params;  // passed on the agent's stdin (ipaddr=, ...)
+  std::vector<std::string> nodes;             // the nodes it can fence
+  int level = 1;                              // >= 1; lower levels are tried first
 };
 
 // The current state of one resource (a primitive, or a clone's primitive) on one node.
@@ -195,8 +199,33 @@ std::string score_str(int64_t score);  // "-INFINITY", "100", "INFINITY"
 bool rule_expression_matches(const RuleExpression& e,
                              const std::map<std::string, std::string>& attributes);
 
-// Structural checks: unique ids, known references, a resource in at most one group or
-// clone, promotable clones with clone_node_max 1. Errors name the object and field.
+// Names of nodes and ids of resources, groups, clones, constraints and fence devices:
+// [A-Za-z0-9_.:@+-]{1,128} (the executor uses them in file names and environments).
+bool is_valid_name(std::string_view s);
+// The syntax of a resource agent: "ocf:PROVIDER:TYPE", "lsb:NAME", "systemd:UNIT",
+// "process" or "vip"; each part a plain file name (no '/', not "." or "..", printable, no
+// spaces). Only the syntax: whether the agent is installed is the executor's business.
+Status check_agent_syntax(std::string_view agent);
+// The syntax of a fence agent: a plain file name, "fence_ipmilan".
+Status check_fence_agent_syntax(std::string_view agent);
+// An IPv4 or IPv6 literal with an optional "/prefix" (0-32 or 0-128): "198.18.0.100/24",
+// "fd00::10". No leading zeros in IPv4 octets (ambiguous: octal to some parsers).
+Status check_ip_address(std::string_view s);
+// The argv of a `process` resource's params.command: split on spaces and tabs (no shell, no
+// quoting). Empty if the command is blank.
+std::vector<std::string> split_command(std::string_view command);
+
+// Structural checks: unique and well-formed ids, known references, agent syntax, a
+// resource in at most one group or clone, sane clone counts, operations (known names,
+// timeouts > 0, no duplicate name and interval), fence levels >= 1, and constraints that
+// cannot be satisfied or ordered: order cycles, mandatory colocation cycles, +INFINITY
+// locations on two nodes, +INFINITY and -INFINITY on the same node or the same pair.
+// Every error message starts with the key path of the object ("constraints.order: cycle
+// web -> db -> web"), which the YAML readers turn into a line.
 Status validate(const ClusterSnapshot& s);
+// validate() plus what only a cluster definition (vigil apply -f) must satisfy: no runtime
+// state (status, node states other than online, standby and maintenance, holds), a `process`
+// resource has a non-blank params.command, a `vip` resource a valid params.ip.
+Status validate_definition(const ClusterSnapshot& s);
 
 }  // namespace vigil::cluster

@@ -3,6 +3,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <charconv>
 #include <map>
 #include <set>
 
@@ -11,15 +12,24 @@ namespace {
 
 using cluster::ClusterSnapshot;
 
+// Inputs larger than this are refused before parsing (a definition is a few KiB).
+constexpr size_t kMaxInputBytes = size_t{4} << 20;
+
 // Thrown inside this file only, caught at the entry point: the parser is a tree of small
 // functions and every one of them may fail.
 struct Failure {
   Status status;
 };
 
+// The two formats one reader serves: a scheduler case (runtime state included) and a
+// cluster definition (vigil apply -f: no runtime state, strict types, durations, defaults).
+enum class Format { kCase, kDefinition };
+
 class Reader {
  public:
-  explicit Reader(std::string_view file) : file_(file) {}
+  Reader(std::string_view file, Format format) : file_(file), format_(format) {}
+
+  bool definition() const { return format_ == Format::kDefinition; }
 
   [[noreturn]] void fail(const YAML::Node& n, const std::string& path, const std::string& msg) {
     int line = n.IsDefined() ? n.Mark().line + 1 : 0;
@@ -37,25 +47,40 @@ class Reader {
     while (!p.empty()) {
       auto it = lines_.find(p);
       if (it != lines_.end()) return it->second;
-      size_t dot = p.rfind('.');
-      if (dot == std::string::npos) break;
-      p.resize(dot);
+      size_t cut = p.find_last_of(".[");
+      if (cut == std::string::npos) break;
+      p.resize(cut);
     }
     return 0;
   }
 
   const std::string& file() const { return file_; }
 
-  void keys(const YAML::Node& n, const std::string& path, std::set<std::string> allowed) {
+  // A mapping whose keys are all in `allowed`, plus `case_only` keys in a case (runtime
+  // state: in a definition they are errors that say so) and `definition_only` keys in a
+  // definition. A key given twice is an error in both formats.
+  void keys(const YAML::Node& n, const std::string& path, std::set<std::string> allowed,
+            const std::set<std::string>& case_only = {},
+            const std::set<std::string>& definition_only = {}) {
     if (!n.IsMap()) fail(n, path, "expected a mapping");
+    const std::set<std::string>& extra = definition() ? definition_only : case_only;
+    allowed.insert(extra.begin(), extra.end());
+    std::set<std::string> seen;
     for (const auto& kv : n) {
-      std::string k = kv.first.as<std::string>();
+      if (!kv.first.IsScalar()) fail(kv.first, path, "a key must be a plain string");
+      std::string k = kv.first.Scalar();
+      std::string kp = path.empty() ? k : path + "." + k;
+      if (definition() && case_only.contains(k)) {
+        fail(kv.first, kp,
+             std::string("runtime state, not part of a cluster definition") +
+                 (k == "state" ? " (use standby: true or maintenance: true)" : ""));
+      }
       if (!allowed.contains(k)) {
         std::string list;
         for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        fail(kv.first, path.empty() ? k : path + "." + k,
-             "unknown key (expected one of: " + list + ")");
+        fail(kv.first, kp, "unknown key (expected one of: " + list + ")");
       }
+      if (!seen.insert(k).second) fail(kv.first, kp, "duplicate key");
     }
   }
 
@@ -64,28 +89,51 @@ class Reader {
     note(path, n);
     return n.Scalar();
   }
-  int64_t integer(const YAML::Node& n, const std::string& path) {
+  // In a definition, numbers and booleans must be plain YAML scalars: a quoted "5" is a
+  // string. yaml-cpp tags plain scalars "?" and quoted ones "!".
+  std::string plain(const YAML::Node& n, const std::string& path, const char* what) {
     std::string s = str(n, path);
-    try {
-      size_t used = 0;
-      long long v = std::stoll(s, &used);
-      if (used != s.size()) fail(n, path, "expected an integer, got '" + s + "'");
-      return v;
-    } catch (const std::logic_error&) {
+    if (definition() && n.Tag() == "!") {
+      fail(n, path, std::string("expected ") + what + ", got the quoted string '" + s + "'");
+    }
+    return s;
+  }
+  int64_t integer(const YAML::Node& n, const std::string& path) {
+    std::string s = plain(n, path, "an integer");
+    int64_t v = 0;
+    const char* b = s.data();
+    if (!s.empty() && s[0] == '+') ++b;
+    auto [end, ec] = std::from_chars(b, s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
       fail(n, path, "expected an integer, got '" + s + "'");
     }
+    return v;
   }
   int64_t score(const YAML::Node& n, const std::string& path) {
-    std::string s = str(n, path);
+    std::string s = plain(n, path, "a score");
     auto v = cluster::parse_score(s);
     if (!v) fail(n, path, v.error().message());
     return *v;
   }
   bool boolean(const YAML::Node& n, const std::string& path) {
-    std::string s = str(n, path);
-    if (s == "true" || s == "yes") return true;
-    if (s == "false" || s == "no") return false;
+    std::string s = plain(n, path, "true or false");
+    if (s == "true") return true;
+    if (s == "false") return false;
+    if (!definition() && s == "yes") return true;
+    if (!definition() && s == "no") return false;
     fail(n, path, "expected true or false, got '" + s + "'");
+  }
+  // "10s", "500ms", "2m" → milliseconds. A bare number is an error: the unit is not guessed.
+  int64_t duration_ms(const YAML::Node& n, const std::string& path) {
+    std::string s = plain(n, path, "a duration");
+    size_t digits = 0;
+    while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
+    std::string_view unit = std::string_view(s).substr(digits);
+    int64_t scale = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60000 : 0;
+    if (digits == 0 || digits > 9 || scale == 0) {
+      fail(n, path, "expected a duration like 500ms, 10s or 2m, got '" + s + "'");
+    }
+    return std::stoll(s.substr(0, digits)) * scale;
   }
   template <class E>
   E enumeration(const YAML::Node& n, const std::string& path,
@@ -96,19 +144,19 @@ class Reader {
     return *v;
   }
   std::map<std::string, std::string> str_map(const YAML::Node& n, const std::string& path) {
-    if (!n.IsMap()) fail(n, path, "expected a mapping");
+    keys_unique(n, path);
     std::map<std::string, std::string> out;
     for (const auto& kv : n) {
-      std::string k = kv.first.as<std::string>();
+      std::string k = kv.first.Scalar();
       out[k] = str(kv.second, path + "." + k);
     }
     return out;
   }
   std::map<std::string, int64_t> int_map(const YAML::Node& n, const std::string& path) {
-    if (!n.IsMap()) fail(n, path, "expected a mapping");
+    keys_unique(n, path);
     std::map<std::string, int64_t> out;
     for (const auto& kv : n) {
-      std::string k = kv.first.as<std::string>();
+      std::string k = kv.first.Scalar();
       out[k] = integer(kv.second, path + "." + k);
     }
     return out;
@@ -125,6 +173,7 @@ class Reader {
   template <class F>
   void list(const YAML::Node& n, const std::string& path, const char* id_key, F&& each) {
     if (!n.IsSequence()) fail(n, path, "expected a list");
+    note(path, n);
     for (size_t i = 0; i < n.size(); ++i) {
       const YAML::Node& item = n[i];
       std::string p = path + "[" + std::to_string(i) + "]";
@@ -140,12 +189,26 @@ class Reader {
   }
 
  private:
+  // A mapping of free-form keys (params, attributes): plain string keys, none twice.
+  void keys_unique(const YAML::Node& n, const std::string& path) {
+    if (!n.IsMap()) fail(n, path, "expected a mapping");
+    std::set<std::string> seen;
+    for (const auto& kv : n) {
+      if (!kv.first.IsScalar()) fail(kv.first, path, "a key must be a plain string");
+      if (!seen.insert(kv.first.Scalar()).second) {
+        fail(kv.first, path + "." + kv.first.Scalar(), "duplicate key");
+      }
+    }
+  }
+
   std::string file_;
+  Format format_;
   std::map<std::string, int> lines_;
 };
 
 cluster::Node read_node(Reader& r, const YAML::Node& n, const std::string& p) {
-  r.keys(n, p, {"name", "role", "state", "attributes", "capacity", "hold_expires_ms"});
+  r.keys(n, p, {"name", "role", "attributes", "capacity"}, {"state", "hold_expires_ms"},
+         {"standby", "maintenance"});
   cluster::Node node;
   node.name = r.str(n["name"], p + ".name");
   if (n["role"]) node.role = r.enumeration(n["role"], p + ".role", cluster::parse_node_role);
@@ -154,10 +217,90 @@ cluster::Node read_node(Reader& r, const YAML::Node& n, const std::string& p) {
   if (n["capacity"]) node.capacity = r.int_map(n["capacity"], p + ".capacity");
   if (n["hold_expires_ms"])
     node.hold_expires_ms = r.integer(n["hold_expires_ms"], p + ".hold_expires_ms");
+  bool standby = n["standby"] && r.boolean(n["standby"], p + ".standby");
+  bool maintenance = n["maintenance"] && r.boolean(n["maintenance"], p + ".maintenance");
+  if (standby && maintenance) {
+    r.fail(n["maintenance"], p + ".maintenance", "a node is either standby or in maintenance");
+  }
+  if (standby) node.state = cluster::NodeState::kStandby;
+  if (maintenance) node.state = cluster::NodeState::kMaintenance;
   return node;
 }
 
-cluster::Resource read_resource(Reader& r, const YAML::Node& n, const std::string& p) {
+// A duration given either as `NAME_ms: 10000` or (both formats) `NAME: 10s`.
+void read_duration(Reader& r, const YAML::Node& n, const std::string& p, const std::string& name,
+                   int64_t* out) {
+  const YAML::Node& human = n[name];
+  const YAML::Node& ms = n[name + "_ms"];
+  if (human && ms)
+    r.fail(ms, p + "." + name + "_ms", "give " + name + " or " + name + "_ms, not both");
+  if (human) *out = r.duration_ms(human, p + "." + name);
+  if (ms) *out = r.integer(ms, p + "." + name + "_ms");
+}
+
+cluster::Operation read_operation(Reader& r, const YAML::Node& n, const std::string& p) {
+  r.keys(n, p, {"name", "interval_ms", "timeout_ms", "interval", "timeout", "role"});
+  r.note(p, n);
+  cluster::Operation o;
+  if (!n["name"]) r.fail(n, p, "missing key 'name'");
+  o.name = r.str(n["name"], p + ".name");
+  read_duration(r, n, p, "interval", &o.interval_ms);
+  read_duration(r, n, p, "timeout", &o.timeout_ms);
+  if (n["role"]) o.role = r.str(n["role"], p + ".role");
+  return o;
+}
+
+std::vector<cluster::Operation> read_operations(Reader& r, const YAML::Node& ops,
+                                                const std::string& p) {
+  if (!ops.IsSequence()) r.fail(ops, p, "expected a list");
+  std::vector<cluster::Operation> out;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    out.push_back(read_operation(r, ops[i], p + "[" + std::to_string(i) + "]"));
+  }
+  return out;
+}
+
+// Sets the fields of `meta` that `m` gives; the others keep their value (the defaults).
+void read_meta(Reader& r, const YAML::Node& m, const std::string& mp, cluster::ResourceMeta* meta,
+               std::set<std::string> extra_keys = {}) {
+  extra_keys.insert({"stickiness", "migration_threshold", "failure_timeout_s", "target_role",
+                     "priority", "failback", "exclusive", "requires"});
+  r.keys(m, mp, extra_keys);
+  if (m["stickiness"]) meta->stickiness = r.score(m["stickiness"], mp + ".stickiness");
+  if (m["migration_threshold"]) {
+    meta->migration_threshold = r.score(m["migration_threshold"], mp + ".migration_threshold");
+    if (meta->migration_threshold < 1) {
+      r.fail(m["migration_threshold"], mp + ".migration_threshold", "must be >= 1");
+    }
+  }
+  if (m["failure_timeout_s"]) {
+    meta->failure_timeout_s = r.integer(m["failure_timeout_s"], mp + ".failure_timeout_s");
+    if (meta->failure_timeout_s < 0) {
+      r.fail(m["failure_timeout_s"], mp + ".failure_timeout_s", "must be >= 0 (0 = never)");
+    }
+  }
+  if (m["target_role"]) {
+    meta->target_role =
+        r.enumeration(m["target_role"], mp + ".target_role", cluster::parse_target_role);
+  }
+  if (m["priority"]) meta->priority = r.integer(m["priority"], mp + ".priority");
+  if (m["failback"]) {
+    meta->failback = r.enumeration(m["failback"], mp + ".failback", cluster::parse_failback);
+  }
+  if (m["exclusive"]) meta->exclusive = r.boolean(m["exclusive"], mp + ".exclusive");
+  if (m["requires"]) {
+    meta->require = r.enumeration(m["requires"], mp + ".requires", cluster::parse_requires);
+  }
+}
+
+// What a definition's `defaults:` gives every resource.
+struct Defaults {
+  cluster::ResourceMeta meta;
+  std::vector<cluster::Operation> operations;
+};
+
+cluster::Resource read_resource(Reader& r, const YAML::Node& n, const std::string& p,
+                                const Defaults& defaults) {
   r.keys(n, p, {"id", "agent", "params", "operations", "meta", "utilization"});
   cluster::Resource res;
   res.id = r.str(n["id"], p + ".id");
@@ -165,54 +308,15 @@ cluster::Resource read_resource(Reader& r, const YAML::Node& n, const std::strin
   res.agent = r.str(n["agent"], p + ".agent");
   if (n["params"]) res.params = r.str_map(n["params"], p + ".params");
   if (n["utilization"]) res.utilization = r.int_map(n["utilization"], p + ".utilization");
-  if (n["operations"]) {
-    const YAML::Node& ops = n["operations"];
-    if (!ops.IsSequence()) r.fail(ops, p + ".operations", "expected a list");
-    for (size_t i = 0; i < ops.size(); ++i) {
-      std::string op = p + ".operations[" + std::to_string(i) + "]";
-      r.keys(ops[i], op, {"name", "interval_ms", "timeout_ms", "role"});
-      cluster::Operation o;
-      if (!ops[i]["name"]) r.fail(ops[i], op, "missing key 'name'");
-      o.name = r.str(ops[i]["name"], op + ".name");
-      if (ops[i]["interval_ms"])
-        o.interval_ms = r.integer(ops[i]["interval_ms"], op + ".interval_ms");
-      if (ops[i]["timeout_ms"]) o.timeout_ms = r.integer(ops[i]["timeout_ms"], op + ".timeout_ms");
-      if (ops[i]["role"]) o.role = r.str(ops[i]["role"], op + ".role");
-      res.operations.push_back(std::move(o));
-    }
+  if (n["operations"]) res.operations = read_operations(r, n["operations"], p + ".operations");
+  // A default operation applies to a resource that lists no operation of that name.
+  std::set<std::string> named;
+  for (const cluster::Operation& o : res.operations) named.insert(o.name);
+  for (const cluster::Operation& o : defaults.operations) {
+    if (!named.contains(o.name)) res.operations.push_back(o);
   }
-  if (const YAML::Node& m = n["meta"]) {
-    std::string mp = p + ".meta";
-    r.keys(m, mp,
-           {"stickiness", "migration_threshold", "failure_timeout_s", "target_role", "priority",
-            "failback", "exclusive", "requires"});
-    auto& meta = res.meta;
-    if (m["stickiness"]) meta.stickiness = r.score(m["stickiness"], mp + ".stickiness");
-    if (m["migration_threshold"]) {
-      meta.migration_threshold = r.score(m["migration_threshold"], mp + ".migration_threshold");
-      if (meta.migration_threshold < 1) {
-        r.fail(m["migration_threshold"], mp + ".migration_threshold", "must be >= 1");
-      }
-    }
-    if (m["failure_timeout_s"]) {
-      meta.failure_timeout_s = r.integer(m["failure_timeout_s"], mp + ".failure_timeout_s");
-      if (meta.failure_timeout_s < 0) {
-        r.fail(m["failure_timeout_s"], mp + ".failure_timeout_s", "must be >= 0 (0 = never)");
-      }
-    }
-    if (m["target_role"]) {
-      meta.target_role =
-          r.enumeration(m["target_role"], mp + ".target_role", cluster::parse_target_role);
-    }
-    if (m["priority"]) meta.priority = r.integer(m["priority"], mp + ".priority");
-    if (m["failback"]) {
-      meta.failback = r.enumeration(m["failback"], mp + ".failback", cluster::parse_failback);
-    }
-    if (m["exclusive"]) meta.exclusive = r.boolean(m["exclusive"], mp + ".exclusive");
-    if (m["requires"]) {
-      meta.require = r.enumeration(m["requires"], mp + ".requires", cluster::parse_requires);
-    }
-  }
+  res.meta = defaults.meta;
+  if (const YAML::Node& m = n["meta"]) read_meta(r, m, p + ".meta", &res.meta);
   return res;
 }
 
@@ -296,11 +400,49 @@ cluster::OrderConstraint read_order(Reader& r, const YAML::Node& n, const std::s
   return c;
 }
 
+Defaults read_defaults(Reader& r, const YAML::Node& d) {
+  Defaults out;
+  read_meta(r, d, "defaults", &out.meta, {"operations"});
+  if (d["operations"]) {
+    out.operations = read_operations(r, d["operations"], "defaults.operations");
+    std::set<std::pair<std::string, int64_t>> seen;
+    for (size_t i = 0; i < out.operations.size(); ++i) {
+      const cluster::Operation& o = out.operations[i];
+      std::string op = "defaults.operations[" + std::to_string(i) + "]";
+      if (!seen.insert({o.name, o.interval_ms}).second) {
+        r.fail(d["operations"][i], op,
+               "duplicate operation " + o.name + " with interval " + std::to_string(o.interval_ms) +
+                   " ms");
+      }
+      if (o.timeout_ms <= 0) r.fail(d["operations"][i], op + ".timeout", "must be > 0");
+    }
+  }
+  return out;
+}
+
+cluster::FenceDevice read_fence_device(Reader& r, const YAML::Node& n, const std::string& p) {
+  r.keys(n, p, {"id", "agent", "params", "nodes", "level"});
+  cluster::FenceDevice f;
+  f.id = r.str(n["id"], p + ".id");
+  if (!n["agent"] && r.definition()) r.fail(n, p, "missing key 'agent'");
+  if (n["agent"]) f.agent = r.str(n["agent"], p + ".agent");
+  if (n["params"]) f.params = r.str_map(n["params"], p + ".params");
+  if (!n["nodes"]) r.fail(n, p, "missing key 'nodes'");
+  f.nodes = r.str_list(n["nodes"], p + ".nodes");
+  if (n["level"]) {
+    int64_t level = r.integer(n["level"], p + ".level");
+    if (level < 1 || level > 100) r.fail(n["level"], p + ".level", "must be 1..100");
+    f.level = static_cast<int>(level);
+  }
+  return f;
+}
+
 ClusterSnapshot read_snapshot(Reader& r, const YAML::Node& root) {
-  r.keys(root, "",
-         {"now_ms", "has_quorum", "nodes", "resources", "groups", "clones", "constraints",
-          "fence_devices", "status"});
+  r.keys(root, "", {"nodes", "resources", "groups", "clones", "constraints", "fence_devices"},
+         {"now_ms", "has_quorum", "status"}, {"defaults"});
   ClusterSnapshot s;
+  Defaults defaults;
+  if (root["defaults"]) defaults = read_defaults(r, root["defaults"]);
   if (root["now_ms"]) s.now_ms = r.integer(root["now_ms"], "now_ms");
   if (root["has_quorum"]) s.has_quorum = r.boolean(root["has_quorum"], "has_quorum");
   if (root["nodes"]) {
@@ -310,7 +452,7 @@ ClusterSnapshot read_snapshot(Reader& r, const YAML::Node& root) {
   }
   if (root["resources"]) {
     r.list(root["resources"], "resources", "id", [&](const YAML::Node& n, const std::string& p) {
-      s.resources.push_back(read_resource(r, n, p));
+      s.resources.push_back(read_resource(r, n, p, defaults));
     });
   }
   if (root["groups"]) {
@@ -339,7 +481,11 @@ ClusterSnapshot read_snapshot(Reader& r, const YAML::Node& root) {
       if (n["clone_node_max"])
         c.clone_node_max = r.integer(n["clone_node_max"], p + ".clone_node_max");
       if (n["promotable"]) c.promotable = r.boolean(n["promotable"], p + ".promotable");
-      if (n["promoted_max"]) c.promoted_max = r.integer(n["promoted_max"], p + ".promoted_max");
+      if (n["promoted_max"]) {
+        if (!c.promotable)
+          r.fail(n["promoted_max"], p + ".promoted_max", "only for a promotable clone");
+        c.promoted_max = r.integer(n["promoted_max"], p + ".promoted_max");
+      }
       s.clones.push_back(std::move(c));
     });
   }
@@ -366,13 +512,7 @@ ClusterSnapshot read_snapshot(Reader& r, const YAML::Node& root) {
   if (root["fence_devices"]) {
     r.list(root["fence_devices"], "fence_devices", "id",
            [&](const YAML::Node& n, const std::string& p) {
-             r.keys(n, p, {"id", "agent", "nodes"});
-             cluster::FenceDevice f;
-             f.id = r.str(n["id"], p + ".id");
-             if (n["agent"]) f.agent = r.str(n["agent"], p + ".agent");
-             if (!n["nodes"]) r.fail(n, p, "missing key 'nodes'");
-             f.nodes = r.str_list(n["nodes"], p + ".nodes");
-             s.fence_devices.push_back(std::move(f));
+             s.fence_devices.push_back(read_fence_device(r, n, p));
            });
   }
   if (const YAML::Node& st = root["status"]) {
@@ -410,31 +550,47 @@ ClusterSnapshot read_snapshot(Reader& r, const YAML::Node& root) {
   return s;
 }
 
+// Both entry points: YAML → snapshot → validation, every error as "FILE:LINE: path: what".
+Result<ClusterSnapshot> parse(std::string_view text, std::string_view file, Format format) {
+  const std::string f(file);
+  if (text.size() > kMaxInputBytes) {
+    return err(Errc::kInvalidArgument,
+               f + ":1: larger than " + std::to_string(kMaxInputBytes >> 20) + " MiB");
+  }
+  Reader r(file, format);
+  ClusterSnapshot s;
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
+    if (docs.size() > 1) {
+      return err(Errc::kInvalidArgument, f + ":" + std::to_string(docs[1].Mark().line + 1) +
+                                             ": one YAML document per file (found a second one)");
+    }
+    if (docs.empty() || docs[0].IsNull()) return err(Errc::kInvalidArgument, f + ":1: empty input");
+    s = read_snapshot(r, docs[0]);
+  } catch (const Failure& fail) {
+    return std::unexpected(fail.status);
+  } catch (const YAML::Exception& e) {
+    return err(Errc::kInvalidArgument, f + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  Status v = format == Format::kDefinition ? cluster::validate_definition(s) : cluster::validate(s);
+  if (!v.ok()) {
+    // validate() names a key path first ("constraints.location.x.resource: ..."): find
+    // the line it was read from. Paths hold no spaces (ids may hold ':').
+    const std::string& m = v.message();
+    std::string path = m.substr(0, m.find(": "));
+    return err(Errc::kInvalidArgument, f + ":" + std::to_string(r.line_of(path)) + ": " + m);
+  }
+  return s;
+}
+
 }  // namespace
 
 Result<ClusterSnapshot> parse_snapshot_yaml(std::string_view text, std::string_view file) {
-  Reader r(file);
-  ClusterSnapshot s;
-  try {
-    YAML::Node root = YAML::Load(std::string(text));
-    if (root.IsNull()) return err(Errc::kInvalidArgument, std::string(file) + ":1: empty input");
-    s = read_snapshot(r, root);
-  } catch (const Failure& f) {
-    return std::unexpected(f.status);
-  } catch (const YAML::Exception& e) {
-    return err(Errc::kInvalidArgument,
-               std::string(file) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
-  Status v = cluster::validate(s);
-  if (!v.ok()) {
-    // validate() names a key path first ("constraints.location.x.resource: ..."): find
-    // the line it was read from.
-    const std::string& m = v.message();
-    std::string path = m.substr(0, m.find(':'));
-    return err(Errc::kInvalidArgument,
-               std::string(file) + ":" + std::to_string(r.line_of(path)) + ": " + m);
-  }
-  return s;
+  return parse(text, file, Format::kCase);
+}
+
+Result<ClusterSnapshot> parse_cluster_yaml(std::string_view text, std::string_view file) {
+  return parse(text, file, Format::kDefinition);
 }
 
 }  // namespace vigil::sched

@@ -1,0 +1,379 @@
+// The cluster definition reader (parse_cluster_yaml), the definition checks of
+// cluster::validate() and the definition diff: every error class with its exact message.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "cluster/model.h"
+#include "sched/io/case_yaml.h"
+
+namespace vigil::sched {
+namespace {
+
+using cluster::ClusterSnapshot;
+
+ClusterSnapshot ok(const std::string& yaml) {
+  auto s = parse_cluster_yaml(yaml, "c.yaml");
+  EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message());
+  return s ? *s : ClusterSnapshot{};
+}
+
+// The error message of a definition that must be rejected.
+std::string error(const std::string& yaml) {
+  auto s = parse_cluster_yaml(yaml, "c.yaml");
+  if (s) return "(accepted)";
+  EXPECT_EQ(s.error().code(), Errc::kInvalidArgument);
+  return s.error().message();
+}
+
+constexpr const char* kNodes = "nodes: [{name: n1}, {name: n2}]\n";
+
+TEST(ClusterYaml, MinimalDefinition) {
+  auto s = ok(std::string(kNodes) + R"(
+resources:
+  - {id: web, agent: "ocf:heartbeat:nginx", params: {port: 8080}}
+)");
+  ASSERT_EQ(s.nodes.size(), 2u);
+  EXPECT_EQ(s.nodes[0].state, cluster::NodeState::kOnline);
+  ASSERT_EQ(s.resources.size(), 1u);
+  EXPECT_EQ(s.resources[0].params.at("port"), "8080");
+  EXPECT_TRUE(s.resources[0].operations.empty());
+}
+
+TEST(ClusterYaml, EmptyInput) {
+  EXPECT_EQ(error(""), "c.yaml:1: empty input");
+  EXPECT_EQ(error("# nothing\n"), "c.yaml:1: empty input");
+}
+
+TEST(ClusterYaml, OneDocumentOnly) {
+  EXPECT_EQ(error("nodes: [{name: n1}]\n---\nnodes: []\n"),
+            "c.yaml:3: one YAML document per file (found a second one)");
+}
+
+TEST(ClusterYaml, SyntaxErrorNamesLine) {
+  EXPECT_EQ(error("nodes:\n  - {name: n1\n"), "c.yaml:3: end of map flow not found");
+}
+
+TEST(ClusterYaml, TooLarge) {
+  EXPECT_EQ(error(std::string((4 << 20) + 1, '#')), "c.yaml:1: larger than 4 MiB");
+}
+
+TEST(ClusterYaml, RuntimeKeysAreErrors) {
+  EXPECT_EQ(error("now_ms: 5\n"),
+            "c.yaml:1: now_ms: runtime state, not part of a cluster "
+            "definition");
+  EXPECT_EQ(error("has_quorum: true\n"),
+            "c.yaml:1: has_quorum: runtime state, not part of a cluster definition");
+  EXPECT_EQ(error("nodes: [{name: n1}]\nstatus: {}\n"),
+            "c.yaml:2: status: runtime state, not part of a cluster definition");
+  EXPECT_EQ(error("nodes:\n  - {name: n1, state: standby}\n"),
+            "c.yaml:2: nodes.n1.state: runtime state, not part of a cluster definition (use "
+            "standby: true or maintenance: true)");
+  EXPECT_EQ(error("nodes:\n  - {name: n1, hold_expires_ms: 5}\n"),
+            "c.yaml:2: nodes.n1.hold_expires_ms: runtime state, not part of a cluster "
+            "definition");
+}
+
+TEST(ClusterYaml, CaseFormatKeepsRuntimeKeysAndRefusesDefinitionKeys) {
+  auto s = parse_snapshot_yaml("now_ms: 5\nnodes: [{name: n1, state: standby}]\n", "i.yaml");
+  ASSERT_TRUE(s.has_value()) << s.error().message();
+  EXPECT_EQ(s->nodes[0].state, cluster::NodeState::kStandby);
+  auto d = parse_snapshot_yaml("defaults: {stickiness: 1}\n", "i.yaml");
+  ASSERT_FALSE(d.has_value());
+  EXPECT_EQ(d.error().message(),
+            "i.yaml:1: defaults: unknown key (expected one of: clones, constraints, "
+            "fence_devices, groups, has_quorum, nodes, now_ms, resources, status)");
+  auto f = parse_snapshot_yaml("nodes: [{name: n1, standby: true}]\n", "i.yaml");
+  ASSERT_FALSE(f.has_value());
+  EXPECT_EQ(f.error().message(),
+            "i.yaml:1: nodes.n1.standby: unknown key (expected one of: attributes, capacity, "
+            "hold_expires_ms, name, role, state)");
+}
+
+TEST(ClusterYaml, UnknownKeyListsTheAllowedOnes) {
+  EXPECT_EQ(error("nodes:\n  - {name: n1, standy: true}\n"),
+            "c.yaml:2: nodes.n1.standy: unknown key (expected one of: attributes, capacity, "
+            "maintenance, name, role, standby)");
+  EXPECT_EQ(error("resource: []\n"),
+            "c.yaml:1: resource: unknown key (expected one of: clones, constraints, defaults, "
+            "fence_devices, groups, nodes, resources)");
+}
+
+TEST(ClusterYaml, DuplicateKey) {
+  EXPECT_EQ(error("nodes:\n  - name: n1\n    role: voter\n    role: learner\n"),
+            "c.yaml:4: nodes.n1.role: duplicate key");
+  EXPECT_EQ(
+      error(std::string(kNodes) +
+            "resources:\n  - id: a\n    agent: vip\n    params: {ip: 10.0.0.1, ip: 10.0.0.2}\n"),
+      "c.yaml:5: resources.a.params.ip: duplicate key");
+}
+
+TEST(ClusterYaml, NodeFlags) {
+  auto s = ok(R"(
+nodes:
+  - {name: n1, standby: true}
+  - {name: n2, maintenance: true}
+  - {name: n3, standby: false, maintenance: false, role: witness}
+)");
+  EXPECT_EQ(s.nodes[0].state, cluster::NodeState::kStandby);
+  EXPECT_EQ(s.nodes[1].state, cluster::NodeState::kMaintenance);
+  EXPECT_EQ(s.nodes[2].state, cluster::NodeState::kOnline);
+  EXPECT_EQ(s.nodes[2].role, cluster::NodeRole::kWitness);
+  EXPECT_EQ(error("nodes:\n  - {name: n1, standby: true, maintenance: true}\n"),
+            "c.yaml:2: nodes.n1.maintenance: a node is either standby or in maintenance");
+}
+
+TEST(ClusterYaml, StrictTypes) {
+  EXPECT_EQ(error("nodes:\n  - {name: n1, standby: yes}\n"),
+            "c.yaml:2: nodes.n1.standby: expected true or false, got 'yes'");
+  EXPECT_EQ(error("nodes:\n  - {name: n1, standby: \"true\"}\n"),
+            "c.yaml:2: nodes.n1.standby: expected true or false, got the quoted string 'true'");
+  EXPECT_EQ(error("nodes:\n  - {name: n1, capacity: {cpu: \"8\"}}\n"),
+            "c.yaml:2: nodes.n1.capacity.cpu: expected an integer, got the quoted string '8'");
+  EXPECT_EQ(error("nodes:\n  - {name: n1, capacity: {cpu: 8.5}}\n"),
+            "c.yaml:2: nodes.n1.capacity.cpu: expected an integer, got '8.5'");
+  EXPECT_EQ(error("nodes:\n  - {name: n1, attributes: {rack: [a]}}\n"),
+            "c.yaml:2: nodes.n1.attributes.rack: expected a string");
+  EXPECT_EQ(error("nodes: {n1: {}}\n"), "c.yaml:1: nodes: expected a list");
+  EXPECT_EQ(error("nodes:\n  - {role: voter}\n"), "c.yaml:2: nodes[0]: missing key 'name'");
+  // The case format stays lenient, as its cases were written.
+  EXPECT_TRUE(parse_snapshot_yaml("nodes: [{name: n1}]\nhas_quorum: yes\n", "i.yaml"));
+}
+
+TEST(ClusterYaml, NamesCharset) {
+  EXPECT_EQ(error("nodes:\n  - {name: \"n 1\"}\n"),
+            "c.yaml:2: nodes.n 1: node name 'n 1' must be 1-128 characters of A-Z a-z 0-9 _ . "
+            ": @ + -");
+  EXPECT_EQ(error(std::string(kNodes) + "resources:\n  - {id: web/1, agent: vip}\n"),
+            "c.yaml:3: resources.web/1: resource id 'web/1' must be 1-128 characters of A-Z "
+            "a-z 0-9 _ . : @ + -");
+  EXPECT_EQ(error("nodes:\n  - {name: " + std::string(129, 'n') + "}\n").substr(0, 17),
+            "c.yaml:2: nodes.n");
+  // Every allowed character, and ids with ':' still find their line.
+  auto s = ok(std::string(kNodes) +
+              "resources:\n  - {id: \"a-Z_0.9:x@y+z\", agent: vip, params: {ip: 10.0.0.1}}\n");
+  EXPECT_EQ(s.resources.at(0).id, "a-Z_0.9:x@y+z");
+  EXPECT_EQ(error(std::string(kNodes) + "resources:\n  - {id: \"web:1\", agent: vip}\n"),
+            "c.yaml:3: resources.web:1.params: a vip resource needs 'ip'");
+}
+
+TEST(ClusterYaml, AgentSyntax) {
+  auto agent_error = [](const std::string& agent) {
+    return error(std::string(kNodes) + "resources:\n  - {id: r, agent: \"" + agent +
+                 "\", params: {command: x, ip: 10.0.0.1}}\n");
+  };
+  for (const char* good : {"ocf:heartbeat:nginx", "lsb:foo", "systemd:nginx.service", "process",
+                           "vip", "ocf:vigil:a-b_c.d"}) {
+    EXPECT_EQ(agent_error(good), "(accepted)") << good;
+  }
+  EXPECT_EQ(agent_error("ocf:heartbeat"),
+            "c.yaml:3: resources.r.agent: agent 'ocf:heartbeat': want ocf:PROVIDER:TYPE");
+  EXPECT_EQ(agent_error("ocf:a:b:c"),
+            "c.yaml:3: resources.r.agent: agent 'ocf:a:b:c': want ocf:PROVIDER:TYPE");
+  EXPECT_EQ(agent_error("ocf::nginx"),
+            "c.yaml:3: resources.r.agent: agent 'ocf::nginx': missing provider");
+  EXPECT_EQ(agent_error("ocf:heartbeat:.."),
+            "c.yaml:3: resources.r.agent: agent 'ocf:heartbeat:..': type is not a plain file "
+            "name");
+  EXPECT_EQ(agent_error("lsb:../../bin/sh"),
+            "c.yaml:3: resources.r.agent: agent 'lsb:../../bin/sh': name '../../bin/sh' is not "
+            "a plain file name (no '/', spaces or control characters)");
+  EXPECT_EQ(agent_error("systemd:"), "c.yaml:3: resources.r.agent: agent 'systemd:': missing unit");
+  EXPECT_EQ(agent_error("lsb"), "c.yaml:3: resources.r.agent: agent 'lsb': want lsb:NAME");
+  EXPECT_EQ(agent_error("process:x"),
+            "c.yaml:3: resources.r.agent: agent 'process:x': 'process' takes no ':' suffix");
+  EXPECT_EQ(agent_error("fence_ipmilan"),
+            "c.yaml:3: resources.r.agent: agent 'fence_ipmilan': fence agents belong in "
+            "fence_devices, not resources");
+  EXPECT_EQ(agent_error("docker:nginx"),
+            "c.yaml:3: resources.r.agent: agent 'docker:nginx': unknown agent (want "
+            "ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT, process or vip)");
+}
+
+TEST(ClusterYaml, ProcessNeedsCommand) {
+  auto s = ok(std::string(kNodes) + R"(
+resources:
+  - id: http
+    agent: process
+    params: {command: "/usr/bin/python3  -m http.server	8080"}
+)");
+  EXPECT_EQ(cluster::split_command(s.resources[0].params.at("command")),
+            (std::vector<std::string>{"/usr/bin/python3", "-m", "http.server", "8080"}));
+  EXPECT_EQ(error(std::string(kNodes) + "resources:\n  - {id: p, agent: process}\n"),
+            "c.yaml:3: resources.p.params: a process resource needs 'command'");
+  EXPECT_EQ(error(std::string(kNodes) +
+                  "resources:\n  - id: p\n    agent: process\n    params: {command: \"  \"}\n"),
+            "c.yaml:5: resources.p.params.command: blank");
+}
+
+TEST(ClusterYaml, VipNeedsAnAddress) {
+  auto vip_error = [](const std::string& ip) {
+    return error(std::string(kNodes) +
+                 "resources:\n  - id: v\n    agent: vip\n    params: {ip: \"" + ip + "\"}\n");
+  };
+  for (const char* good :
+       {"198.18.0.100", "198.18.0.100/24", "0.0.0.0/0", "fd00::10", "fd00::10/64", "::", "::1",
+        "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::", "::ffff:10.0.0.1", "FE80::ABCD/128"}) {
+    EXPECT_EQ(vip_error(good), "(accepted)") << good;
+  }
+  for (const char* bad : {"198.18.0", "198.18.0.256", "198.018.0.1", "1.2.3.4.5", "a.b.c.d",
+                          "1:2:3:4:5:6:7:8:9", "1::2::3", ":1::", "12345::", "fe80::1%eth0",
+                          "1:2:3:4:5:6:7", "localhost", "", "10.0.0.1:80"}) {
+    EXPECT_EQ(vip_error(bad), "c.yaml:5: resources.v.params.ip: '" + std::string(bad) +
+                                  "' is not an IPv4 or IPv6 address (optionally with /prefix)")
+        << bad;
+  }
+  EXPECT_EQ(vip_error("10.0.0.1/33"),
+            "c.yaml:5: resources.v.params.ip: '10.0.0.1/33': prefix "
+            "must be 0..32");
+  EXPECT_EQ(vip_error("fd00::1/129"),
+            "c.yaml:5: resources.v.params.ip: 'fd00::1/129': prefix "
+            "must be 0..128");
+  EXPECT_EQ(vip_error("10.0.0.1/"),
+            "c.yaml:5: resources.v.params.ip: '10.0.0.1/': prefix must "
+            "be 0..32");
+  EXPECT_EQ(error(std::string(kNodes) + "resources:\n  - {id: v, agent: vip}\n"),
+            "c.yaml:3: resources.v.params: a vip resource needs 'ip'");
+}
+
+TEST(ClusterYaml, Durations) {
+  auto s = ok(std::string(kNodes) + R"(
+resources:
+  - id: web
+    agent: "ocf:heartbeat:nginx"
+    operations:
+      - {name: monitor, interval: 10s, timeout: 20s}
+      - {name: start, timeout: 2m}
+      - {name: stop, timeout_ms: 1500}
+      - {name: monitor, interval: 500ms, timeout: 1s}
+)");
+  const auto& ops = s.resources[0].operations;
+  ASSERT_EQ(ops.size(), 4u);
+  EXPECT_EQ(ops[0].interval_ms, 10000);
+  EXPECT_EQ(ops[0].timeout_ms, 20000);
+  EXPECT_EQ(ops[1].interval_ms, 0);
+  EXPECT_EQ(ops[1].timeout_ms, 120000);
+  EXPECT_EQ(ops[2].timeout_ms, 1500);
+  EXPECT_EQ(ops[3].interval_ms, 500);
+  auto op_error = [](const std::string& op) {
+    return error(std::string(kNodes) + "resources:\n  - id: web\n    agent: vip\n" +
+                 "    params: {ip: 10.0.0.1}\n    operations:\n      - " + op + "\n");
+  };
+  EXPECT_EQ(op_error("{name: monitor, interval: 10}"),
+            "c.yaml:7: resources.web.operations[0].interval: expected a duration like 500ms, "
+            "10s or 2m, got '10'");
+  EXPECT_EQ(op_error("{name: monitor, interval: 10h}"),
+            "c.yaml:7: resources.web.operations[0].interval: expected a duration like 500ms, "
+            "10s or 2m, got '10h'");
+  EXPECT_EQ(op_error("{name: monitor, interval: -1s}"),
+            "c.yaml:7: resources.web.operations[0].interval: expected a duration like 500ms, "
+            "10s or 2m, got '-1s'");
+  EXPECT_EQ(op_error("{name: monitor, interval: 10s, interval_ms: 10000}"),
+            "c.yaml:7: resources.web.operations[0].interval_ms: give interval or interval_ms, "
+            "not both");
+  EXPECT_EQ(op_error("{name: monitor, timeout: 1s, timeout_ms: 1000}"),
+            "c.yaml:7: resources.web.operations[0].timeout_ms: give timeout or timeout_ms, not "
+            "both");
+  EXPECT_EQ(op_error("{interval: 1s}"),
+            "c.yaml:7: resources.web.operations[0]: missing key 'name'");
+}
+
+TEST(ClusterYaml, Defaults) {
+  auto s = ok(std::string(kNodes) + R"(
+defaults:
+  stickiness: 100
+  migration_threshold: 3
+  failure_timeout_s: 60
+  priority: 5
+  failback: stay
+  exclusive: true
+  requires: quorum
+  operations:
+    - {name: monitor, interval: 10s, timeout: 20s}
+    - {name: stop, timeout: 1m}
+resources:
+  - {id: a, agent: "lsb:a"}
+  - id: b
+    agent: "lsb:b"
+    meta: {stickiness: 0, exclusive: false, target_role: stopped}
+    operations:
+      - {name: monitor, interval: 5s}
+)");
+  const auto& a = s.resources[0];
+  EXPECT_EQ(a.meta.stickiness, 100);
+  EXPECT_EQ(a.meta.migration_threshold, 3);
+  EXPECT_EQ(a.meta.failure_timeout_s, 60);
+  EXPECT_EQ(a.meta.priority, 5);
+  EXPECT_EQ(a.meta.failback, cluster::Failback::kStay);
+  EXPECT_TRUE(a.meta.exclusive);
+  EXPECT_EQ(a.meta.require, cluster::Requires::kQuorum);
+  EXPECT_EQ(a.meta.target_role, cluster::TargetRole::kStarted);
+  ASSERT_EQ(a.operations.size(), 2u);
+  EXPECT_EQ(a.operations[0].name, "monitor");
+  EXPECT_EQ(a.operations[0].interval_ms, 10000);
+  EXPECT_EQ(a.operations[1].name, "stop");
+  EXPECT_EQ(a.operations[1].timeout_ms, 60000);
+  const auto& b = s.resources[1];
+  EXPECT_EQ(b.meta.stickiness, 0);
+  EXPECT_FALSE(b.meta.exclusive);
+  EXPECT_EQ(b.meta.migration_threshold, 3);
+  EXPECT_EQ(b.meta.target_role, cluster::TargetRole::kStopped);
+  // b lists a monitor, so only the default stop is added.
+  ASSERT_EQ(b.operations.size(), 2u);
+  EXPECT_EQ(b.operations[0].interval_ms, 5000);
+  EXPECT_EQ(b.operations[0].timeout_ms, 20000);
+  EXPECT_EQ(b.operations[1].name, "stop");
+
+  EXPECT_EQ(error("defaults: {stickyness: 1}\n"),
+            "c.yaml:1: defaults.stickyness: unknown key (expected one of: exclusive, failback, "
+            "failure_timeout_s, migration_threshold, operations, priority, requires, "
+            "stickiness, target_role)");
+  EXPECT_EQ(error("defaults: {migration_threshold: 0}\n"),
+            "c.yaml:1: defaults.migration_threshold: must be >= 1");
+  EXPECT_EQ(error("defaults:\n  operations:\n    - {name: monitor, interval: 1s}\n"
+                  "    - {name: monitor, interval: 1000ms}\n"),
+            "c.yaml:4: defaults.operations[1]: duplicate operation monitor with interval 1000 "
+            "ms");
+  EXPECT_EQ(error("defaults:\n  operations:\n    - {name: stop, timeout: 0s}\n"),
+            "c.yaml:3: defaults.operations[0].timeout: must be > 0");
+}
+
+TEST(ClusterYaml, FenceDevices) {
+  auto s = ok(R"(
+nodes: [{name: n1}, {name: n2}]
+fence_devices:
+  - id: ipmi-n1
+    agent: fence_ipmilan
+    params: {ip: 10.1.0.1, username: admin, password: secret, lanplus: 1}
+    nodes: [n1]
+  - {id: pdu, agent: fence_apc, level: 2, nodes: [n1, n2], params: {plug: "3"}}
+)");
+  ASSERT_EQ(s.fence_devices.size(), 2u);
+  EXPECT_EQ(s.fence_devices[0].level, 1);
+  EXPECT_EQ(s.fence_devices[0].params.at("username"), "admin");
+  EXPECT_EQ(s.fence_devices[0].params.at("lanplus"), "1");
+  EXPECT_EQ(s.fence_devices[1].level, 2);
+  EXPECT_EQ(s.fence_devices[1].params.at("plug"), "3");
+  EXPECT_EQ(error("nodes: [{name: n1}]\nfence_devices:\n  - {id: f, nodes: [n1]}\n"),
+            "c.yaml:3: fence_devices.f: missing key 'agent'");
+  EXPECT_EQ(
+      error("nodes: [{name: n1}]\nfence_devices:\n  - {id: f, agent: x, nodes: [n1], level: 0}\n"),
+      "c.yaml:3: fence_devices.f.level: must be 1..100");
+  EXPECT_EQ(error("nodes: [{name: n1}]\nfence_devices:\n  - {id: f, agent: x, nodes: [n2]}\n"),
+            "c.yaml:3: fence_devices.f.nodes: unknown node 'n2'");
+  EXPECT_EQ(error("nodes: [{name: n1}]\nfence_devices:\n  - {id: f, agent: ../x, nodes: [n1]}\n"),
+            "c.yaml:3: fence_devices.f.agent: agent '../x': fence agent name '../x' is not a "
+            "plain file name (no '/', spaces or control characters)");
+  // The case format reads params and level too, and still takes a device without agent.
+  auto c = parse_snapshot_yaml(
+      "nodes: [{name: n1}]\nfence_devices:\n  - {id: f, nodes: [n1], level: 3, params: {a: b}}\n",
+      "i.yaml");
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  EXPECT_EQ(c->fence_devices[0].level, 3);
+  EXPECT_EQ(c->fence_devices[0].params.at("a"), "b");
+}
+
+}  // namespace
+}  // namespace vigil::sched
