@@ -1,5 +1,6 @@
 // sched_bench: time of one sched::plan() on synthetic clusters of 10/100 nodes × 100/1,000/10,000
-// resources, in steady state and after one node failed (issue #4; figures in docs/BENCHMARKS.md).
+// resources, in steady state and after one node failed (issue #4; figures in docs/BENCHMARKS.md),
+// and for comparison a cold start (nothing running yet).
 //
 //   sched_bench [--benchmark_filter=REGEX] [google-benchmark flags]
 //
@@ -259,6 +260,23 @@ void bm_steady(benchmark::State& state, int n_nodes, int n_resources) {
   report(state, actions, n_resources);
 }
 
+// Not one of the issue's two scenarios, but the plan with the most actions: a whole
+// cluster starting with nothing running (the setup of the other two).
+void bm_cold_start(benchmark::State& state, int n_nodes, int n_resources) {
+  const ClusterSnapshot empty = make_cluster(n_nodes, n_resources);
+  size_t actions = 0;
+  for (auto _ : state) {
+    auto p = vigil::sched::plan(empty);
+    if (!p) {
+      state.SkipWithError(p.error().message().c_str());
+      return;
+    }
+    actions = p->actions.size();
+    benchmark::DoNotOptimize(p);
+  }
+  report(state, actions, n_resources);
+}
+
 void bm_node_failed(benchmark::State& state, int n_nodes, int n_resources) {
   Scenario sc;
   std::string error;
@@ -296,6 +314,9 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark(("plan/steady" + size).c_str(), bm_steady, n_nodes, n_resources)
           ->Unit(benchmark::kMillisecond);
       benchmark::RegisterBenchmark(("plan/node_failed" + size).c_str(), bm_node_failed, n_nodes,
+                                   n_resources)
+          ->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(("plan/cold_start" + size).c_str(), bm_cold_start, n_nodes,
                                    n_resources)
           ->Unit(benchmark::kMillisecond);
     }
