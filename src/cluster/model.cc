@@ -1,6 +1,7 @@
 // Names, parsers and validation of the cluster model.
 #include "cluster/model.h"
 
+#include <algorithm>
 #include <charconv>
 #include <set>
 
@@ -333,6 +334,208 @@ Status check_name(const std::string& name, const std::string& path, std::string_
                                          "' must be 1-128 characters of A-Z a-z 0-9 _ . : @ + -");
 }
 
+// The executor's limit on one action (exec::kMaxTimeoutMs).
+constexpr int64_t kMaxOperationMs = int64_t{24} * 3600 * 1000;
+
+Status check_operations(const Resource& r) {
+  std::map<std::pair<std::string, int64_t>, size_t> seen;
+  for (size_t i = 0; i < r.operations.size(); ++i) {
+    const Operation& o = r.operations[i];
+    const std::string op = "resources." + r.id + ".operations[" + std::to_string(i) + "]";
+    if (o.name != "monitor" && o.name != "start" && o.name != "stop" && o.name != "promote" &&
+        o.name != "demote") {
+      return err(Errc::kInvalidArgument, op + ".name: unknown operation '" + o.name +
+                                             "' (expected monitor, start, stop, promote, demote)");
+    }
+    if (o.interval_ms < 0 || o.interval_ms > kMaxOperationMs) {
+      return err(Errc::kInvalidArgument, op + ".interval: must be 0 .. 24 h");
+    }
+    if (o.interval_ms > 0 && o.name != "monitor") {
+      return err(Errc::kInvalidArgument, op + ".interval: only a monitor recurs");
+    }
+    if (o.timeout_ms <= 0 || o.timeout_ms > kMaxOperationMs) {
+      return err(Errc::kInvalidArgument, op + ".timeout: must be > 0 and at most 24 h");
+    }
+    if (!o.role.empty() && o.role != "promoted" && o.role != "unpromoted") {
+      return err(Errc::kInvalidArgument,
+                 op + ".role: unknown role '" + o.role + "' (expected promoted, unpromoted)");
+    }
+    if (!o.role.empty() && o.name != "monitor") {
+      return err(Errc::kInvalidArgument, op + ".role: only for a monitor");
+    }
+    auto [it, fresh] = seen.insert({{o.name, o.interval_ms}, i});
+    if (!fresh) {
+      return err(Errc::kInvalidArgument, op + ": duplicate operation " + o.name +
+                                             " with interval " + std::to_string(o.interval_ms) +
+                                             " ms (also operations[" + std::to_string(it->second) +
+                                             "])");
+    }
+  }
+  return Status();
+}
+
+// What a location constraint binds: a member binds its group, a clone's primitive its
+// clone, anything else itself. Maps the first two; lookups fall back to the id.
+std::map<std::string, std::string> placement_units(const ClusterSnapshot& s) {
+  std::map<std::string, std::string> unit;
+  for (const Group& g : s.groups) {
+    for (const std::string& m : g.members) unit.emplace(m, g.id);
+  }
+  for (const Clone& c : s.clones) unit.emplace(c.resource, c.id);
+  return unit;
+}
+
+// Node-bound ±INFINITY locations that no placement can satisfy (rules depend on attributes
+// that change at runtime, and are left alone).
+Status check_locations(const ClusterSnapshot& s) {
+  std::set<std::string> clones;
+  for (const Clone& c : s.clones) clones.insert(c.id);
+  const std::map<std::string, std::string> units = placement_units(s);
+  std::map<std::string, std::pair<std::string, std::string>> bound;        // unit → (node, by)
+  std::map<std::pair<std::string, std::string>, std::string> plus, minus;  // (unit, node) → by
+  for (const LocationConstraint& c : s.locations) {
+    if (c.node.empty() || c.role != Role::kStarted) continue;
+    if (c.score < kInfinity && c.score > -kInfinity) continue;
+    auto u = units.find(c.resource);
+    const std::string& unit = u == units.end() ? c.resource : u->second;
+    const std::string name =
+        "'" + unit + "'" + (unit == c.resource ? "" : " (through '" + c.resource + "')");
+    const std::string p = "constraints.location." + c.id;
+    auto key = std::make_pair(unit, c.node);
+    if (c.score >= kInfinity) {
+      if (auto it = minus.find(key); it != minus.end()) {
+        return err(Errc::kInvalidArgument, p + ": " + name + " gets +INFINITY on " + c.node +
+                                               " here and -INFINITY there from '" + it->second +
+                                               "'");
+      }
+      plus.emplace(key, c.id);
+      if (clones.contains(unit)) continue;  // copies run on several nodes
+      auto [it, fresh] = bound.insert({unit, {c.node, c.id}});
+      if (!fresh && it->second.first != c.node) {
+        return err(Errc::kInvalidArgument, p + ": " + name + " is bound to " + c.node +
+                                               " here and to " + it->second.first + " by '" +
+                                               it->second.second + "' (both +INFINITY)");
+      }
+    } else {
+      if (auto it = plus.find(key); it != plus.end()) {
+        return err(Errc::kInvalidArgument, p + ": " + name + " gets -INFINITY on " + c.node +
+                                               " here and +INFINITY there from '" + it->second +
+                                               "'");
+      }
+      minus.emplace(key, c.id);
+    }
+  }
+  return Status();
+}
+
+// The first cycle of a directed graph, as its vertices with the first repeated at the end;
+// empty if there is none. Iterative (a long chain must not exhaust the stack) and
+// deterministic (vertices and edges in sorted order).
+std::vector<std::string> find_cycle(const std::map<std::string, std::set<std::string>>& edges) {
+  std::map<std::string, int> color;  // 0 new, 1 on the stack, 2 done
+  for (const auto& [root, unused] : edges) {
+    (void)unused;
+    if (color[root] != 0) continue;
+    struct Frame {
+      const std::string* v;
+      std::set<std::string>::const_iterator next, end;
+    };
+    std::vector<Frame> stack;
+    auto push = [&](const std::string& v) {
+      color[v] = 1;
+      auto it = edges.find(v);
+      static const std::set<std::string> kNone;
+      const std::set<std::string>& out = it == edges.end() ? kNone : it->second;
+      stack.push_back(
+          {&(it == edges.end() ? color.find(v)->first : it->first), out.begin(), out.end()});
+    };
+    push(root);
+    while (!stack.empty()) {
+      Frame& f = stack.back();
+      if (f.next == f.end) {
+        color[*f.v] = 2;
+        stack.pop_back();
+        continue;
+      }
+      const std::string& w = *f.next++;
+      int c = color[w];
+      if (c == 0) {
+        push(w);
+      } else if (c == 1) {
+        std::vector<std::string> cycle;
+        size_t i = 0;
+        while (*stack[i].v != w) ++i;
+        for (; i < stack.size(); ++i) cycle.push_back(*stack[i].v);
+        cycle.push_back(w);
+        return cycle;
+      }
+    }
+  }
+  return {};
+}
+
+std::string join_cycle(const std::vector<std::string>& cycle) {
+  std::string out;
+  for (const std::string& v : cycle) out += (out.empty() ? "" : " -> ") + v;
+  return out;
+}
+
+// Mandatory colocations must form chains ("with" is placed first): no cycles, and no pair
+// that is both +INFINITY and -INFINITY.
+Status check_colocations(const ClusterSnapshot& s) {
+  std::map<std::string, std::set<std::string>> with;
+  std::map<std::pair<std::string, std::string>, const ColocationConstraint*> pairs;
+  for (const ColocationConstraint& c : s.colocations) {
+    if (c.score >= kInfinity) with[c.resource].insert(c.with);
+    if (c.score < kInfinity && c.score > -kInfinity) continue;
+    auto key = std::minmax(c.resource, c.with);
+    auto [it, fresh] = pairs.insert({{key.first, key.second}, &c});
+    if (!fresh && (it->second->score >= kInfinity) != (c.score >= kInfinity)) {
+      return err(Errc::kInvalidArgument,
+                 "constraints.colocation." + c.id + ": '" + c.resource + "' and '" + c.with +
+                     "' are colocated with " + score_str(c.score) + " here and " +
+                     score_str(it->second->score) + " by '" + it->second->id + "'");
+    }
+  }
+  if (auto cycle = find_cycle(with); !cycle.empty()) {
+    return err(Errc::kInvalidArgument,
+               "constraints.colocation: cycle of +INFINITY colocations " + join_cycle(cycle));
+  }
+  return Status();
+}
+
+// Order constraints (mandatory or optional: either way a cycle cannot be ordered), group
+// members (each starts after the one before) and the start before the promote of each
+// resource, as one graph of "id" (start) and "id (promote)" vertices.
+Status check_order_cycles(const ClusterSnapshot& s) {
+  auto vertex = [](const std::string& id, OrderAction a) {
+    return a == OrderAction::kPromote ? id + " (promote)" : id;
+  };
+  std::map<std::string, std::set<std::string>> edges;
+  bool promote = false;
+  for (const OrderConstraint& c : s.orders) {
+    edges[vertex(c.first, c.first_action)].insert(vertex(c.then, c.then_action));
+    promote = promote || c.first_action == OrderAction::kPromote ||
+              c.then_action == OrderAction::kPromote;
+  }
+  if (edges.empty()) return Status();
+  for (const Group& g : s.groups) {
+    for (size_t i = 0; i + 1 < g.members.size(); ++i) edges[g.members[i]].insert(g.members[i + 1]);
+  }
+  if (promote) {
+    for (const OrderConstraint& c : s.orders) {
+      for (auto [id, a] :
+           {std::pair{&c.first, c.first_action}, std::pair{&c.then, c.then_action}}) {
+        if (a == OrderAction::kPromote) edges[*id].insert(vertex(*id, a));
+      }
+    }
+  }
+  if (auto cycle = find_cycle(edges); !cycle.empty()) {
+    return err(Errc::kInvalidArgument, "constraints.order: cycle " + join_cycle(cycle));
+  }
+  return Status();
+}
+
 }  // namespace
 
 Status validate(const ClusterSnapshot& s) {
@@ -341,7 +544,7 @@ Status validate(const ClusterSnapshot& s) {
     if (n.name.empty()) return err(Errc::kInvalidArgument, "nodes: a node has no name");
     RETURN_IF_ERROR(check_name(n.name, "nodes." + n.name, "node name"));
     if (!nodes.insert(n.name).second) {
-      return err(Errc::kInvalidArgument, "nodes: duplicate node '" + n.name + "'");
+      return err(Errc::kInvalidArgument, "nodes." + n.name + ": duplicate node '" + n.name + "'");
     }
   }
   std::set<std::string> ids;  // resources, groups and clones share one namespace
@@ -350,7 +553,7 @@ Status validate(const ClusterSnapshot& s) {
     if (r.id.empty()) return err(Errc::kInvalidArgument, "resources: a resource has no id");
     RETURN_IF_ERROR(check_name(r.id, "resources." + r.id, "resource id"));
     if (!ids.insert(r.id).second) {
-      return err(Errc::kInvalidArgument, "resources: duplicate id '" + r.id + "'");
+      return err(Errc::kInvalidArgument, "resources." + r.id + ": duplicate id '" + r.id + "'");
     }
     if (r.meta.migration_threshold < 1) {
       return err(Errc::kInvalidArgument,
@@ -362,6 +565,7 @@ Status validate(const ClusterSnapshot& s) {
     if (Status a = check_agent_syntax(r.agent); !a.ok()) {
       return err(Errc::kInvalidArgument, "resources." + r.id + ".agent: " + a.message());
     }
+    RETURN_IF_ERROR(check_operations(r));
   }
   std::set<std::string> owned;  // primitives inside a group or a clone
   auto own = [&](const std::string& member, const std::string& where) -> Status {
@@ -377,7 +581,7 @@ Status validate(const ClusterSnapshot& s) {
   for (const Group& g : s.groups) {
     RETURN_IF_ERROR(check_name(g.id, "groups." + g.id, "group id"));
     if (!ids.insert(g.id).second) {
-      return err(Errc::kInvalidArgument, "groups: duplicate id '" + g.id + "'");
+      return err(Errc::kInvalidArgument, "groups." + g.id + ": duplicate id '" + g.id + "'");
     }
     if (g.members.empty()) {
       return err(Errc::kInvalidArgument, "groups." + g.id + ".members: empty");
@@ -387,13 +591,24 @@ Status validate(const ClusterSnapshot& s) {
   for (const Clone& c : s.clones) {
     RETURN_IF_ERROR(check_name(c.id, "clones." + c.id, "clone id"));
     if (!ids.insert(c.id).second) {
-      return err(Errc::kInvalidArgument, "clones: duplicate id '" + c.id + "'");
+      return err(Errc::kInvalidArgument, "clones." + c.id + ": duplicate id '" + c.id + "'");
     }
     RETURN_IF_ERROR(own(c.resource, "clones." + c.id + ".resource"));
-    if (c.clone_max < 0 || c.clone_node_max < 1 || c.promoted_max < 0) {
-      return err(Errc::kInvalidArgument, "clones." + c.id +
-                                             ": clone_max >= 0, clone_node_max >= 1 and "
-                                             "promoted_max >= 0 required");
+    const std::string cp = "clones." + c.id;
+    if (c.clone_max < 0) {
+      return err(Errc::kInvalidArgument,
+                 cp + ".clone_max: must be >= 0 (0 = one per eligible node)");
+    }
+    if (c.clone_node_max < 1) {
+      return err(Errc::kInvalidArgument, cp + ".clone_node_max: must be >= 1");
+    }
+    if (c.promotable && c.promoted_max < 1) {
+      return err(Errc::kInvalidArgument, cp + ".promoted_max: must be >= 1");
+    }
+    if (c.promotable && c.clone_max > 0 && c.promoted_max > c.clone_max) {
+      return err(Errc::kInvalidArgument, cp + ".promoted_max: " + std::to_string(c.promoted_max) +
+                                             " is more than clone_max " +
+                                             std::to_string(c.clone_max));
     }
     if (c.promotable && c.clone_node_max != 1) {
       return err(Errc::kInvalidArgument,
@@ -411,7 +626,8 @@ Status validate(const ClusterSnapshot& s) {
     if (id.empty()) return err(Errc::kInvalidArgument, where + ": a constraint has no id");
     RETURN_IF_ERROR(check_name(id, where + "." + id, "constraint id"));
     if (!cids.insert(id).second) {
-      return err(Errc::kInvalidArgument, where + ": duplicate constraint id '" + id + "'");
+      return err(Errc::kInvalidArgument,
+                 where + "." + id + ": duplicate constraint id '" + id + "'");
     }
     return Status();
   };
@@ -445,12 +661,15 @@ Status validate(const ClusterSnapshot& s) {
                  "constraints.order." + c.id + ": a resource ordered after itself");
     }
   }
+  RETURN_IF_ERROR(check_locations(s));
+  RETURN_IF_ERROR(check_colocations(s));
+  RETURN_IF_ERROR(check_order_cycles(s));
   std::set<std::string> fence_ids;
   for (const FenceDevice& f : s.fence_devices) {
     const std::string fp = "fence_devices." + f.id;
     RETURN_IF_ERROR(check_name(f.id, fp, "fence device id"));
     if (!fence_ids.insert(f.id).second) {
-      return err(Errc::kInvalidArgument, "fence_devices: duplicate id '" + f.id + "'");
+      return err(Errc::kInvalidArgument, fp + ": duplicate id '" + f.id + "'");
     }
     if (!f.agent.empty()) {
       if (Status a = check_fence_agent_syntax(f.agent); !a.ok()) {

@@ -81,6 +81,7 @@ class Reader {
         fail(kv.first, kp, "unknown key (expected one of: " + list + ")");
       }
       if (!seen.insert(k).second) fail(kv.first, kp, "duplicate key");
+      note(kp, kv.first);
     }
   }
 
@@ -173,7 +174,6 @@ class Reader {
   template <class F>
   void list(const YAML::Node& n, const std::string& path, const char* id_key, F&& each) {
     if (!n.IsSequence()) fail(n, path, "expected a list");
-    note(path, n);
     for (size_t i = 0; i < n.size(); ++i) {
       const YAML::Node& item = n[i];
       std::string p = path + "[" + std::to_string(i) + "]";

@@ -375,5 +375,178 @@ fence_devices:
   EXPECT_EQ(c->fence_devices[0].params.at("a"), "b");
 }
 
+// Three resources a, b, c on n1, n2 and the given constraints (a YAML block under
+// `constraints:`, from line 7).
+std::string with_constraints(const std::string& constraints, const std::string& extra = "") {
+  return "nodes: [{name: n1}, {name: n2}]\n"
+         "resources:\n"
+         "  - {id: a, agent: \"lsb:a\"}\n"
+         "  - {id: b, agent: \"lsb:b\"}\n"
+         "  - {id: c, agent: \"lsb:c\"}\n" +
+         extra + "constraints:\n" + constraints;
+}
+
+TEST(ClusterValidate, OrderCycle) {
+  EXPECT_EQ(error(with_constraints("  order:\n"
+                                   "    - {id: o1, first: a, then: b}\n"
+                                   "    - {id: o2, first: b, then: c}\n"
+                                   "    - {id: o3, first: c, then: a, kind: optional}\n")),
+            "c.yaml:7: constraints.order: cycle a -> b -> c -> a");
+  EXPECT_EQ(error(with_constraints("  order:\n    - {id: o1, first: a, then: a}\n")),
+            "c.yaml:8: constraints.order.o1: a resource ordered after itself");
+  // A chain is fine.
+  ok(
+      with_constraints("  order:\n    - {id: o1, first: a, then: b}\n"
+                       "    - {id: o2, first: a, then: c}\n    - {id: o3, first: b, then: c}\n"));
+}
+
+TEST(ClusterValidate, OrderCycleThroughGroupAndPromote) {
+  // Group g starts a before b; an order asks for b before a.
+  EXPECT_EQ(error(with_constraints("  order:\n    - {id: o1, first: b, then: a}\n",
+                                   "groups:\n  - {id: g, members: [a, b]}\n")),
+            "c.yaml:9: constraints.order: cycle a -> b -> a");
+  // b's promote waits for a's start, a's start for b's start: fine. But a's start waiting
+  // for b's promote while b's start waits for a's start is a cycle through b's start → b's
+  // promote.
+  ok(
+      with_constraints("  order:\n"
+                       "    - {id: o1, first: b, then: a}\n"
+                       "    - {id: o2, first: a, then: b, then_action: promote}\n"));
+  EXPECT_EQ(error(with_constraints("  order:\n"
+                                   "    - {id: o1, first: b, first_action: promote, then: a}\n"
+                                   "    - {id: o2, first: a, then: b}\n")),
+            "c.yaml:7: constraints.order: cycle a -> b -> b (promote) -> a");
+}
+
+TEST(ClusterValidate, LocationsThatCannotHold) {
+  EXPECT_EQ(error(with_constraints("  location:\n"
+                                   "    - {id: l1, resource: a, node: n1, score: INFINITY}\n"
+                                   "    - {id: l2, resource: a, node: n2, score: INFINITY}\n")),
+            "c.yaml:9: constraints.location.l2: 'a' is bound to n2 here and to n1 by 'l1' (both "
+            "+INFINITY)");
+  // Through a group: the member and the group are placed together.
+  EXPECT_EQ(error(with_constraints("  location:\n"
+                                   "    - {id: l1, resource: g, node: n1, score: INFINITY}\n"
+                                   "    - {id: l2, resource: b, node: n2, score: INFINITY}\n",
+                                   "groups:\n  - {id: g, members: [a, b]}\n")),
+            "c.yaml:11: constraints.location.l2: 'g' (through 'b') is bound to n2 here and to n1 "
+            "by 'l1' (both "
+            "+INFINITY)");
+  EXPECT_EQ(error(with_constraints("  location:\n"
+                                   "    - {id: l1, resource: a, node: n1, score: -INFINITY}\n"
+                                   "    - {id: l2, resource: a, node: n1, score: INFINITY}\n")),
+            "c.yaml:9: constraints.location.l2: 'a' gets +INFINITY on n1 here and -INFINITY there "
+            "from 'l1'");
+  EXPECT_EQ(error(with_constraints("  location:\n"
+                                   "    - {id: l1, resource: a, node: n1, score: INFINITY}\n"
+                                   "    - {id: l2, resource: a, node: n1, score: -INFINITY}\n")),
+            "c.yaml:9: constraints.location.l2: 'a' gets -INFINITY on n1 here and +INFINITY there "
+            "from 'l1'");
+  EXPECT_EQ(error(with_constraints("  location:\n"
+                                   "    - {id: l1, resource: a, node: n3, score: 100}\n")),
+            "c.yaml:8: constraints.location.l1.node: unknown node 'n3'");
+  // A clone may be bound to several nodes; finite scores never conflict; neither do
+  // promotion scores.
+  ok(
+      with_constraints("  location:\n"
+                       "    - {id: l1, resource: ca, node: n1, score: INFINITY}\n"
+                       "    - {id: l2, resource: a, node: n2, score: INFINITY}\n"
+                       "    - {id: l3, resource: b, node: n1, score: 100}\n"
+                       "    - {id: l4, resource: b, node: n2, score: 200}\n"
+                       "    - {id: l5, resource: b, node: n2, score: INFINITY, role: promoted}\n"
+                       "    - {id: l6, resource: b, node: n1, score: INFINITY}\n",
+                       "clones:\n  - {id: ca, resource: a}\n"));
+}
+
+TEST(ClusterValidate, Colocations) {
+  EXPECT_EQ(error(with_constraints("  colocation:\n"
+                                   "    - {id: c1, resource: a, with: b}\n"
+                                   "    - {id: c2, resource: b, with: c, score: INFINITY}\n"
+                                   "    - {id: c3, resource: c, with: a}\n")),
+            "c.yaml:7: constraints.colocation: cycle of +INFINITY colocations a -> b -> c -> a");
+  EXPECT_EQ(error(with_constraints("  colocation:\n"
+                                   "    - {id: c1, resource: a, with: b}\n"
+                                   "    - {id: c2, resource: b, with: a, score: -INFINITY}\n")),
+            "c.yaml:9: constraints.colocation.c2: 'b' and 'a' are colocated with -INFINITY here "
+            "and INFINITY by 'c1'");
+  EXPECT_EQ(error(with_constraints("  colocation:\n    - {id: c1, resource: a, with: a}\n")),
+            "c.yaml:8: constraints.colocation.c1: a resource colocated with itself");
+  // Advisory cycles are fine (they only add scores).
+  ok(
+      with_constraints("  colocation:\n"
+                       "    - {id: c1, resource: a, with: b, score: 100}\n"
+                       "    - {id: c2, resource: b, with: a, score: 100}\n"
+                       "    - {id: c3, resource: c, with: a, score: -INFINITY}\n"));
+}
+
+TEST(ClusterValidate, CloneCounts) {
+  auto clone_error = [](const std::string& clone) {
+    return error("nodes: [{name: n1}]\nresources:\n  - {id: a, agent: \"lsb:a\"}\nclones:\n  - " +
+                 clone + "\n");
+  };
+  EXPECT_EQ(clone_error("{id: c, resource: a, clone_max: -1}"),
+            "c.yaml:5: clones.c.clone_max: must be >= 0 (0 = one per eligible node)");
+  EXPECT_EQ(clone_error("{id: c, resource: a, clone_node_max: 0}"),
+            "c.yaml:5: clones.c.clone_node_max: must be >= 1");
+  EXPECT_EQ(clone_error("{id: c, resource: a, promotable: true, promoted_max: 0}"),
+            "c.yaml:5: clones.c.promoted_max: must be >= 1");
+  EXPECT_EQ(clone_error("{id: c, resource: a, promotable: true, clone_max: 2, promoted_max: 3}"),
+            "c.yaml:5: clones.c.promoted_max: 3 is more than clone_max 2");
+  EXPECT_EQ(clone_error("{id: c, resource: a, promoted_max: 1}"),
+            "c.yaml:5: clones.c.promoted_max: only for a promotable clone");
+  EXPECT_EQ(clone_error("{id: c, resource: a, promotable: true, clone_node_max: 2}"),
+            "c.yaml:5: clones.c.clone_node_max: a promotable clone needs 1");
+  EXPECT_EQ(clone_error("{id: c, resource: b}"),
+            "c.yaml:5: clones.c.resource: unknown resource 'b'");
+  EXPECT_EQ(clone_error("{id: a, resource: a}"), "c.yaml:5: clones.a: duplicate id 'a'");
+  EXPECT_EQ(clone_error("{id: c, resource: a, promotable: true, clone_max: 0, promoted_max: 2}"),
+            "(accepted)");
+}
+
+TEST(ClusterValidate, Operations) {
+  auto op_error = [](const std::string& ops) {
+    return error(
+        "nodes: [{name: n1}]\nresources:\n  - id: r\n    agent: \"lsb:r\"\n"
+        "    operations:\n" +
+        ops);
+  };
+  EXPECT_EQ(op_error("      - {name: reload}\n"),
+            "c.yaml:6: resources.r.operations[0].name: unknown operation 'reload' (expected "
+            "monitor, start, stop, promote, demote)");
+  EXPECT_EQ(op_error("      - {name: start, interval: 10s}\n"),
+            "c.yaml:6: resources.r.operations[0].interval: only a monitor recurs");
+  EXPECT_EQ(op_error("      - {name: start, timeout: 0s}\n"),
+            "c.yaml:6: resources.r.operations[0].timeout: must be > 0 and at most 24 h");
+  EXPECT_EQ(op_error("      - {name: start, timeout_ms: -5}\n"),
+            "c.yaml:6: resources.r.operations[0].timeout: must be > 0 and at most 24 h");
+  EXPECT_EQ(op_error("      - {name: start, timeout: 1441m}\n"),
+            "c.yaml:6: resources.r.operations[0].timeout: must be > 0 and at most 24 h");
+  EXPECT_EQ(op_error("      - {name: monitor, interval_ms: -1}\n"),
+            "c.yaml:6: resources.r.operations[0].interval: must be 0 .. 24 h");
+  EXPECT_EQ(op_error("      - {name: monitor, interval: 10s}\n"
+                     "      - {name: monitor, interval: 10000ms, role: promoted}\n"),
+            "c.yaml:7: resources.r.operations[1]: duplicate operation monitor with interval "
+            "10000 ms (also operations[0])");
+  EXPECT_EQ(op_error("      - {name: monitor, interval: 10s, role: primary}\n"),
+            "c.yaml:6: resources.r.operations[0].role: unknown role 'primary' (expected "
+            "promoted, unpromoted)");
+  EXPECT_EQ(op_error("      - {name: stop, role: promoted}\n"),
+            "c.yaml:6: resources.r.operations[0].role: only for a monitor");
+  EXPECT_EQ(op_error("      - {name: monitor, interval: 10s, role: promoted}\n"
+                     "      - {name: monitor, interval: 11s, role: unpromoted}\n"),
+            "(accepted)");
+}
+
+TEST(ClusterValidate, DuplicatesAndReferences) {
+  EXPECT_EQ(error("nodes: [{name: n1}, {name: n1}]\n"), "c.yaml:1: nodes.n1: duplicate node 'n1'");
+  EXPECT_EQ(error("nodes: [{name: n1}]\nfence_devices:\n  - {id: f, agent: x, nodes: [n1]}\n"
+                  "  - {id: f, agent: y, nodes: [n1]}\n"),
+            "c.yaml:4: fence_devices.f: duplicate id 'f'");
+  EXPECT_EQ(
+      error(with_constraints("  order:\n    - {id: x, first: a, then: b}\n"
+                             "  location:\n    - {id: x, resource: a, node: n1, score: 1}\n")),
+      "c.yaml:8: constraints.order.x: duplicate constraint id 'x'");
+}
+
 }  // namespace
 }  // namespace vigil::sched
