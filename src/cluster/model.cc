@@ -745,3 +745,235 @@ Status validate_definition(const ClusterSnapshot& s) {
 }
 
 }  // namespace vigil::cluster
+
+// --- diff_definitions ---------------------------------------------------------------------
+
+namespace vigil::cluster {
+namespace {
+
+// A value as the diff prints it: quoted when empty or when it holds a space or a comma.
+std::string show(const std::string& v) {
+  if (v.empty() || v.find_first_of(" ,\t") != std::string::npos) return "\"" + v + "\"";
+  return v;
+}
+
+bool is_secret(const std::string& key) {
+  std::string k;
+  for (char c : key) k += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return k.find("pass") != std::string::npos || k.find("secret") != std::string::npos ||
+         k.find("token") != std::string::npos;
+}
+
+// The changes of one object, as "field old -> new".
+class Changes {
+ public:
+  template <class T>
+  void field(const std::string& name, const T& a, const T& b) {
+    if (a != b) add(name, text(a), text(b));
+  }
+  template <class V>
+  void map(const std::string& name, const std::map<std::string, V>& a,
+           const std::map<std::string, V>& b, bool mask_secrets = false) {
+    auto ia = a.begin();
+    auto ib = b.begin();
+    while (ia != a.end() || ib != b.end()) {
+      if (ib == b.end() || (ia != a.end() && ia->first < ib->first)) {
+        add(name + "." + ia->first, value(ia->first, ia->second, mask_secrets), "unset");
+        ++ia;
+      } else if (ia == a.end() || ib->first < ia->first) {
+        add(name + "." + ib->first, "unset", value(ib->first, ib->second, mask_secrets));
+        ++ib;
+      } else {
+        if (ia->second != ib->second) {
+          add(name + "." + ia->first, value(ia->first, ia->second, mask_secrets),
+              value(ib->first, ib->second, mask_secrets));
+        }
+        ++ia, ++ib;
+      }
+    }
+  }
+  bool empty() const { return out_.empty(); }
+  const std::string& str() const { return out_; }
+
+ private:
+  static std::string text(const std::string& v) { return show(v); }
+  static std::string text(int64_t v) { return std::to_string(v); }
+  static std::string text(int v) { return std::to_string(v); }
+  static std::string text(bool v) { return v ? "true" : "false"; }
+  static std::string text(const std::vector<std::string>& v) {
+    std::string out = "[";
+    for (const std::string& s : v) out += (out.size() > 1 ? " " : "") + show(s);
+    return out + "]";
+  }
+  template <class V>
+  static std::string value(const std::string& key, const V& v, bool mask) {
+    if (mask && is_secret(key)) return "***";
+    return text(v);
+  }
+  void add(const std::string& name, const std::string& a, const std::string& b) {
+    out_ += (out_.empty() ? "" : ", ") + name + " " + a + " -> " + b;
+  }
+  std::string out_;
+};
+
+std::string op_text(const Operation& o) {
+  std::string s =
+      o.name + "/" + std::to_string(o.interval_ms) + "ms/" + std::to_string(o.timeout_ms) + "ms";
+  return o.role.empty() ? s : s + "/" + o.role;
+}
+
+std::vector<std::string> ops_text(const std::vector<Operation>& ops) {
+  std::vector<std::string> out;
+  for (const Operation& o : ops) out.push_back(op_text(o));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> rule_text(const LocationConstraint& c) {
+  std::vector<std::string> out;
+  for (const RuleExpression& e : c.rule) {
+    out.push_back(e.attribute + " " + std::string(rule_op_name(e.op)) +
+                  (e.value.empty() ? "" : " " + e.value));
+  }
+  if (!out.empty()) out.insert(out.begin(), c.rule_match_all ? "all:" : "any:");
+  return out;
+}
+
+void diff_node(const Node& a, const Node& b, Changes& c) {
+  c.field("role", std::string(node_role_name(a.role)), std::string(node_role_name(b.role)));
+  c.field("state", std::string(node_state_name(a.state)), std::string(node_state_name(b.state)));
+  c.map("attributes", a.attributes, b.attributes);
+  c.map("capacity", a.capacity, b.capacity);
+}
+
+void diff_resource(const Resource& a, const Resource& b, Changes& c) {
+  c.field("agent", a.agent, b.agent);
+  c.map("params", a.params, b.params, true);
+  c.field("operations", ops_text(a.operations), ops_text(b.operations));
+  const ResourceMeta& x = a.meta;
+  const ResourceMeta& y = b.meta;
+  c.field("meta.stickiness", score_str(x.stickiness), score_str(y.stickiness));
+  c.field("meta.migration_threshold", score_str(x.migration_threshold),
+          score_str(y.migration_threshold));
+  c.field("meta.failure_timeout_s", x.failure_timeout_s, y.failure_timeout_s);
+  c.field("meta.target_role", std::string(target_role_name(x.target_role)),
+          std::string(target_role_name(y.target_role)));
+  c.field("meta.priority", x.priority, y.priority);
+  c.field("meta.failback", std::string(failback_name(x.failback)),
+          std::string(failback_name(y.failback)));
+  c.field("meta.exclusive", x.exclusive, y.exclusive);
+  c.field("meta.requires", std::string(requires_name(x.require)),
+          std::string(requires_name(y.require)));
+  c.map("utilization", a.utilization, b.utilization);
+}
+
+void diff_group(const Group& a, const Group& b, Changes& c) {
+  c.field("members", a.members, b.members);
+  c.field("target_role", std::string(target_role_name(a.target_role)),
+          std::string(target_role_name(b.target_role)));
+  c.field("priority", a.priority, b.priority);
+}
+
+void diff_clone(const Clone& a, const Clone& b, Changes& c) {
+  c.field("resource", a.resource, b.resource);
+  c.field("clone_max", a.clone_max, b.clone_max);
+  c.field("clone_node_max", a.clone_node_max, b.clone_node_max);
+  c.field("promotable", a.promotable, b.promotable);
+  c.field("promoted_max", a.promoted_max, b.promoted_max);
+}
+
+void diff_location(const LocationConstraint& a, const LocationConstraint& b, Changes& c) {
+  c.field("resource", a.resource, b.resource);
+  c.field("score", score_str(a.score), score_str(b.score));
+  c.field("node", a.node, b.node);
+  c.field("rule", rule_text(a), rule_text(b));
+  c.field("role", std::string(role_name(a.role)), std::string(role_name(b.role)));
+}
+
+void diff_colocation(const ColocationConstraint& a, const ColocationConstraint& b, Changes& c) {
+  c.field("resource", a.resource, b.resource);
+  c.field("with", a.with, b.with);
+  c.field("score", score_str(a.score), score_str(b.score));
+  c.field("resource_role", std::string(role_name(a.resource_role)),
+          std::string(role_name(b.resource_role)));
+  c.field("with_role", std::string(role_name(a.with_role)), std::string(role_name(b.with_role)));
+}
+
+void diff_order(const OrderConstraint& a, const OrderConstraint& b, Changes& c) {
+  c.field("first", a.first, b.first);
+  c.field("then", a.then, b.then);
+  c.field("kind", std::string(order_kind_name(a.kind)), std::string(order_kind_name(b.kind)));
+  c.field("first_action", std::string(order_action_name(a.first_action)),
+          std::string(order_action_name(b.first_action)));
+  c.field("then_action", std::string(order_action_name(a.then_action)),
+          std::string(order_action_name(b.then_action)));
+  c.field("symmetrical", a.symmetrical, b.symmetrical);
+}
+
+void diff_fence(const FenceDevice& a, const FenceDevice& b, Changes& c) {
+  c.field("agent", a.agent, b.agent);
+  c.map("params", a.params, b.params, true);
+  c.field("nodes", a.nodes, b.nodes);
+  c.field("level", a.level, b.level);
+}
+
+// Objects of one kind matched by id: "+ KIND id[ (note)]", "- KIND id", "~ KIND id: changes".
+template <class T, class Id, class Note, class Diff>
+void diff_list(const std::vector<T>& before, const std::vector<T>& after, const std::string& kind,
+               Id id, Note note, Diff diff, std::vector<std::string>* out) {
+  std::map<std::string, const T*> a, b;
+  for (const T& x : before) a.emplace(id(x), &x);
+  for (const T& x : after) b.emplace(id(x), &x);
+  for (const auto& [k, x] : a) {
+    if (!b.contains(k)) out->push_back("- " + kind + " " + k);
+  }
+  for (const auto& [k, y] : b) {
+    auto it = a.find(k);
+    if (it == a.end()) {
+      std::string n = note(*y);
+      out->push_back("+ " + kind + " " + k + (n.empty() ? "" : " (" + n + ")"));
+      continue;
+    }
+    Changes c;
+    diff(*it->second, *y, c);
+    if (!c.empty()) out->push_back("~ " + kind + " " + k + ": " + c.str());
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> diff_definitions(const ClusterSnapshot& before,
+                                          const ClusterSnapshot& after) {
+  std::vector<std::string> out;
+  auto none = [](const auto&) { return std::string(); };
+  auto by_id = [](const auto& x) { return x.id; };
+  diff_list(
+      before.nodes, after.nodes, "node", [](const Node& n) { return n.name; }, none, diff_node,
+      &out);
+  diff_list(
+      before.resources, after.resources, "resource", by_id,
+      [](const Resource& r) { return r.agent; }, diff_resource, &out);
+  diff_list(before.groups, after.groups, "group", by_id, none, diff_group, &out);
+  diff_list(
+      before.clones, after.clones, "clone", by_id,
+      [](const Clone& c) {
+        return c.promotable ? "promotable, of " + c.resource : "of " + c.resource;
+      },
+      diff_clone, &out);
+  diff_list(before.locations, after.locations, "constraint location", by_id, none, diff_location,
+            &out);
+  diff_list(before.colocations, after.colocations, "constraint colocation", by_id, none,
+            diff_colocation, &out);
+  diff_list(before.orders, after.orders, "constraint order", by_id, none, diff_order, &out);
+  diff_list(
+      before.fence_devices, after.fence_devices, "fence_device", by_id,
+      [](const FenceDevice& f) { return f.agent; }, diff_fence, &out);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool needs_restart(const Resource& a, const Resource& b) {
+  return a.agent != b.agent || a.params != b.params;
+}
+
+}  // namespace vigil::cluster

@@ -228,4 +228,19 @@ Status validate(const ClusterSnapshot& s);
 // resource has a non-blank params.command, a `vip` resource a valid params.ip.
 Status validate_definition(const ClusterSnapshot& s);
 
+// What changes when definition `before` is replaced by `after`, for `vigil apply --dry-run`.
+// One line per changed object, sorted as strings (so additions, then removals, then
+// changes): "+ resource web (ocf:heartbeat:nginx)", "- resource old",
+// "~ resource db: params.port 5432 -> 5433", "~ node n2: state online -> standby",
+// "+ constraint location loc-web", ... Several changes of one object are joined by ", ".
+// Values of params whose key contains "pass", "secret" or "token" print as "***".
+// Empty when the definitions are the same. Runtime state (status, now_ms, holds) is
+// ignored; node states are compared (standby, maintenance). Both sides should have passed
+// validate(): of two objects with one id, the first counts.
+std::vector<std::string> diff_definitions(const ClusterSnapshot& before,
+                                          const ClusterSnapshot& after);
+// True when a running copy of `a` must be restarted to become `b` (agent or params changed);
+// meta, operations, utilization and constraints changes do not restart.
+bool needs_restart(const Resource& a, const Resource& b);
+
 }  // namespace vigil::cluster

@@ -548,5 +548,104 @@ TEST(ClusterValidate, DuplicatesAndReferences) {
       "c.yaml:8: constraints.order.x: duplicate constraint id 'x'");
 }
 
+constexpr const char* kBefore = R"(
+nodes: [{name: n1}, {name: n2, attributes: {rack: a}}]
+resources:
+  - {id: web, agent: "ocf:heartbeat:nginx", params: {port: 80}}
+  - {id: db, agent: "ocf:heartbeat:pgsql", params: {port: 5432, password: hunter2}}
+  - {id: old, agent: "lsb:old"}
+groups:
+  - {id: g, members: [web, db]}
+constraints:
+  location:
+    - {id: loc-db, resource: g, node: n1, score: 100}
+fence_devices:
+  - {id: f, agent: fence_ipmilan, nodes: [n1, n2], params: {ip: 10.0.0.9}}
+)";
+
+TEST(ClusterDiff, SameDefinitionIsEmpty) {
+  auto a = ok(kBefore);
+  EXPECT_TRUE(cluster::diff_definitions(a, a).empty());
+  EXPECT_TRUE(cluster::diff_definitions(a, ok(kBefore)).empty());
+  // Order in the file does not matter: objects match by id.
+  auto b = a;
+  std::swap(b.resources[0], b.resources[2]);
+  EXPECT_TRUE(cluster::diff_definitions(a, b).empty());
+}
+
+TEST(ClusterDiff, OneLinePerChangedObjectSorted) {
+  auto after = ok(R"(
+nodes: [{name: n1}, {name: n2, standby: true, attributes: {rack: b}}, {name: n3}]
+defaults: {stickiness: 100}
+resources:
+  - id: web
+    agent: "ocf:heartbeat:nginx"
+    params: {port: 80}
+    operations: [{name: monitor, interval: 10s}]
+  - {id: db, agent: "ocf:heartbeat:pgsql", params: {port: 5433, password: hunter3}}
+  - {id: new, agent: process, params: {command: "/bin/sleep 100"}}
+groups:
+  - {id: g, members: [web, db]}
+constraints:
+  location:
+    - {id: loc-db, resource: g, node: n1, score: INFINITY}
+  order:
+    - {id: new-then-g, first: new, then: g}
+fence_devices:
+  - {id: f, agent: fence_ipmilan, nodes: [n1, n2], params: {ip: 10.0.0.9}, level: 2}
+)");
+  EXPECT_EQ(cluster::diff_definitions(ok(kBefore), after),
+            (std::vector<std::string>{
+                "+ constraint order new-then-g",
+                "+ node n3",
+                "+ resource new (process)",
+                "- resource old",
+                "~ constraint location loc-db: score 100 -> INFINITY",
+                "~ fence_device f: level 1 -> 2",
+                "~ node n2: state online -> standby, attributes.rack a -> b",
+                "~ resource db: params.password *** -> ***, params.port 5432 -> 5433, "
+                "meta.stickiness 0 -> 100",
+                "~ resource web: operations [] -> [monitor/10000ms/20000ms], meta.stickiness 0 "
+                "-> 100",
+            }));
+}
+
+TEST(ClusterDiff, ValuesAndLists) {
+  auto a = ok(kBefore);
+  auto b = a;
+  b.resources[0].params["cmd"] = "a b";
+  b.resources[0].params.erase("port");
+  b.groups[0].members = {"db", "web"};
+  b.fence_devices[0].params["passwd"] = "x";
+  b.nodes[0].capacity["cpu"] = 8;
+  EXPECT_EQ(cluster::diff_definitions(a, b),
+            (std::vector<std::string>{
+                "~ fence_device f: params.passwd unset -> ***",
+                "~ group g: members [web db] -> [db web]",
+                "~ node n1: capacity.cpu unset -> 8",
+                "~ resource web: params.cmd unset -> \"a b\", params.port 80 -> unset",
+            }));
+  EXPECT_EQ(cluster::diff_definitions(a, cluster::ClusterSnapshot{}).size(), 8u);
+}
+
+TEST(ClusterDiff, NeedsRestart) {
+  auto a = ok(kBefore).resources[0];
+  auto b = a;
+  b.meta.stickiness = 100;
+  b.meta.target_role = cluster::TargetRole::kStopped;
+  b.operations.push_back({.name = "monitor", .interval_ms = 5000});
+  b.utilization["cpu"] = 1;
+  EXPECT_FALSE(cluster::needs_restart(a, b));
+  b.params["port"] = "81";
+  EXPECT_TRUE(cluster::needs_restart(a, b));
+  b = a;
+  b.params["extra"] = "1";
+  EXPECT_TRUE(cluster::needs_restart(a, b));
+  b = a;
+  b.agent = "ocf:heartbeat:apache";
+  EXPECT_TRUE(cluster::needs_restart(a, b));
+  EXPECT_FALSE(cluster::needs_restart(a, a));
+}
+
 }  // namespace
 }  // namespace vigil::sched
