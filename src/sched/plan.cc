@@ -3,8 +3,10 @@
 #include "sched/plan.h"
 
 #include <algorithm>
+#include <functional>
 #include <queue>
 #include <set>
+#include <string_view>
 #include <tuple>
 
 namespace vigil::sched {
@@ -78,12 +80,24 @@ class Planner {
     for (int u : order_) place(u);
     for (auto& p : prims_) out_.placement[p.r->id] = p.target;
     actions();
-    std::sort(out_.explanation.begin(), out_.explanation.end(),
-              [](const Explanation& a, const Explanation& b) { return a.unit < b.unit; });
+    sort_explanation();
     return std::move(out_);
   }
 
  private:
+  // By unit id (unique: units share one namespace). Sorting indices and moving each
+  // explanation once is cheaper than moving the explanations themselves through the sort.
+  void sort_explanation() {
+    std::vector<Explanation>& ex = out_.explanation;
+    std::vector<size_t> idx(ex.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return ex[a].unit < ex[b].unit; });
+    std::vector<Explanation> sorted;
+    sorted.reserve(ex.size());
+    for (size_t i : idx) sorted.push_back(std::move(ex[i]));
+    ex = std::move(sorted);
+  }
+
   // ---- indexing -------------------------------------------------------------------------
   void index() {
     for (const Node& n : s_.nodes) nodes_.push_back(&n);
@@ -139,6 +153,15 @@ class Planner {
       u.priority = prims_[i].r->meta.priority;
       u.target = prims_[i].r->meta.target_role;
       add_unit(std::move(u));
+    }
+    // A label is the same on every node it applies to: built once, not once per node and
+    // unit; a node constraint compares node indices, not names.
+    loc_label_.reserve(s_.locations.size());
+    loc_node_.reserve(s_.locations.size());
+    for (const LocationConstraint& c : s_.locations) {
+      loc_label_.push_back(location_label(c));
+      auto ni = c.node.empty() ? node_index_.end() : node_index_.find(c.node);
+      loc_node_.push_back(ni == node_index_.end() ? -1 : ni->second);
     }
     for (const LocationConstraint& c : s_.locations) {
       auto pi = prim_index_.find(c.resource);
@@ -302,8 +325,9 @@ class Planner {
     if (node.role == NodeRole::kWitness) ns.add("witness node holds no resources", -kInfinity);
   }
 
-  static bool location_applies(const LocationConstraint& c, const Node& node) {
-    if (!c.node.empty()) return c.node == node.name;
+  bool location_applies(const LocationConstraint& c, int n) const {
+    if (!c.node.empty()) return loc_node_[loc_of(c)] == n;
+    const Node& node = *nodes_[n];
     bool all = true;
     bool any = false;
     for (const auto& e : c.rule) {
@@ -332,9 +356,12 @@ class Planner {
                       const std::string& prefix, NodeScore& ns) const {
     for (const LocationConstraint* c : locs) {
       if ((c->role == Role::kPromoted) != promotion) continue;
-      if (location_applies(*c, *nodes_[n])) ns.add(prefix + location_label(*c), c->score);
+      if (location_applies(*c, n)) ns.add(prefix + loc_label_[loc_of(*c)], c->score);
     }
   }
+
+  // The index of a location constraint in the snapshot, for loc_label_ and loc_node_.
+  size_t loc_of(const LocationConstraint& c) const { return size_t(&c - s_.locations.data()); }
 
   const ResourceState* state_on(const Prim& p, int n) const {
     for (auto [i, st] : p.st) {
@@ -416,15 +443,20 @@ class Planner {
         with += " (" + std::string(cluster::role_name(c->with_role)) + ")";
       }
       bool with_anywhere = any(on);
+      // One text per constraint, copied to each node it scores (often all but one).
+      std::string what;
+      if (c->score < kInfinity) {
+        what = "colocation " + c->id + " with " + with;
+      } else if (!with_anywhere) {
+        what = "colocation " + c->id + ": " + with + " is not running";
+      } else {
+        what = "colocation " + c->id + ": " + with + " not here";
+      }
       for (size_t n = 0; n < nodes_.size(); ++n) {
         if (c->score >= kInfinity) {
-          if (!with_anywhere) {
-            scores[n].add("colocation " + c->id + ": " + with + " is not running", -kInfinity);
-          } else if (!on[n]) {
-            scores[n].add("colocation " + c->id + ": " + with + " not here", -kInfinity);
-          }
+          if (!with_anywhere || !on[n]) scores[n].add(what, -kInfinity);
         } else if (on[n]) {
-          scores[n].add("colocation " + c->id + " with " + with, c->score);
+          scores[n].add(what, c->score);
         }
       }
     }
@@ -432,9 +464,10 @@ class Planner {
     for (const OrderConstraint* c : u.orders) {
       Role r = c->first_action == OrderAction::kPromote ? Role::kPromoted : Role::kStarted;
       if (any(where(c->first, r))) continue;
-      std::string what =
-          c->first_action == OrderAction::kPromote ? " is not promoted" : " is not running";
-      for (auto& ns : scores) ns.add("order " + c->id + ": " + c->first + what, -kInfinity);
+      const std::string what =
+          "order " + c->id + ": " + c->first +
+          (c->first_action == OrderAction::kPromote ? " is not promoted" : " is not running");
+      for (auto& ns : scores) ns.add(what, -kInfinity);
     }
   }
 
@@ -457,6 +490,8 @@ class Planner {
   std::vector<int64_t> load_;
   std::vector<std::map<std::string, int64_t>> free_;
   std::vector<bool> fence_;
+  std::vector<std::string> loc_label_;  // per s_.locations entry: its term's text
+  std::vector<int> loc_node_;           // per s_.locations entry: its node's index, or -1
 
   std::vector<int> order_;  // units in placement order
 
@@ -469,6 +504,7 @@ class Planner {
 };
 
 bool Planner::fits(int n, const std::map<std::string, int64_t>& need, std::string* why) const {
+  if (need.empty()) return true;  // the common case, asked once per node and unit
   for (const auto& [key, amount] : need) {
     auto it = free_[n].find(key);
     int64_t have = it == free_[n].end() ? 0 : it->second;
@@ -939,22 +975,30 @@ void Planner::actions() {
   }
   auto key = [&](int i) {
     const Pending& a = acts[i];
-    return std::make_tuple(int(a.kind), a.prim < 0 ? std::string() : prims_[a.prim].r->id,
-                           nodes_[a.node]->name);
+    return std::make_tuple(int(a.kind),
+                           a.prim < 0 ? std::string_view() : std::string_view(prims_[a.prim].r->id),
+                           std::string_view(nodes_[a.node]->name));
   };
-  auto later = [&](int a, int b) { return key(a) > key(b); };
-  std::priority_queue<int, std::vector<int>, decltype(later)> ready(later);
+  // Keys are unique (one action of a kind per primitive and node, one fence per node), so
+  // ranking them once and keeping ranks in the heap gives the same order as comparing keys
+  // there, at one string comparison per pair instead of one per sift step.
+  std::vector<int> by_key(n_acts);
+  for (size_t i = 0; i < n_acts; ++i) by_key[i] = int(i);
+  std::sort(by_key.begin(), by_key.end(), [&](int a, int b) { return key(a) < key(b); });
+  std::vector<int> rank(n_acts);
+  for (size_t k = 0; k < n_acts; ++k) rank[by_key[k]] = int(k);
+  std::priority_queue<int, std::vector<int>, std::greater<int>> ready;  // ranks
   for (size_t i = 0; i < n_acts; ++i) {
-    if (indegree[i] == 0) ready.push(int(i));
+    if (indegree[i] == 0) ready.push(rank[i]);
   }
   std::vector<int> sorted;
   sorted.reserve(n_acts);
   while (!ready.empty()) {
-    int i = ready.top();
+    int i = by_key[ready.top()];
     ready.pop();
     sorted.push_back(i);
     for (int s : succ[i]) {
-      if (--indegree[s] == 0) ready.push(s);
+      if (--indegree[s] == 0) ready.push(rank[s]);
     }
   }
   if (sorted.size() < n_acts) {
@@ -965,7 +1009,7 @@ void Planner::actions() {
     for (size_t i = 0; i < n_acts; ++i) {
       if (indegree[i] > 0) rest.push_back(int(i));
     }
-    std::sort(rest.begin(), rest.end(), [&](int a, int b) { return key(a) < key(b); });
+    std::sort(rest.begin(), rest.end(), [&](int a, int b) { return rank[a] < rank[b]; });
     sorted.insert(sorted.end(), rest.begin(), rest.end());
   }
   std::vector<int> id_of(n_acts);
