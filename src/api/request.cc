@@ -48,6 +48,22 @@ std::optional<std::string> url_decode(std::string_view in) {
   return out;
 }
 
+// The value of `name` in an '&'-separated query, percent-decoded; nullopt when absent.
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    size_t eq = part.find('=');
+    if (part.substr(0, eq) == name) {
+      if (eq == std::string_view::npos) return std::string();
+      return url_decode(part.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
 bool query_flag(std::string_view query, std::string_view name) {
   while (!query.empty()) {
     const size_t amp = query.find('&');

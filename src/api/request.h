@@ -23,6 +23,10 @@ std::string url_encode(std::string_view in);
 // Percent-decodes (RFC 3986 §2.1); '+' stays '+'. nullopt on a malformed escape.
 std::optional<std::string> url_decode(std::string_view in);
 
+// The value of `name` in an '&'-separated query, percent-decoded; nullopt when absent (or
+// badly escaped).
+std::optional<std::string> query_param(std::string_view query, std::string_view name);
+
 // Whether the query holds `name=true` as one of its '&'-separated parameters.
 bool query_flag(std::string_view query, std::string_view name);
 

@@ -2,11 +2,14 @@
 #include "cli/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "cli/client_cmds.h"
+#include "cli/cluster_cmds.h"
 #include "cli/demo.h"
 #include "cli/local_cluster.h"
 #include "cli/svc_cmds.h"
@@ -74,6 +77,23 @@ bool check_names(const char* what, const std::vector<std::string>& names) {
     }
   }
   return ok;
+}
+
+// "30s", "10m", "2h", "90" (seconds) → seconds.
+Result<int64_t> parse_duration_s(const std::string& s) {
+  size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(s, &used);
+  } catch (const std::exception&) {
+    return err(Errc::kInvalidArgument, "want a duration like 30s, 10m or 2h (got \"" + s + "\")");
+  }
+  std::string unit = s.substr(used);
+  int64_t mult = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
+  if (mult == 0 || v <= 0) {
+    return err(Errc::kInvalidArgument, "want a duration like 30s, 10m or 2h (got \"" + s + "\")");
+  }
+  return v * mult;
 }
 
 int no_certs() {
@@ -181,8 +201,52 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
                 "Accept any certificate the CA signed, whatever node it names");
     c->add_flag("--json", as_json, "Print the API's JSON answer");
   };
-  auto* status = app.add_subcommand("status", "Show a node's view: role, term, leader, log");
+  auto* status = app.add_subcommand(
+      "status", "Show the cluster: nodes, quorum, leader, where every resource runs, failures");
   client_options(status);
+  bool status_raft = false;
+  int status_watch_s = 0;
+  status->add_flag("--raft", status_raft, "Show this node's Raft view instead (term, log)");
+  status->add_option("--watch", status_watch_s, "Refresh every N seconds until Ctrl-C")
+      ->expected(0, 1)
+      ->default_str("2");
+
+  // vigil apply / explain / resource (docs/CONFIG.md "Cluster definition").
+  auto* apply = app.add_subcommand(
+      "apply", "Validate and apply a cluster definition (declarative: unlisted is removed)");
+  client_options(apply);
+  std::string apply_file;
+  bool apply_dry = false;
+  apply->add_option("-f,--file", apply_file, "The cluster definition (YAML)")->required();
+  apply->add_flag("--dry-run", apply_dry, "Print the changes and the plan; change nothing");
+  auto* explain = app.add_subcommand(
+      "explain", "Why RESOURCE runs where it runs, or nowhere: scores per node and their terms");
+  client_options(explain);
+  std::string explain_res;
+  explain->add_option("resource", explain_res, "Resource, group or clone")->required();
+  auto* resource = app.add_subcommand("resource", "Move, ban, clear or clean up a resource");
+  resource->require_subcommand(1);
+  ResourceOpOptions rop;
+  std::string lifetime;
+  for (const char* verb : {"move", "ban", "clear", "cleanup"}) {
+    const std::map<std::string, std::string> help = {
+        {"move", "Move NAME to NODE now (waits for the result)"},
+        {"ban", "Keep NAME off NODE"},
+        {"clear", "Remove the moves and bans of NAME"},
+        {"cleanup", "Forget NAME's failures (on NODE, or everywhere)"}};
+    auto* c = resource->add_subcommand(verb, help.at(verb));
+    client_options(c);
+    c->add_option("name", rop.resource, "Resource, group or clone")->required();
+    auto* node = c->add_option("node", rop.node, "Node");
+    if (std::string(verb) == "move" || std::string(verb) == "ban") {
+      node->required();
+      c->add_option("--lifetime", lifetime, "The constraint ends by itself: 30s, 10m, 2h");
+    }
+    if (std::string(verb) == "move") {
+      c->add_option("--wait", rop.wait_ms, "How long to wait for the result (ms)")
+          ->capture_default_str();
+    }
+  }
   auto* kv = app.add_subcommand("kv", "Read and write keys in the replicated store");
   kv->require_subcommand(1);
   std::string kv_key, kv_value;
@@ -305,7 +369,25 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
     return run_local_cluster(lc, hooks);
   }
   if (status->parsed()) {
-    return cmd_status(to, as_json);
+    if (status_raft) return cmd_status(to, as_json);
+    int watch_ms = status->count("--watch") ? std::max(1, status_watch_s) * 1000 : 0;
+    return cmd_cluster_status(to, as_json, watch_ms);
+  }
+  if (apply->parsed()) return cmd_apply(to, apply_file, apply_dry, as_json);
+  if (explain->parsed()) return cmd_explain(to, explain_res, as_json);
+  for (auto* c : resource->get_subcommands()) {
+    if (!c->parsed()) continue;
+    rop.op = c->get_name();
+    if (!lifetime.empty()) {
+      auto s = parse_duration_s(lifetime);
+      if (!s) {
+        std::fprintf(stderr, "vigil resource %s: --lifetime: %s\n", rop.op.c_str(),
+                     s.error().message().c_str());
+        return kExitUsage;
+      }
+      rop.lifetime_s = *s;
+    }
+    return cmd_resource(to, rop, as_json);
   }
   if (kv_put->parsed()) {
     return cmd_kv_put(to, kv_key, kv_value, as_json);

@@ -32,11 +32,18 @@ std::string env_or_empty(const char* name) {
   return v ? v : "";
 }
 
+}  // namespace
+
+std::string default_api_address() {
+  const char* env = std::getenv("VIGIL_API");
+  return env && *env ? env : "127.0.0.1:7101";
+}
+
 // Sends one request; on failure prints what to do and returns nullopt (`*usage` is set when
 // the flags themselves are wrong).
 std::optional<api::HttpResponse> call(const std::string& what, const ClientTarget& to,
                                       const std::string& method, const std::string& target,
-                                      bool* usage, const std::string& body = "") {
+                                      bool* usage, const std::string& body) {
   auto client = client_for(what, to);
   if (!client) {
     *usage = true;
@@ -80,13 +87,6 @@ int report_error(const std::string& what, const api::HttpResponse& r) {
     std::fprintf(stderr, "vigil %s: HTTP %d: %s\n", what.c_str(), r.status, r.body.c_str());
   }
   return kExitFailure;
-}
-
-}  // namespace
-
-std::string default_api_address() {
-  const char* env = std::getenv("VIGIL_API");
-  return env && *env ? env : "127.0.0.1:7101";
 }
 
 ClientTarget default_client_target() {

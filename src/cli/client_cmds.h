@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,14 @@ std::unique_ptr<api::HttpClient> client_for(const std::string& what, const Clien
 
 // A ClientTarget filled from the environment (each flag overrides its variable).
 ClientTarget default_client_target();
+
+// Sends one request; on failure prints what to do (on stderr) and returns nullopt; `*usage`
+// is set when the flags themselves are wrong. `what` names the command in messages.
+std::optional<api::HttpResponse> call(const std::string& what, const ClientTarget& to,
+                                      const std::string& method, const std::string& target,
+                                      bool* usage, const std::string& body = "");
+// Prints an API error body as one line ("vigil kv put: 503 timeout: message"); returns 1.
+int report_error(const std::string& what, const api::HttpResponse& r);
 
 // `vigil status`: this node's view (role, term, leader, indexes) for people or --json.
 // Exit codes: 0 OK, 1 the node answered with an error or could not be reached, 2 a bad

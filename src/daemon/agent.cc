@@ -22,6 +22,7 @@
 #include "base/env.h"
 #include "daemon/api_setup.h"
 #include "daemon/forked_job.h"
+#include "daemon/cluster_service.h"
 #include "daemon/registry_service.h"
 #include "daemon/store_service.h"
 #include "net/transport.h"
@@ -40,7 +41,7 @@ using api::error_response;
 using api::json_response;
 
 // The node. Implements StoreHost so the store service can propose and read through Raft.
-class Agent final : public StoreHost {
+class Agent final : public StoreHost, public ClusterHost {
  public:
   explicit Agent(const AgentConfig& cfg)
       : cfg_(cfg),
@@ -76,6 +77,14 @@ class Agent final : public StoreHost {
     }
     store_ = std::make_unique<StoreService>(cfg_.id, *this);
     registry_ = std::make_unique<RegistryService>(io_, *store_, cfg_.node);
+    ClusterServiceOptions co;
+    co.node = cfg_.node;
+    for (const auto& p : cfg_.peers) co.members.push_back(p.name);
+    co.data_dir = cfg_.data_dir;
+    co.hold_ms = cfg_.timers.hold_ms;
+    co.clock_drift = cfg_.timers.clock_drift;
+    if (const char* root = std::getenv("VIGIL_OCF_ROOT")) co.ocf_root = root;
+    cluster_ = std::make_unique<ClusterService>(io_, *store_, *this, co);
     if (!rec.snapshot.empty() && rec.snapshot.data) {
       RETURN_IF_ERROR(
           store_->restore(*rec.snapshot.data, now_ms()).with_context("restore snapshot"));
@@ -187,6 +196,7 @@ class Agent final : public StoreHost {
       raft_->tick();
       store_->tick(now_ms());
       registry_->tick(now_ms());
+      cluster_->tick(now_ms());
       drive();
       schedule_tick();
     });
@@ -244,11 +254,15 @@ class Agent final : public StoreHost {
       if (rd.snapshot) raft_->release_snapshot_data();  // saved in its file above
       store_->serve_reads();
       maybe_snapshot();
+      if (!rd.committed_entries.empty() || rd.snapshot) cluster_->after_apply(now_ms());
     }
   }
 
   void on_soft_state(const raft::SoftState& ss) {
-    store_->on_leadership(ss.role == raft::StateRole::kLeader, now_ms());
+    const bool leader = ss.role == raft::StateRole::kLeader;
+    if (leader && !was_leader_) leader_since_ms_ = wall_ms();
+    was_leader_ = leader;
+    store_->on_leadership(leader, now_ms());
     if (ss.leader != known_leader_) {
       known_leader_ = ss.leader;
       if (ss.leader == kNoNode) {
@@ -402,6 +416,10 @@ class Agent final : public StoreHost {
       return;
     }
     if (m->type == raft::MsgType::kReadIndex && m->from != from) return;
+    last_heard_[from] = wall_ms();
+    if (m->type == raft::MsgType::kHeartbeat || m->type == raft::MsgType::kAppend) {
+      if (m->term >= raft_->term()) last_leader_contact_ = Clock::now();
+    }
     Status s = raft_->step(*m);
     if (!s.ok()) {
       spdlog::debug("{}: step {} from {}: {}", cfg_.node, raft::msg_type_name(m->type),
@@ -428,6 +446,32 @@ class Agent final : public StoreHost {
     schedule_drive();
     return Status();
   }
+
+  // ------------------------------------------------------------------ cluster host
+  static int64_t wall_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+  bool is_leader() const override { return raft_->role() == raft::StateRole::kLeader; }
+  bool has_quorum() const override { return is_leader() && raft_->lease_valid(); }
+  // Measured from when this node received the leader's message, which is no later than when
+  // the leader hears back (the leader's reckoning starts there, DESIGN.md "Holds").
+  bool hold_valid() const override {
+    if (is_leader()) return raft_->lease_valid();
+    if (raft_->leader() == kNoNode) return false;
+    return Clock::now() - last_leader_contact_ < std::chrono::milliseconds(cfg_.timers.hold_ms);
+  }
+  std::optional<int64_t> last_heard_ms(const std::string& node) const override {
+    for (const auto& [id, name] : peer_names_) {
+      if (name != node) continue;
+      auto it = last_heard_.find(id);
+      if (it == last_heard_.end()) return std::nullopt;
+      return it->second;
+    }
+    return std::nullopt;
+  }
+  int64_t leader_since_ms() const override { return leader_since_ms_; }
 
   static int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
@@ -492,6 +536,7 @@ class Agent final : public StoreHost {
     }
     if (store_->handle(req, respond, now_ms())) return;
     if (registry_->handle(req, respond, now_ms())) return;
+    if (cluster_->handle(req, respond, now_ms())) return;
     respond(error_response(404, "not_found",
                            "no such endpoint: " + req.method + " " + std::string(target)));
   }
@@ -515,6 +560,11 @@ class Agent final : public StoreHost {
   std::unique_ptr<api::HttpServer> http_;
   std::unique_ptr<StoreService> store_;
   std::unique_ptr<RegistryService> registry_;  // after store_: destroyed first
+  std::unique_ptr<ClusterService> cluster_;    // after store_: destroyed first
+  std::map<NodeId, int64_t> last_heard_;       // wall-clock ms of the last message per peer
+  Clock::time_point last_leader_contact_{};
+  bool was_leader_ = false;
+  int64_t leader_since_ms_ = 0;
   std::map<NodeId, std::string> peer_names_;
   std::map<NodeId, std::string> peer_api_;
   NodeId known_leader_;

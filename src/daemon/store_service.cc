@@ -42,25 +42,9 @@ api::HttpResponse status_response(const Status& s) {
   }
 }
 
-// The value of `name` in an '&'-separated query, percent-decoded; nullopt when absent.
-std::optional<std::string> query_param(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view part = query.substr(0, amp);
-    size_t eq = part.find('=');
-    if (part.substr(0, eq) == name) {
-      if (eq == std::string_view::npos) return std::string();
-      return api::url_decode(part.substr(eq + 1));
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return std::nullopt;
-}
-
 // An integer query parameter; `*out` unchanged when absent. Errors name the parameter.
 Status query_int(std::string_view query, std::string_view name, int64_t* out) {
-  auto v = query_param(query, name);
+  auto v = api::query_param(query, name);
   if (!v) return Status();
   int64_t n = 0;
   auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
@@ -402,8 +386,8 @@ void StoreService::handle_kv(const api::HttpRequest& req, std::string_view path,
     if (!k) return respond(status_response(k.error()));
     key = *k;
   } else {
-    auto prefix = query_param(query, "prefix");
-    auto from = query_param(query, "key");
+    auto prefix = api::query_param(query, "prefix");
+    auto from = api::query_param(query, "key");
     if (prefix && from) {
       return respond(error_response(400, "invalid_argument",
                                     "give either prefix= or key= (with an optional range_end=)"));
@@ -413,7 +397,7 @@ void StoreService::handle_kv(const api::HttpRequest& req, std::string_view path,
       range_end = prefix->empty() ? std::string(store::kRangeAll) : store::prefix_end(*prefix);
     } else if (from) {
       key = *from;
-      range_end = query_param(query, "range_end").value_or("");
+      range_end = api::query_param(query, "range_end").value_or("");
     } else {
       return respond(
           error_response(400, "invalid_argument",
@@ -727,8 +711,8 @@ void StoreService::handle_watch(const api::HttpRequest& req, std::string_view qu
     return respond(error_response(500, "internal", "this server cannot stream"));
   }
   store::WatchSpec spec;
-  auto prefix = query_param(query, "prefix");
-  auto key = query_param(query, "key");
+  auto prefix = api::query_param(query, "prefix");
+  auto key = api::query_param(query, "key");
   if (prefix && key) {
     return respond(error_response(400, "invalid_argument",
                                   "give either prefix= or key= (with an optional range_end=)"));
@@ -738,7 +722,7 @@ void StoreService::handle_watch(const api::HttpRequest& req, std::string_view qu
     spec.range_end = prefix->empty() ? std::string(store::kRangeAll) : store::prefix_end(*prefix);
   } else if (key) {
     spec.key = *key;
-    spec.range_end = query_param(query, "range_end").value_or("");
+    spec.range_end = api::query_param(query, "range_end").value_or("");
   } else {
     return respond(
         error_response(400, "invalid_argument", "/v1/watch needs key=K[&range_end=E] or prefix=P"));

@@ -352,22 +352,26 @@ class Planner {
     return s + ")";
   }
 
+  // `prefix` is a view: callers pass "" once per node and unit, which must not build a string.
   void location_terms(const std::vector<const LocationConstraint*>& locs, int n, bool promotion,
-                      const std::string& prefix, NodeScore& ns) const {
+                      std::string_view prefix, NodeScore& ns) const {
     for (const LocationConstraint* c : locs) {
       if ((c->role == Role::kPromoted) != promotion) continue;
-      if (location_applies(*c, n)) ns.add(prefix + loc_label_[loc_of(*c)], c->score);
+      if (!location_applies(*c, n)) continue;
+      std::string what(prefix);
+      what += loc_label_[loc_of(*c)];
+      ns.add(std::move(what), c->score);
     }
   }
 
   // The index of a location constraint in the snapshot, for loc_label_ and loc_node_.
   size_t loc_of(const LocationConstraint& c) const { return size_t(&c - s_.locations.data()); }
 
+  // p.st is sorted by node index: a clone's primitive may list every node.
   const ResourceState* state_on(const Prim& p, int n) const {
-    for (auto [i, st] : p.st) {
-      if (i == n) return st;
-    }
-    return nullptr;
+    auto it = std::lower_bound(p.st.begin(), p.st.end(), n,
+                               [](const auto& entry, int node) { return entry.first < node; });
+    return it != p.st.end() && it->first == n ? it->second : nullptr;
   }
 
   // Is the fail count on this node still counting, at now_ms?
@@ -557,10 +561,23 @@ void Planner::place(int ui) {
   // A group runs the prefix of its members that can run somewhere; the first member that
   // cannot run anywhere stops, and so does every member after it.
   std::vector<int> live;
-  std::vector<NodeScore> mine(n_nodes);
+  std::vector<NodeScore> mine(group ? n_nodes : 0);
   for (int m : u.members) {
     const Prim& p = prims_[m];
-    std::string prefix = group ? p.r->id + ": " : "";
+    if (!group) {
+      // A lone primitive: its terms go straight into the unit's scores, in the order the
+      // group path below adds them, without a second NodeScore per node.
+      const std::string no_prefix;
+      for (size_t n = 0; n < n_nodes; ++n) {
+        if (p.r->meta.target_role == TargetRole::kStopped) {
+          scores[n].add("target-role stopped", -kInfinity);
+        }
+        prim_terms(p, int(n), no_prefix, scores[n]);
+      }
+      live.push_back(m);
+      continue;
+    }
+    std::string prefix = p.r->id + ": ";
     for (size_t n = 0; n < n_nodes; ++n) {
       mine[n] = NodeScore{};
       if (p.r->meta.target_role == TargetRole::kStopped) {
@@ -647,12 +664,13 @@ void Planner::place_clone(Unit& u, Explanation& ex) {
   ex.kind = c.promotable ? "promotable clone" : "clone";
   const size_t n_nodes = nodes_.size();
   std::vector<NodeScore> scores(n_nodes);
+  const std::string no_prefix;
   for (size_t n = 0; n < n_nodes; ++n) {
     scores[n].node = nodes_[n]->name;
     node_terms(int(n), scores[n]);
     if (u.target == TargetRole::kStopped) scores[n].add("target-role stopped", -kInfinity);
     location_terms(u.locs, int(n), false, "", scores[n]);
-    prim_terms(p, int(n), "", scores[n]);
+    prim_terms(p, int(n), no_prefix, scores[n]);
   }
   relation_terms(u, false, scores);
 

@@ -1,11 +1,13 @@
 // input.yaml → ClusterSnapshot with yaml-cpp; every error names file, line and key path.
 #include "sched/io/case_yaml.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
 #include <map>
 #include <set>
+#include <sstream>
 
 namespace vigil::sched {
 namespace {
@@ -19,6 +21,24 @@ constexpr size_t kMaxInputBytes = size_t{4} << 20;
 // functions and every one of them may fail.
 struct Failure {
   Status status;
+};
+
+// Records where a document starts and ignores its content: counts documents without
+// building nodes.
+struct DocumentStart : YAML::EventHandler {
+  YAML::Mark mark;
+  void OnDocumentStart(const YAML::Mark& m) override { mark = m; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
 };
 
 // The two formats one reader serves: a scheduler case (runtime state included) and a
@@ -560,13 +580,25 @@ Result<ClusterSnapshot> parse(std::string_view text, std::string_view file, Form
   Reader r(file, format);
   ClusterSnapshot s;
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    if (docs.size() > 1) {
-      return err(Errc::kInvalidArgument, f + ":" + std::to_string(docs[1].Mark().line + 1) +
+    // Not YAML::LoadAll: yaml-cpp 0.7 loops forever on a stray top-level ',' (each call
+    // returns the same empty document without consuming it). Count documents with the
+    // parser, at most two calls, then load the first.
+    const std::string owned(text);
+    std::istringstream in(owned);
+    YAML::Parser parser(in);
+    DocumentStart first, second;
+    if (parser.HandleNextDocument(first) && parser.HandleNextDocument(second)) {
+      if (second.mark.pos <= first.mark.pos) {
+        return err(Errc::kInvalidArgument,
+                   f + ":" + std::to_string(second.mark.line + 1) +
+                       ": unexpected ',' outside a flow collection ([...] or {...})");
+      }
+      return err(Errc::kInvalidArgument, f + ":" + std::to_string(second.mark.line + 1) +
                                              ": one YAML document per file (found a second one)");
     }
-    if (docs.empty() || docs[0].IsNull()) return err(Errc::kInvalidArgument, f + ":1: empty input");
-    s = read_snapshot(r, docs[0]);
+    YAML::Node doc = YAML::Load(owned);
+    if (!doc || doc.IsNull()) return err(Errc::kInvalidArgument, f + ":1: empty input");
+    s = read_snapshot(r, doc);
   } catch (const Failure& fail) {
     return std::unexpected(fail.status);
   } catch (const YAML::Exception& e) {

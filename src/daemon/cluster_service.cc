@@ -1,0 +1,1160 @@
+// ClusterService: definition, coordinator and executor of the resource manager.
+// clang-format off
+#include <utility>  // Boost 1.74 asio misses this include under g++ 12: first
+// clang-format on
+
+#include "daemon/cluster_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <set>
+#include <sstream>
+
+#include "api/request.h"
+#include "api/store_json.h"
+#include "exec/runner.h"
+#include "sched/io/case_yaml.h"
+#include "sched/plan.h"
+#include "sched/render.h"
+#include "store/keys.h"
+
+namespace vigil::daemon {
+namespace {
+
+namespace asio = boost::asio;
+using api::error_response;
+using api::json;
+using cluster::ClusterSnapshot;
+using cluster::NodeState;
+using cluster::Role;
+using sched::Assignment;
+using sched::NodeResource;
+using sched::Reported;
+
+constexpr int64_t kRepublishMs = 500;
+constexpr int64_t kReplanMs = 100;
+constexpr int64_t kEditRepeatMs = 1000;
+constexpr int kDefaultStartTimeoutMs = 20000;
+constexpr int kDefaultStopTimeoutMs = 20000;
+constexpr int kDefaultMonitorTimeoutMs = 20000;
+constexpr size_t kMaxMessageBytes = 512;
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<store::KeyValue> scan(const store::MvccStore& s, std::string_view prefix) {
+  std::string p(prefix);
+  auto r = s.range(p, store::prefix_end(p));
+  if (!r) return {};
+  return std::move(r->kvs);
+}
+
+// "NODE/RES" after `prefix` → (node, resource); false when malformed.
+bool split_node_resource(std::string_view key, std::string_view prefix, NodeResource* out) {
+  std::string_view rest = key.substr(prefix.size());
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 >= rest.size()) return false;
+  out->first = std::string(rest.substr(0, slash));
+  out->second = std::string(rest.substr(slash + 1));
+  return true;
+}
+
+std::string role_str(Role r) { return std::string(cluster::role_name(r)); }
+Role role_of(const json& j, std::string_view key) {
+  if (!j.contains(key) || !j[key].is_string()) return Role::kStarted;
+  auto r = cluster::parse_role(j[key].get<std::string>());
+  return r ? *r : Role::kStarted;
+}
+
+// The part of a resource the executor needs, as the assignment carries it: the node runs
+// what it was assigned even after the definition changed or dropped the resource.
+json spec_json(const cluster::Resource& r) {
+  json ops = json::array();
+  for (const auto& o : r.operations) {
+    ops.push_back({{"name", o.name}, {"interval_ms", o.interval_ms}, {"timeout_ms", o.timeout_ms}});
+  }
+  return json{
+      {"agent", r.agent}, {"params", r.params}, {"ops", ops}, {"exclusive", r.meta.exclusive}};
+}
+
+// What one action of a spec needs: the timeout, and for monitor its interval.
+struct OpTimes {
+  int start_timeout_ms = kDefaultStartTimeoutMs;
+  int stop_timeout_ms = kDefaultStopTimeoutMs;
+  int monitor_timeout_ms = kDefaultMonitorTimeoutMs;
+  int monitor_interval_ms = 0;
+  int promote_timeout_ms = kDefaultStartTimeoutMs;
+  int demote_timeout_ms = kDefaultStopTimeoutMs;
+};
+
+// Splits a command line on blanks (no quoting: documented in CONFIG.md).
+std::vector<std::string> split_words(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  std::string w;
+  while (in >> w) out.push_back(w);
+  return out;
+}
+
+struct ParsedSpec {
+  exec::ResourceSpec spec;
+  OpTimes times;
+  bool exclusive = false;
+};
+
+Result<ParsedSpec> parse_spec(const std::string& id, const json& j) {
+  if (!j.is_object() || !j.contains("agent") || !j["agent"].is_string()) {
+    return err(Errc::kInvalidArgument, "resource " + id + ": assignment without an agent");
+  }
+  ParsedSpec p;
+  p.spec.id = id;
+  auto agent = exec::parse_agent_name(j["agent"].get<std::string>());
+  if (!agent) return ErrorValue{agent.error()};
+  p.spec.agent = *agent;
+  if (j.contains("params") && j["params"].is_object()) {
+    for (const auto& [k, v] : j["params"].items()) {
+      if (v.is_string()) p.spec.params[k] = v.get<std::string>();
+    }
+  }
+  if (p.spec.agent.agent_class == exec::AgentClass::kProcess) {
+    p.spec.process.argv = split_words(p.spec.params["command"]);
+    if (p.spec.process.argv.empty()) {
+      return err(Errc::kInvalidArgument, "resource " + id + ": process needs params.command");
+    }
+    if (auto it = p.spec.params.find("output"); it != p.spec.params.end()) {
+      p.spec.process.output_path = it->second;
+    }
+    if (auto it = p.spec.params.find("cwd"); it != p.spec.params.end()) {
+      p.spec.process.cwd = it->second;
+    }
+    p.spec.params.clear();
+  }
+  p.exclusive = j.value("exclusive", false);
+  if (j.contains("ops") && j["ops"].is_array()) {
+    for (const auto& o : j["ops"]) {
+      std::string name = o.value("name", "");
+      int timeout = static_cast<int>(o.value("timeout_ms", int64_t{20000}));
+      if (timeout <= 0 || timeout > exec::kMaxTimeoutMs) timeout = 20000;
+      if (name == "start") p.times.start_timeout_ms = timeout;
+      if (name == "stop") p.times.stop_timeout_ms = timeout;
+      if (name == "promote") p.times.promote_timeout_ms = timeout;
+      if (name == "demote") p.times.demote_timeout_ms = timeout;
+      if (name == "monitor" && p.times.monitor_interval_ms == 0) {
+        p.times.monitor_timeout_ms = timeout;
+        p.times.monitor_interval_ms = static_cast<int>(o.value("interval_ms", int64_t{0}));
+      }
+    }
+  }
+  return p;
+}
+
+std::string truncate(std::string s) {
+  if (s.size() > kMaxMessageBytes) s.resize(kMaxMessageBytes);
+  return s;
+}
+
+Result<ClusterSnapshot> parse_definition(std::string_view text, std::string_view file) {
+  return sched::parse_cluster_yaml(text, file);
+}
+
+// The change list (until cluster::diff_definitions lands: added and removed resources).
+std::vector<std::string> definition_changes(const ClusterSnapshot& a, const ClusterSnapshot& b) {
+  std::set<std::string> before, after;
+  for (const auto& r : a.resources) before.insert(r.id);
+  for (const auto& r : b.resources) after.insert(r.id);
+  std::vector<std::string> out;
+  for (const auto& id : after) {
+    if (!before.contains(id)) out.push_back("+ resource " + id);
+  }
+  for (const auto& id : before) {
+    if (!after.contains(id)) out.push_back("- resource " + id);
+  }
+  return out;
+}
+
+bool is_member(const std::vector<std::string>& members, const std::string& n) {
+  return std::find(members.begin(), members.end(), n) != members.end();
+}
+
+}  // namespace
+
+class ClusterService::Impl {
+ public:
+  Impl(asio::io_context& io, StoreService& store, ClusterHost& host, ClusterServiceOptions o)
+      : io_(io), store_(store), host_(host), opt_(std::move(o)), runner_(io, runner_options()) {
+    runner_.set_exit_handler([this](const exec::ProcessExit& e) { on_process_exit(e); });
+  }
+
+  ~Impl() {
+    alive_ = std::make_shared<bool>(false);
+    for (auto& [id, l] : local_) {
+      if (l.monitor) l.monitor->cancel();
+    }
+  }
+
+  // ------------------------------------------------------------------------ HTTP
+  bool handle(const api::HttpRequest& req, const api::Responder& respond, int64_t now_ms) {
+    api::Target t = api::split_target(req.target);
+    std::string_view path = t.path;
+    const bool serializable = api::query_flag(t.query, "serializable");
+    if (path == "/v1/cluster") {
+      if (req.method == "GET") {
+        store_.read(serializable, respond, now_ms, [this] {
+          auto r = store_.store().range(std::string(kDefinitionKey), "");
+          json j{{"definition", nullptr}, {"revision", 0}};
+          if (r && !r->kvs.empty()) {
+            j["definition"] = r->kvs[0].value;
+            j["revision"] = r->kvs[0].mod_revision;
+          }
+          return api::json_response(j);
+        });
+      } else if (req.method == "PUT" || req.method == "POST") {
+        apply_definition(req, api::query_flag(t.query, "dry_run"), respond, now_ms);
+      } else {
+        respond(error_response(405, "method_not_allowed", "use GET or PUT on /v1/cluster"));
+      }
+      return true;
+    }
+    if (path == "/v1/cluster/status") {
+      if (req.method != "GET") {
+        respond(error_response(405, "method_not_allowed", "use GET on /v1/cluster/status"));
+        return true;
+      }
+      store_.read(serializable, respond, now_ms, [this] { return status_response(); });
+      return true;
+    }
+    constexpr std::string_view kExplain = "/v1/cluster/explain/";
+    if (path.substr(0, kExplain.size()) == kExplain) {
+      std::string id(path.substr(kExplain.size()));
+      store_.read(serializable, respond, now_ms, [this, id] { return explain_response(id); });
+      return true;
+    }
+    constexpr std::string_view kRes = "/v1/resources/";
+    if (path.substr(0, kRes.size()) == kRes) {
+      std::string_view rest = path.substr(kRes.size());
+      size_t slash = rest.find('/');
+      if (slash == std::string_view::npos || req.method != "POST") {
+        respond(
+            error_response(404, "not_found", "use POST /v1/resources/NAME/move|ban|clear|cleanup"));
+        return true;
+      }
+      resource_op(req, std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1)),
+                  respond, now_ms);
+      return true;
+    }
+    return false;
+  }
+
+  void after_apply(int64_t now_ms) {
+    now_ms_ = now_ms;
+    reconcile();
+    if (host_.is_leader()) coordinate(false);
+  }
+
+  void tick(int64_t now_ms) {
+    now_ms_ = now_ms;
+    bool hold = host_.hold_valid();
+    if (hold != hold_was_valid_) {
+      spdlog::info("{}: hold {}", opt_.node, hold ? "valid" : "lost");
+      hold_was_valid_ = hold;
+    }
+    reconcile();
+    if (host_.is_leader()) coordinate(true);
+    publish_all();
+  }
+
+ private:
+  // ------------------------------------------------------------ the definition
+  struct Definition {
+    int64_t revision = -1;
+    std::optional<ClusterSnapshot> snap;
+    std::string error;
+  };
+
+  const Definition& definition() {
+    auto r = store_.store().range(std::string(kDefinitionKey), "");
+    int64_t rev = (r && !r->kvs.empty()) ? r->kvs[0].mod_revision : 0;
+    if (rev != def_.revision) {
+      def_ = Definition{};
+      def_.revision = rev;
+      if (rev != 0) {
+        auto s = parse_definition(r->kvs[0].value, "cluster definition");
+        if (s) {
+          def_.snap = std::move(*s);
+        } else {
+          def_.error = s.error().message();
+          spdlog::error("{}: stored cluster definition unreadable: {}", opt_.node, def_.error);
+        }
+      }
+    }
+    return def_;
+  }
+
+  void apply_definition(const api::HttpRequest& req, bool dry_run, const api::Responder& respond,
+                        int64_t now_ms) {
+    std::string file = "cluster.yaml";
+    api::Target t = api::split_target(req.target);
+    if (auto f = api::query_param(t.query, "file"); f && !f->empty()) file = *f;
+    auto parsed = parse_definition(req.body, file);
+    if (!parsed) {
+      respond(error_response(400, "invalid_definition", parsed.error().message()));
+      return;
+    }
+    for (const auto& n : parsed->nodes) {
+      if (!is_member(opt_.members, n.name)) {
+        respond(error_response(400, "invalid_definition",
+                               file + ": nodes." + n.name +
+                                   ": not a member of this cluster (members: " + members_list() +
+                                   ")"));
+        return;
+      }
+    }
+    // The diff is against the definition as applied here (for the answer only); the write
+    // itself replaces whatever is stored.
+    const Definition& old = definition();
+    json changes = json::array();
+    ClusterSnapshot empty;
+    for (const auto& line : definition_changes(old.snap ? *old.snap : empty, *parsed)) {
+      changes.push_back(line);
+    }
+    ClusterSnapshot s = snapshot_of(*parsed, stored_node_states());
+    auto p = sched::plan(s);
+    json j{{"changes", changes}, {"dry_run", dry_run}};
+    j["summary"] = p ? sched::render_summary(s, *p, sched::apply_plan(s, *p))
+                     : "cannot plan: " + p.error().message();
+    if (dry_run) {
+      respond(api::json_response(j));
+      return;
+    }
+    spdlog::info("{}: applying the cluster definition from {} ({} changes)", opt_.node, file,
+                 changes.size());
+    store_.propose(store::Put{std::string(kDefinitionKey), req.body}, respond, now_ms,
+                   [j](const store::Response& r) mutable {
+                     if (!r.status.ok()) {
+                       return error_response(500, "internal", r.status.message());
+                     }
+                     j["revision"] = r.revision;
+                     return api::json_response(j);
+                   });
+  }
+
+  // ------------------------------------------------------------ snapshots
+  std::map<std::string, std::string> stored_node_states() const {
+    std::map<std::string, std::string> out;
+    for (const auto& kv : scan(store_.store(), kNodePrefix)) {
+      json j = json::parse(kv.value, nullptr, false);
+      if (j.is_object() && j.contains("state") && j["state"].is_string()) {
+        out[kv.key.substr(kNodePrefix.size())] = j["state"].get<std::string>();
+      }
+    }
+    return out;
+  }
+
+  void read_records(std::map<NodeResource, Assignment>* assigned,
+                    std::map<NodeResource, Reported>* reported,
+                    std::map<NodeResource, json>* assign_values = nullptr) const {
+    for (const auto& kv : scan(store_.store(), kAssignPrefix)) {
+      NodeResource key;
+      if (!split_node_resource(kv.key, kAssignPrefix, &key)) continue;
+      json j = json::parse(kv.value, nullptr, false);
+      (*assigned)[key] = Assignment{role_of(j, "role"), kv.mod_revision};
+      if (assign_values) (*assign_values)[key] = std::move(j);
+    }
+    for (const auto& kv : scan(store_.store(), kStatusPrefix)) {
+      NodeResource key;
+      if (!split_node_resource(kv.key, kStatusPrefix, &key)) continue;
+      json j = json::parse(kv.value, nullptr, false);
+      if (!j.is_object()) continue;
+      Reported r;
+      r.state.running = j.value("running", false);
+      r.state.role = role_of(j, "role");
+      r.state.failed = j.value("failed", false);
+      r.state.fail_count = j.value("fail_count", int64_t{0});
+      r.state.last_failure_ms = j.value("last_failure_ms", int64_t{0});
+      r.token = j.value("token", int64_t{0});
+      (*reported)[key] = r;
+    }
+  }
+
+  // The definition with runtime facts: node states, CLI constraints, assignments and
+  // reports. `states` maps node → state name (the leader's view).
+  ClusterSnapshot snapshot_of(const ClusterSnapshot& def,
+                              const std::map<std::string, std::string>& states) const {
+    ClusterSnapshot s = def;
+    s.now_ms = wall_ms();
+    s.has_quorum = true;
+    std::set<std::string> listed;
+    for (const auto& n : s.nodes) listed.insert(n.name);
+    for (const auto& m : opt_.members) {
+      if (!listed.contains(m)) s.nodes.push_back(cluster::Node{.name = m});
+    }
+    std::sort(s.nodes.begin(), s.nodes.end(),
+              [](const auto& a, const auto& b) { return a.name < b.name; });
+    for (auto& n : s.nodes) {
+      auto it = states.find(n.name);
+      if (it == states.end()) continue;
+      auto st = cluster::parse_node_state(it->second);
+      // Flags of the definition (standby, maintenance) apply while the node is online.
+      if (st && !(*st == NodeState::kOnline && n.state != NodeState::kOnline)) n.state = *st;
+    }
+    for (const auto& kv : scan(store_.store(), kCliConstraintPrefix)) {
+      json j = json::parse(kv.value, nullptr, false);
+      if (!j.is_object()) continue;
+      if (int64_t exp = j.value("expires_ms", int64_t{0}); exp != 0 && exp <= s.now_ms) continue;
+      cluster::LocationConstraint c;
+      c.id = kv.key.substr(kCliConstraintPrefix.size());
+      c.resource = j.value("resource", "");
+      c.node = j.value("node", "");
+      c.score = j.value("score", int64_t{0});
+      s.locations.push_back(std::move(c));
+    }
+    std::map<NodeResource, Assignment> assigned;
+    std::map<NodeResource, Reported> reported;
+    read_records(&assigned, &reported);
+    sched::merge_status(s, assigned, reported);
+    return s;
+  }
+
+  api::HttpResponse status_response() {
+    const Definition& d = definition();
+    json j;
+    j["node"] = opt_.node;
+    j["definition_revision"] = d.revision;
+    if (!d.error.empty()) j["definition_error"] = d.error;
+    ClusterSnapshot def = d.snap ? *d.snap : ClusterSnapshot{};
+    ClusterSnapshot s = snapshot_of(def, stored_node_states());
+    json nodes = json::array();
+    for (const auto& n : s.nodes) {
+      nodes.push_back({{"name", n.name}, {"state", cluster::node_state_name(n.state)}});
+    }
+    j["nodes"] = nodes;
+    json res = json::array();
+    for (const auto& r : s.resources) {
+      json on = json::array();
+      auto it = s.status.find(r.id);
+      if (it != s.status.end()) {
+        for (const auto& [node, st] : it->second) {
+          if (!st.running && !st.failed && st.fail_count == 0) continue;
+          on.push_back({{"node", node},
+                        {"running", st.running},
+                        {"role", role_str(st.role)},
+                        {"failed", st.failed},
+                        {"fail_count", st.fail_count}});
+        }
+      }
+      res.push_back({{"id", r.id}, {"agent", r.agent}, {"nodes", on}});
+    }
+    j["resources"] = res;
+    auto p = sched::plan(s);
+    if (p) {
+      j["warnings"] = p->warnings;
+      json pending = json::array();
+      for (const auto& a : p->actions) pending.push_back(a.label());
+      j["pending"] = pending;
+    } else {
+      j["warnings"] = json::array({"cannot plan: " + p.error().message()});
+    }
+    return api::json_response(j);
+  }
+
+  api::HttpResponse explain_response(const std::string& id) {
+    const Definition& d = definition();
+    if (!d.snap) return error_response(404, "not_found", "no cluster definition applied");
+    ClusterSnapshot s = snapshot_of(*d.snap, stored_node_states());
+    auto p = sched::plan(s);
+    if (!p) return error_response(500, "internal", p.error().message());
+    for (const auto& e : p->explanation) {
+      bool match = e.unit == id;
+      for (const auto& r : s.groups) {
+        if (r.id == e.unit && std::find(r.members.begin(), r.members.end(), id) != r.members.end())
+          match = true;
+      }
+      for (const auto& c : s.clones) {
+        if (c.id == e.unit && c.resource == id) match = true;
+      }
+      if (!match) continue;
+      json scores = json::array();
+      for (const auto& ns : e.scores) {
+        json terms = json::array();
+        for (const auto& t : ns.terms) terms.push_back({{"what", t.what}, {"value", t.value}});
+        scores.push_back({{"node", ns.node}, {"score", ns.total}, {"terms", terms}});
+      }
+      Plan one;
+      one.explanation.push_back(e);
+      json placed = json::array();
+      if (auto it = p->placement.find(id); it != p->placement.end()) {
+        for (const auto& pl : it->second) placed.push_back(pl.node);
+      }
+      return api::json_response(json{{"resource", id},
+                                     {"unit", e.unit},
+                                     {"kind", e.kind},
+                                     {"placed_on", placed},
+                                     {"scores", scores},
+                                     {"notes", e.notes},
+                                     {"text", sched::render_scores(one)}});
+    }
+    return error_response(404, "not_found", "no resource " + id + " in the cluster definition");
+  }
+  using Plan = sched::Plan;
+
+  // ------------------------------------------------------------ move, ban, clear
+  void resource_op(const api::HttpRequest& req, const std::string& id, const std::string& op,
+                   const api::Responder& respond, int64_t now_ms) {
+    json body = json::object();
+    if (!req.body.empty()) {
+      auto b = api::parse_json_body(req.body);
+      if (!b || !b->is_object()) {
+        respond(error_response(400, "invalid_argument",
+                               b ? "want a JSON object" : b.error().message()));
+        return;
+      }
+      body = *b;
+    }
+    std::string node = body.value("node", "");
+    if ((op == "move" || op == "ban") && !is_member(opt_.members, node)) {
+      respond(error_response(400, "invalid_argument",
+                             "node: want one of " + members_list() + " (got \"" + node + "\")"));
+      return;
+    }
+    const Definition& d = definition();
+    bool known = false;
+    if (d.snap) {
+      for (const auto& r : d.snap->resources) known |= r.id == id;
+      for (const auto& g : d.snap->groups) known |= g.id == id;
+      for (const auto& c : d.snap->clones) known |= c.id == id;
+    }
+    if (!known) {
+      respond(error_response(404, "not_found", "no resource " + id + " in the cluster definition"));
+      return;
+    }
+    auto render = [id, op, node](const store::Response& r) {
+      if (!r.status.ok()) return error_response(500, "internal", r.status.message());
+      return api::json_response(
+          json{{"resource", id}, {"op", op}, {"node", node}, {"revision", r.revision}});
+    };
+    std::string prefix(kCliConstraintPrefix);
+    if (op == "move" || op == "ban") {
+      int64_t lifetime_s = body.value("lifetime_s", int64_t{0});
+      json c{{"resource", id},
+             {"node", node},
+             {"score", op == "move" ? cluster::kInfinity : -cluster::kInfinity}};
+      if (lifetime_s > 0) c["expires_ms"] = wall_ms() + lifetime_s * 1000;
+      std::string cid = op == "move" ? "cli-move-" + id : "cli-ban-" + id + "-" + node;
+      store_.propose(store::Put{prefix + cid, c.dump()}, respond, now_ms, render);
+    } else if (op == "clear") {
+      store::Txn txn;
+      txn.success.push_back(store::DeleteRange{prefix + "cli-move-" + id, ""});
+      std::string ban = prefix + "cli-ban-" + id + "-";
+      txn.success.push_back(store::DeleteRange{ban, store::prefix_end(ban)});
+      store_.propose(std::move(txn), respond, now_ms, render);
+    } else if (op == "cleanup") {
+      // Clears fail counts and failed flags in the reports; each executor adopts them.
+      store::Txn txn;
+      for (const auto& kv : scan(store_.store(), kStatusPrefix)) {
+        NodeResource key;
+        if (!split_node_resource(kv.key, kStatusPrefix, &key) || key.second != id) continue;
+        if (!node.empty() && key.first != node) continue;
+        json j = json::parse(kv.value, nullptr, false);
+        if (!j.is_object()) continue;
+        j["fail_count"] = 0;
+        j["failed"] = false;
+        j["cleanup"] = true;
+        txn.success.push_back(store::Put{kv.key, j.dump()});
+      }
+      store_.propose(std::move(txn), respond, now_ms, render);
+    } else {
+      respond(error_response(404, "not_found",
+                             "unknown operation " + op + " (want move, ban, clear or cleanup)"));
+    }
+  }
+
+  std::string members_list() const {
+    std::string out;
+    for (const auto& m : opt_.members) out += (out.empty() ? "" : ", ") + m;
+    return out;
+  }
+
+  // ------------------------------------------------------------ the coordinator
+  void coordinate(bool from_tick) {
+    const int64_t rev = store_.revision();
+    const int64_t now = wall_ms();
+    if (rev == planned_revision_ && (!from_tick || now - planned_ms_ < kReplanMs)) return;
+    // A leader without its lease cannot be sure it still leads: it changes nothing (its
+    // nodes stop what is exclusive by themselves when their holds end).
+    const bool quorum = host_.has_quorum();
+    if (quorum != had_quorum_) {
+      spdlog::info("{}: coordinator {}", opt_.node,
+                   quorum ? "active (leader with a valid lease)" : "paused (no valid lease)");
+      had_quorum_ = quorum;
+    }
+    if (!quorum) return;
+    planned_revision_ = rev;
+    planned_ms_ = now;
+    const Definition& d = definition();
+    std::map<std::string, std::string> states = node_states(now);
+    publish_node_states(states);
+    drop_expired_constraints(now);
+    if (!d.snap) return;
+    ClusterSnapshot s = snapshot_of(*d.snap, states);
+    // Holds: what a silent node holds counts as stopped only once its hold has expired
+    // by the leader's reckoning (DESIGN.md "Holds").
+    for (auto& n : s.nodes) {
+      if (n.state == NodeState::kUnclean || n.state == NodeState::kOffline) {
+        n.hold_expires_ms = hold_expiry(n.name);
+      }
+    }
+    auto p = sched::plan(s);
+    if (!p) {
+      spdlog::error("{}: cannot plan: {}", opt_.node, p.error().message());
+      return;
+    }
+    std::string warn;
+    for (const auto& w : p->warnings) warn += w + "; ";
+    if (warn != last_warnings_) {
+      if (!warn.empty()) spdlog::warn("{}: scheduler: {}", opt_.node, warn);
+      last_warnings_ = warn;
+    }
+    std::map<NodeResource, Assignment> assigned;
+    std::map<NodeResource, Reported> reported;
+    read_records(&assigned, &reported);
+    std::map<std::string, const cluster::Resource*> by_id;
+    for (const auto& r : d.snap->resources) by_id[r.id] = &r;
+    for (const auto& e : sched::next_edits(s, *p, assigned, reported)) {
+      std::string key = std::string(kAssignPrefix) + e.node + "/" + e.resource;
+      std::string fp =
+          (e.remove ? "-" : "+") + role_str(e.role) + "@" +
+          std::to_string(assigned.count({e.node, e.resource}) ? assigned[{e.node, e.resource}].token
+                                                              : 0);
+      auto& last = sent_edits_[key];
+      if (last.first == fp && now - last.second < kEditRepeatMs) continue;
+      last = {fp, now};
+      spdlog::info("{}: coordinator: {}", opt_.node, e.why);
+      Status st;
+      if (e.remove) {
+        st = store_.propose_background(store::DeleteRange{key, ""});
+      } else {
+        auto r = by_id.find(e.resource);
+        if (r == by_id.end()) continue;
+        json v{{"role", role_str(e.role)}, {"spec", spec_json(*r->second)}};
+        st = store_.propose_background(store::Put{key, v.dump()});
+      }
+      if (!st.ok()) spdlog::warn("{}: coordinator: {}: {}", opt_.node, e.why, st.to_string());
+    }
+  }
+
+  // Moves and bans with a lifetime end by themselves: planning ignores them once expired
+  // (snapshot_of), and the leader deletes them.
+  void drop_expired_constraints(int64_t now) {
+    for (const auto& kv : scan(store_.store(), kCliConstraintPrefix)) {
+      json j = json::parse(kv.value, nullptr, false);
+      int64_t exp = j.is_object() ? j.value("expires_ms", int64_t{0}) : 0;
+      if (exp == 0 || exp > now) continue;
+      auto& last = sent_edits_[kv.key];
+      if (last.first == "expired" && now - last.second < kEditRepeatMs) continue;
+      last = {"expired", now};
+      spdlog::info("{}: constraint {} expired", opt_.node,
+                   kv.key.substr(kCliConstraintPrefix.size()));
+      (void)store_.propose_background(store::DeleteRange{kv.key, ""});
+    }
+  }
+
+  int64_t hold_expiry(const std::string& node) const {
+    int64_t since = host_.leader_since_ms();
+    auto heard = host_.last_heard_ms(node);
+    int64_t base = heard ? std::max(*heard, since) : since;
+    return base + static_cast<int64_t>(static_cast<double>(opt_.hold_ms) * (1 + opt_.clock_drift));
+  }
+
+  // The leader's view of every member: online while heard from within the hold; then
+  // unclean if it reported something running, else offline.
+  std::map<std::string, std::string> node_states(int64_t now) {
+    std::map<std::string, std::string> out;
+    std::map<NodeResource, Assignment> assigned;
+    std::map<NodeResource, Reported> reported;
+    read_records(&assigned, &reported);
+    for (const auto& m : opt_.members) {
+      if (m == opt_.node) {
+        out[m] = "online";
+        continue;
+      }
+      auto heard = host_.last_heard_ms(m);
+      bool online = heard && now - *heard <= opt_.hold_ms && executor_ready(m);
+      if (online) {
+        out[m] = "online";
+        continue;
+      }
+      bool active = false;
+      for (const auto& [key, r] : reported) active |= key.first == m && r.state.running;
+      out[m] = active ? "unclean" : "offline";
+    }
+    return out;
+  }
+
+  // A node that was not online counts as online again only once its executor has said,
+  // after that, that it probed and reported what it may run: until then its old reports
+  // may be stale (it may have restarted and found nothing running).
+  bool executor_ready(const std::string& node) const {
+    auto e = store_.store().range(std::string(kExecPrefix) + node, "");
+    if (!e || e->kvs.empty()) return false;
+    json j = json::parse(e->kvs[0].value, nullptr, false);
+    if (!j.is_object() || !j.value("ready", false)) return false;
+    auto n = store_.store().range(std::string(kNodePrefix) + node, "");
+    if (!n || n->kvs.empty()) return true;
+    json st = json::parse(n->kvs[0].value, nullptr, false);
+    if (st.is_object() && st.value("state", "") == "online") return true;
+    return e->kvs[0].mod_revision > n->kvs[0].mod_revision;
+  }
+
+  // Tells the leader this executor's state: not ready at start-up, ready once every resource
+  // it found is probed and its report is in the store. Ready again whenever the leader has
+  // marked this node not online (a new leader that had not heard from it yet, a partition
+  // that healed) and its reports are current: the leader counts a node online again only
+  // after a readiness record newer than the state it marked.
+  void publish_readiness() {
+    if (!synced_) return;  // the reports it must probe may not be applied yet
+    bool current = true;
+    for (const auto& [id, l] : local_) {
+      auto r = store_.store().range(std::string(kStatusPrefix) + opt_.node + "/" + id, "");
+      if (!l.probed || !r || r->kvs.empty() || r->kvs[0].value != report_of(l).dump()) {
+        current = false;
+      }
+    }
+    if (!ready_once_) ready_once_ = current;
+    const bool ready = ready_once_ && current;
+    std::string key = std::string(kExecPrefix) + opt_.node;
+    auto cur = store_.store().range(key, "");
+    int64_t marked = 0;  // the revision of this node's record while it says not online
+    if (auto n = store_.store().range(std::string(kNodePrefix) + opt_.node, "");
+        n && !n->kvs.empty()) {
+      json st = json::parse(n->kvs[0].value, nullptr, false);
+      if (!st.is_object() || st.value("state", "") != "online") marked = n->kvs[0].mod_revision;
+    }
+    const bool stale = cur && !cur->kvs.empty() && marked > cur->kvs[0].mod_revision;
+    json record{{"boot", boot_ms_}, {"ready", ready_once_}};
+    if (ready && stale) record["after"] = marked;
+    if (cur && !cur->kvs.empty()) {
+      json c = json::parse(cur->kvs[0].value, nullptr, false);
+      bool same = c.is_object() && c.value("boot", int64_t{0}) == boot_ms_ &&
+                  c.value("ready", false) == ready_once_;
+      if (same && !(ready && stale)) return;
+    }
+    std::string want = record.dump();
+    if (!ready_once_ && readiness_sent_ == want) return;
+    int64_t now = wall_ms();
+    if (readiness_sent_ == want && now - readiness_sent_ms_ < kRepublishMs) return;
+    readiness_sent_ = want;
+    readiness_sent_ms_ = now;
+    (void)store_.propose_background(store::Put{key, want});
+  }
+
+  void publish_node_states(const std::map<std::string, std::string>& states) {
+    auto stored = stored_node_states();
+    for (const auto& [n, st] : states) {
+      auto it = stored.find(n);
+      if (it != stored.end() && it->second == st) continue;
+      std::string key = std::string(kNodePrefix) + n;
+      auto& last = sent_edits_[key];
+      if (last.first == st && wall_ms() - last.second < kEditRepeatMs) continue;
+      last = {st, wall_ms()};
+      spdlog::info("{}: node {} is {}", opt_.node, n, st);
+      (void)store_.propose_background(store::Put{key, json{{"state", st}}.dump()});
+    }
+  }
+
+  // ------------------------------------------------------------ the executor
+  struct Local {
+    std::string id;
+    std::string spec_text;  // the spec JSON it runs with
+    ParsedSpec spec;
+    bool probed = false;
+    bool busy = false;
+    bool running = false;
+    Role role = Role::kStarted;
+    bool failed = false;
+    int64_t fail_count = 0;
+    int64_t last_failure_ms = 0;
+    int64_t token = 0;           // the assignment token last answered
+    int64_t blocked_token = -1;  // failed (or hold lost) under this token: wait for a new one
+    std::string last_op, message;
+    int last_rc = 0;
+    int64_t duration_ms = 0;
+    std::unique_ptr<asio::steady_timer> monitor;
+    uint64_t monitor_gen = 0;
+    int64_t publish_attempt_ms = 0;
+  };
+
+  exec::AgentRunner::Options runner_options() const {
+    exec::AgentRunner::Options o;
+    o.ocf_root = opt_.ocf_root;
+    o.data_dir = opt_.data_dir;
+    o.node_name = opt_.node;
+    return o;
+  }
+
+  void reconcile() {
+    std::map<std::string, std::pair<Assignment, json>> mine;
+    std::string prefix = std::string(kAssignPrefix) + opt_.node + "/";
+    for (const auto& kv : scan(store_.store(), prefix)) {
+      json j = json::parse(kv.value, nullptr, false);
+      if (!j.is_object()) continue;
+      mine[kv.key.substr(prefix.size())] = {Assignment{role_of(j, "role"), kv.mod_revision}, j};
+    }
+    const bool hold = host_.hold_valid();
+    if (!hold) {
+      synced_ = false;
+      ++sync_gen_;
+    } else if (!synced_ && !sync_pending_) {
+      start_sync();
+    }
+    if (!started_ && synced_) {
+      // At start-up, once this node has applied what was committed: what it reported before
+      // (it may still run) is probed too.
+      started_ = true;
+      std::string sp = std::string(kStatusPrefix) + opt_.node + "/";
+      for (const auto& kv : scan(store_.store(), sp)) {
+        json j = json::parse(kv.value, nullptr, false);
+        if (!j.is_object() || !j.contains("spec")) continue;
+        std::string id = kv.key.substr(sp.size());
+        adopt(id, j["spec"]);
+        Local& l = local_[id];
+        l.fail_count = j.value("fail_count", int64_t{0});
+        l.last_failure_ms = j.value("last_failure_ms", int64_t{0});
+        l.token = j.value("token", int64_t{0});
+      }
+    }
+    for (const auto& [id, a] : mine) {
+      if (a.second.contains("spec")) adopt(id, a.second["spec"]);
+    }
+    adopt_cleanups();
+    const bool act = hold && synced_;
+    for (auto& [id, l] : local_) {
+      if (!l.probed || l.busy) continue;
+      auto it = mine.find(id);
+      if (!hold && l.spec.exclusive && l.running) {
+        // Hold lost: exclusive resources stop at once, whatever the assignments say.
+        l.blocked_token = it == mine.end() ? l.token : it->second.first.token;
+        run(l, exec::Action::kStop, "hold lost");
+        continue;
+      }
+      if (!act) continue;
+      if (it == mine.end()) {
+        if (l.running) run(l, exec::Action::kStop, "not assigned");
+        continue;
+      }
+      const Assignment& a = it->second.first;
+      if (a.token == l.blocked_token) continue;
+      if (!l.running) {
+        l.token = a.token;
+        run(l, exec::Action::kStart, "assigned");
+      } else if (a.role == Role::kPromoted && l.role != Role::kPromoted) {
+        l.token = a.token;
+        run(l, exec::Action::kPromote, "assigned promoted");
+      } else if (a.role != Role::kPromoted && l.role == Role::kPromoted) {
+        l.token = a.token;
+        run(l, exec::Action::kDemote, "assigned unpromoted");
+      } else if (l.token != a.token) {
+        l.token = a.token;  // already runs as assigned: answer the new token
+      }
+    }
+    // Forget what is stopped, unassigned and no longer defined (its report goes too).
+    const Definition& d = definition();
+    for (auto it = local_.begin(); it != local_.end();) {
+      Local& l = it->second;
+      bool defined = false;
+      if (d.snap) {
+        for (const auto& r : d.snap->resources) defined |= r.id == l.id;
+      }
+      if (!l.busy && l.probed && !l.running && !mine.contains(l.id) && !defined) {
+        if (l.monitor) l.monitor->cancel();
+        (void)store_.propose_background(
+            store::DeleteRange{std::string(kStatusPrefix) + opt_.node + "/" + l.id, ""});
+        it = local_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    publish_all();
+  }
+
+  // Before it acts on assignments after start-up or after its hold was lost, the executor
+  // makes sure it has applied everything committed before now (a ReadIndex round): a node
+  // that comes back must not act on an assignment the leader has already withdrawn.
+  void start_sync() {
+    sync_pending_ = true;
+    uint64_t gen = sync_gen_;
+    std::weak_ptr<bool> alive = alive_;
+    store_.read(
+        false,
+        [this, gen, alive](api::HttpResponse r) {
+          if (alive.expired() || !*alive.lock()) return;
+          sync_pending_ = false;
+          if (r.status == 200 && gen == sync_gen_) {
+            synced_ = true;
+            asio::post(io_, [this, alive] {
+              if (!alive.expired() && *alive.lock()) reconcile();
+            });
+          }
+        },
+        now_ms_, [] { return api::HttpResponse{}; });
+  }
+
+  // Takes the spec of an assignment (or a past report): a new resource is probed first.
+  void adopt(const std::string& id, const json& spec) {
+    std::string text = spec.dump();
+    auto it = local_.find(id);
+    if (it != local_.end() && it->second.spec_text == text) return;
+    auto parsed = parse_spec(id, spec);
+    if (!parsed) {
+      spdlog::error("{}: resource {}: {}", opt_.node, id, parsed.error().message());
+      return;
+    }
+    if (it != local_.end()) {
+      // A changed spec applies from the next action (restart on change comes later).
+      it->second.spec = std::move(*parsed);
+      it->second.spec_text = text;
+      return;
+    }
+    Local& l = local_[id];
+    l.id = id;
+    l.spec = std::move(*parsed);
+    l.spec_text = text;
+    l.monitor = std::make_unique<asio::steady_timer>(io_);
+    run(l, exec::Action::kProbe, "start-up probe");
+  }
+
+  // cleanup requests: a report rewritten with "cleanup": true resets the local counters.
+  void adopt_cleanups() {
+    std::string sp = std::string(kStatusPrefix) + opt_.node + "/";
+    for (const auto& kv : scan(store_.store(), sp)) {
+      json j = json::parse(kv.value, nullptr, false);
+      if (!j.is_object() || !j.value("cleanup", false)) continue;
+      auto it = local_.find(kv.key.substr(sp.size()));
+      if (it == local_.end()) continue;
+      it->second.fail_count = 0;
+      it->second.failed = false;
+      it->second.blocked_token = -1;
+      it->second.publish_attempt_ms = 0;
+    }
+  }
+
+  int timeout_of(const Local& l, exec::Action a) const {
+    switch (a) {
+      case exec::Action::kStart:
+        return l.spec.times.start_timeout_ms;
+      case exec::Action::kStop:
+        return l.spec.times.stop_timeout_ms;
+      case exec::Action::kPromote:
+        return l.spec.times.promote_timeout_ms;
+      case exec::Action::kDemote:
+        return l.spec.times.demote_timeout_ms;
+      default:
+        return l.spec.times.monitor_timeout_ms;
+    }
+  }
+
+  void run(Local& l, exec::Action action, const std::string& why) {
+    l.busy = true;
+    exec::ActionRequest req;
+    req.resource = l.spec.spec;
+    req.action = action;
+    req.timeout_ms = timeout_of(l, action);
+    if (action == exec::Action::kMonitor) req.interval_ms = l.spec.times.monitor_interval_ms;
+    spdlog::info("{}: {} {} ({})", opt_.node, exec::action_name(action), l.id, why);
+    std::string id = l.id;
+    std::weak_ptr<bool> alive = alive_;
+    runner_.run(std::move(req), [this, id, alive](exec::ActionResult r) {
+      if (alive.expired() || !*alive.lock()) return;
+      on_result(id, r);
+    });
+  }
+
+  void on_result(const std::string& id, const exec::ActionResult& r) {
+    auto it = local_.find(id);
+    if (it == local_.end()) return;
+    Local& l = it->second;
+    l.busy = false;
+    l.last_op = std::string(exec::action_name(r.action));
+    l.last_rc = r.exit_code;
+    l.duration_ms = r.duration_ms;
+    l.message = truncate(r.message);
+    const auto o = r.outcome;
+    const bool ok = o == exec::Outcome::kSuccess || o == exec::Outcome::kPromoted;
+    spdlog::info("{}: {}", opt_.node, r.to_string());
+    switch (r.action) {
+      case exec::Action::kProbe:
+        l.probed = true;
+        l.running = ok;
+        l.role = o == exec::Outcome::kPromoted ? Role::kPromoted : Role::kStarted;
+        if (!ok && o != exec::Outcome::kNotRunning) fail(l, false);
+        break;
+      case exec::Action::kStart:
+        if (ok) {
+          l.running = true;
+          l.failed = false;
+          l.role = Role::kStarted;
+        } else {
+          fail(l, true);
+        }
+        break;
+      case exec::Action::kPromote:
+        if (ok) {
+          l.role = Role::kPromoted;
+        } else {
+          fail(l, false);
+        }
+        break;
+      case exec::Action::kDemote:
+        if (ok) {
+          l.role = Role::kStarted;
+        } else {
+          fail(l, false);
+        }
+        break;
+      case exec::Action::kStop:
+        if (ok || o == exec::Outcome::kNotRunning) {
+          l.running = false;
+          l.role = Role::kStarted;
+        } else {
+          // A stop that fails leaves the resource in an unknown state: it counts as
+          // running and failed (the node needs fencing before it moves).
+          l.failed = true;
+          l.running = true;
+        }
+        break;
+      case exec::Action::kMonitor:
+        if (!ok) {
+          fail(l, false);
+        } else if (o == exec::Outcome::kPromoted) {
+          l.role = Role::kPromoted;
+        }
+        break;
+      default:
+        break;
+    }
+    if (l.running && !l.busy) schedule_monitor(l);
+    publish(l);
+    // The state changed: act on the assignments again (post: not from inside a callback
+    // chain that may still hold references into local_).
+    asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_)] {
+      if (alive.expired() || !*alive.lock()) return;
+      reconcile();
+    });
+  }
+
+  // A failure of a running (or starting) resource: counted, then stopped to clean up; the
+  // node acts on the resource again only when the coordinator rewrites its assignment.
+  void fail(Local& l, bool start_failed) {
+    l.failed = true;
+    l.fail_count =
+        start_failed ? cluster::kInfinity : std::min(l.fail_count + 1, cluster::kInfinity);
+    l.last_failure_ms = wall_ms();
+    l.blocked_token = l.token;
+    l.running = true;  // until the cleanup stop says otherwise
+    run(l, exec::Action::kStop, std::string(start_failed ? "start" : "monitor") + " failed");
+  }
+
+  void schedule_monitor(Local& l) {
+    if (l.spec.times.monitor_interval_ms <= 0 ||
+        l.spec.spec.agent.agent_class == exec::AgentClass::kProcess) {
+      return;  // supervised processes are watched by pidfd
+    }
+    uint64_t gen = ++l.monitor_gen;
+    l.monitor->expires_after(std::chrono::milliseconds(l.spec.times.monitor_interval_ms));
+    std::string id = l.id;
+    l.monitor->async_wait([this, id, gen](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto it = local_.find(id);
+      if (it == local_.end() || it->second.monitor_gen != gen) return;
+      Local& m = it->second;
+      if (!m.running || m.busy) return;
+      run(m, exec::Action::kMonitor, "recurring");
+    });
+  }
+
+  void on_process_exit(const exec::ProcessExit& e) {
+    auto it = local_.find(e.resource_id);
+    if (it == local_.end()) return;
+    Local& l = it->second;
+    spdlog::warn("{}: process {} (pid {}) exited on its own", opt_.node, l.id, e.pid);
+    if (l.busy || !l.running) return;
+    fail(l, false);
+  }
+
+  json report_of(const Local& l) const {
+    json j{{"running", l.running}, {"role", role_str(l.role)},
+           {"failed", l.failed},   {"fail_count", l.fail_count},
+           {"token", l.token},     {"op", l.last_op},
+           {"rc", l.last_rc},      {"duration_ms", l.duration_ms}};
+    if (l.last_failure_ms) j["last_failure_ms"] = l.last_failure_ms;
+    if (!l.message.empty()) j["message"] = l.message;
+    j["spec"] = json::parse(l.spec_text, nullptr, false);
+    return j;
+  }
+
+  void publish(Local& l) {
+    if (!l.probed || l.busy) return;
+    std::string key = std::string(kStatusPrefix) + opt_.node + "/" + l.id;
+    std::string want = report_of(l).dump();
+    auto r = store_.store().range(key, "");
+    if (r && !r->kvs.empty() && r->kvs[0].value == want) return;
+    int64_t now = wall_ms();
+    if (now - l.publish_attempt_ms < kRepublishMs && l.publish_attempt_ms != 0 &&
+        last_published_[key] == want) {
+      return;
+    }
+    l.publish_attempt_ms = now;
+    last_published_[key] = want;
+    (void)store_.propose_background(store::Put{key, want});
+  }
+
+  void publish_all() {
+    for (auto& [id, l] : local_) publish(l);
+    publish_readiness();
+  }
+
+  asio::io_context& io_;
+  StoreService& store_;
+  ClusterHost& host_;
+  ClusterServiceOptions opt_;
+  exec::AgentRunner runner_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  Definition def_;
+  std::map<std::string, Local> local_;
+  std::map<std::string, std::string> last_published_;
+  std::map<std::string, std::pair<std::string, int64_t>> sent_edits_;
+  bool started_ = false;
+  const int64_t boot_ms_ = wall_ms();
+  std::string readiness_sent_;
+  bool ready_once_ = false;
+  int64_t readiness_sent_ms_ = 0;
+  bool synced_ = false;
+  bool sync_pending_ = false;
+  uint64_t sync_gen_ = 0;
+  bool hold_was_valid_ = false;
+  bool had_quorum_ = false;
+  int64_t planned_revision_ = -1;
+  int64_t planned_ms_ = 0;
+  int64_t now_ms_ = 0;
+  std::string last_warnings_;
+};
+
+ClusterService::ClusterService(asio::io_context& io, StoreService& store, ClusterHost& host,
+                               ClusterServiceOptions options)
+    : impl_(std::make_unique<Impl>(io, store, host, std::move(options))) {}
+ClusterService::~ClusterService() = default;
+
+bool ClusterService::handle(const api::HttpRequest& req, const api::Responder& respond,
+                            int64_t now_ms) {
+  return impl_->handle(req, respond, now_ms);
+}
+void ClusterService::after_apply(int64_t now_ms) { impl_->after_apply(now_ms); }
+void ClusterService::tick(int64_t now_ms) { impl_->tick(now_ms); }
+
+}  // namespace vigil::daemon

@@ -1,0 +1,321 @@
+// End-to-end tests of the resource manager against three real agents: `vigil apply` with
+// validation, resources started by real agents (a supervised process, Debian's
+// ocf:heartbeat:Dummy), a killed process restarted, a monitor failure recovered, a re-apply
+// that touches nothing, a move, a node killed with its exclusive resource taken over, and a
+// resource removed from the definition stopped.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "e2e_cluster.h"
+
+namespace vigil::cli {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::trunc);
+  f << text;
+}
+
+// Runs the vigil CLI; returns (exit code, stdout+stderr).
+std::pair<int, std::string> vigil_cli(const std::string& args) {
+  std::string cmd = std::string(VIGIL_BINARY) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int rc = ::pclose(p);
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+}
+
+class ClusterE2e : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists("/usr/lib/ocf/resource.d/heartbeat/Dummy")) {
+      GTEST_SKIP() << "resource-agents is not installed (scripts/setup.sh installs it)";
+    }
+    e_ = std::make_unique<E2eCluster>("cluster");
+    ASSERT_TRUE(e_->c->init().ok());
+    ASSERT_TRUE(e_->c->start_all().ok());
+    auto leader = e_->c->wait_for_leader(10s);
+    ASSERT_TRUE(leader.has_value());
+    dir_ = e_->o.dir;
+    // Our own copy of sleep: its path names this test, so teardown finds every copy.
+    fs::copy_file("/bin/sleep", dir_ + "/svc-sleep");
+    fs::permissions(dir_ + "/svc-sleep", fs::perms::owner_all);
+  }
+
+  void TearDown() override {
+    e_.reset();  // agents first (SIGKILL), then what they supervised
+    if (!dir_.empty()) {
+      std::string cmd = "pkill -9 -f '" + dir_ + "/svc-sleep' >/dev/null 2>&1";
+      (void)std::system(cmd.c_str());
+    }
+  }
+
+  std::string api(int node) const { return e_->c->api(node); }
+
+  json status(int node = 1) {
+    auto [code, j] = e_->call(node, "GET", "/v1/cluster/status?serializable=true");
+    return code == 200 ? j : json();
+  }
+
+  // Nodes `id` runs on, by the status of node `from`.
+  std::set<std::string> running_on(const std::string& id, int from = 1) {
+    std::set<std::string> out;
+    json s = status(from);
+    if (!s.is_object()) return out;
+    for (const auto& r : s["resources"]) {
+      if (r["id"] != id) continue;
+      for (const auto& on : r["nodes"]) {
+        if (on.value("running", false)) out.insert(on["node"].get<std::string>());
+      }
+    }
+    return out;
+  }
+
+  // Waits until the status of node `from` shows every node online; false on timeout.
+  bool wait_all_online(std::chrono::milliseconds limit, int from = 1) {
+    auto until = Clock::now() + limit;
+    while (Clock::now() < until) {
+      json s = status(from);
+      bool all = s.is_object() && !s["nodes"].empty();
+      if (all) {
+        for (const auto& n : s["nodes"]) all &= n.value("state", "") == "online";
+      }
+      if (all) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
+  // Waits until `id` runs on exactly one node (or on `node`); returns it, "" on timeout.
+  std::string wait_running(const std::string& id, std::chrono::milliseconds limit,
+                           const std::string& node = "", int from = 1) {
+    auto until = Clock::now() + limit;
+    while (Clock::now() < until) {
+      auto on = running_on(id, from);
+      if (on.size() == 1 && (node.empty() || *on.begin() == node)) return *on.begin();
+      std::this_thread::sleep_for(20ms);
+    }
+    return "";
+  }
+
+  int node_number(const std::string& name) const { return std::stoi(name.substr(1)); }
+
+  pid_t process_pid(const std::string& node, const std::string& id) {
+    std::string text = read_file(e_->c->data_dir(node_number(node)) + "/process/" + id + ".pid");
+    return static_cast<pid_t>(std::atol(text.c_str()));
+  }
+
+  // The pid of `id`'s live process on `node` once there is one (a status that counts an
+  // assignment under way as running comes before the process); 0 on timeout.
+  pid_t wait_pid(const std::string& node, const std::string& id) {
+    auto until = Clock::now() + 10s;
+    while (Clock::now() < until) {
+      pid_t p = process_pid(node, id);
+      if (p > 1 && ::kill(p, 0) == 0) return p;
+      std::this_thread::sleep_for(5ms);
+    }
+    return 0;
+  }
+
+  std::string definition(bool with_solo) const {
+    std::string d =
+        "resources:\n"
+        "  - id: web\n"
+        "    agent: process\n"
+        "    params: {command: \"" +
+        dir_ +
+        "/svc-sleep 100000\"}\n"
+        "    meta: {stickiness: 100}\n"
+        "  - id: dummy\n"
+        "    agent: ocf:heartbeat:Dummy\n"
+        "    params: {state: \"" +
+        dir_ +
+        "/dummy.state\"}\n"
+        "    meta: {stickiness: 100, requires: nothing}\n"
+        "    operations:\n"
+        "      - {name: monitor, interval_ms: 200, timeout_ms: 5000}\n";
+    if (with_solo) {
+      d += "  - id: solo\n"
+           "    agent: process\n"
+           "    params: {command: \"" +
+           dir_ +
+           "/svc-sleep 200000\"}\n"
+           "    meta: {exclusive: true, stickiness: 100}\n";
+    }
+    return d;
+  }
+
+  std::unique_ptr<E2eCluster> e_;
+  std::string dir_;
+};
+
+TEST_F(ClusterE2e, ApplyRunsRecoversMovesAndRemoves) {
+  // A definition with an error is rejected with file, line and path; nothing is applied.
+  write_file(dir_ + "/bad.yaml", "resources:\n  - id: web\n    agent: process\n    bogus: 1\n");
+  auto [bad_rc, bad_out] = vigil_cli("apply -f " + dir_ + "/bad.yaml --api " + api(1));
+  EXPECT_EQ(bad_rc, 2) << bad_out;
+  EXPECT_NE(bad_out.find("bad.yaml:4: resources.web.bogus: unknown key"), std::string::npos)
+      << bad_out;
+  EXPECT_NE(bad_out.find("nothing was applied"), std::string::npos) << bad_out;
+
+  // Dry run: the plan, nothing started.
+  write_file(dir_ + "/cluster.yaml", definition(true));
+  auto [dry_rc, dry_out] =
+      vigil_cli("apply -f " + dir_ + "/cluster.yaml --dry-run --api " + api(2));
+  EXPECT_EQ(dry_rc, 0) << dry_out;
+  EXPECT_NE(dry_out.find("+ resource web"), std::string::npos) << dry_out;
+  EXPECT_NE(dry_out.find("Start    web"), std::string::npos) << dry_out;
+  EXPECT_NE(dry_out.find("Dry run: nothing was applied."), std::string::npos) << dry_out;
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(running_on("web").empty());
+
+  // Apply through a follower or the leader alike: everything starts.
+  auto t0 = Clock::now();
+  auto [rc, out] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(2));
+  ASSERT_EQ(rc, 0) << out;
+  std::string web = wait_running("web", 10s);
+  std::string dummy = wait_running("dummy", 10s);
+  std::string solo = wait_running("solo", 10s);
+  ASSERT_FALSE(web.empty()) << status().dump(2);
+  ASSERT_FALSE(dummy.empty()) << status().dump(2);
+  ASSERT_FALSE(solo.empty()) << status().dump(2);
+  std::printf("  apply → 3 resources running: %lld ms\n",
+              static_cast<long long>((Clock::now() - t0) / 1ms));
+  pid_t web_pid = wait_pid(web, "web");
+  ASSERT_GT(web_pid, 1);
+  ASSERT_EQ(::kill(web_pid, 0), 0);
+
+  // vigil status shows it for people.
+  auto [st_rc, st_out] = vigil_cli("status --api " + api(3));
+  EXPECT_EQ(st_rc, 0) << st_out;
+  EXPECT_NE(st_out.find("started on " + web), std::string::npos) << st_out;
+
+  // A supervised process that dies is running again at once, on the same node.
+  t0 = Clock::now();
+  ASSERT_EQ(::kill(web_pid, SIGKILL), 0);
+  pid_t again = 0;
+  while (Clock::now() - t0 < 10s) {
+    again = process_pid(web, "web");
+    if (again > 1 && again != web_pid && ::kill(again, 0) == 0) break;
+    std::this_thread::sleep_for(2ms);
+  }
+  auto restart_ms = (Clock::now() - t0) / 1ms;
+  ASSERT_NE(again, web_pid);
+  ASSERT_GT(again, 1);
+  std::printf("  killed process → running again: %lld ms\n", static_cast<long long>(restart_ms));
+  EXPECT_EQ(wait_running("web", 5s), web);
+  json s = status();
+  for (const auto& r : s["resources"]) {
+    if (r["id"] != "web") continue;
+    for (const auto& on : r["nodes"]) {
+      if (on["node"] == web) {
+        EXPECT_EQ(on["fail_count"], 1) << s.dump(2);
+      }
+    }
+  }
+
+  // The OCF monitor notices Dummy is gone (its state file removed) and it is recovered.
+  fs::remove(dir_ + "/dummy.state");
+  t0 = Clock::now();
+  while (!fs::exists(dir_ + "/dummy.state") && Clock::now() - t0 < 10s) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(fs::exists(dir_ + "/dummy.state")) << status().dump(2);
+  std::printf("  Dummy failure (monitor 200 ms) → started again: %lld ms\n",
+              static_cast<long long>((Clock::now() - t0) / 1ms));
+
+  // A re-apply of an unchanged definition touches nothing that runs.
+  auto [re_rc, re_out] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(1));
+  EXPECT_EQ(re_rc, 0) << re_out;
+  EXPECT_NE(re_out.find("(none: what runs is left alone)"), std::string::npos) << re_out;
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(process_pid(web, "web"), again);
+  EXPECT_EQ(::kill(again, 0), 0);
+
+  // A move is an operation with a result. Every node is online by now: an alive node the
+  // leader once marked offline (it had not heard from it yet) announces itself again.
+  ASSERT_TRUE(wait_all_online(2s)) << status().dump(2);
+  std::string target = web == "n1" ? "n2" : "n1";
+  auto [mv_rc, mv_out] = vigil_cli("resource move web " + target + " --api " + api(3));
+  EXPECT_EQ(mv_rc, 0) << mv_out;
+  EXPECT_NE(mv_out.find("OK: web runs on " + target), std::string::npos) << mv_out;
+  EXPECT_NE(::kill(again, 0), 0) << "the old copy still runs";
+  auto [ex_rc, ex_out] = vigil_cli("explain web --api " + api(1));
+  EXPECT_EQ(ex_rc, 0) << ex_out;
+  EXPECT_NE(ex_out.find("location cli-move-web +INFINITY"), std::string::npos) << ex_out;
+  auto [cl_rc, cl_out] = vigil_cli("resource clear web --api " + api(1));
+  EXPECT_EQ(cl_rc, 0) << cl_out;
+  web = target;
+
+  // The node that runs the exclusive resource dies (agent and processes): another node
+  // runs it once the dead node's hold has expired, and never two at once.
+  solo = wait_running("solo", 5s);
+  ASSERT_FALSE(solo.empty());
+  int victim = node_number(solo);
+  pid_t solo_pid = wait_pid(solo, "solo");
+  ASSERT_GT(solo_pid, 1);
+  int observer = victim == 1 ? 2 : 1;
+  t0 = Clock::now();
+  e_->c->kill(victim, SIGKILL);
+  ::kill(solo_pid, SIGKILL);
+  std::string now_on;
+  while (Clock::now() - t0 < 15s) {
+    auto on = running_on("solo", observer);
+    on.erase(solo);
+    if (on.size() == 1) {
+      now_on = *on.begin();
+      break;
+    }
+    ASSERT_LE(on.size(), 1u);
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_FALSE(now_on.empty()) << status(observer).dump(2);
+  std::printf("  node %s killed → solo running on %s: %lld ms\n", solo.c_str(), now_on.c_str(),
+              static_cast<long long>((Clock::now() - t0) / 1ms));
+  ASSERT_GT(wait_pid(now_on, "solo"), 1);
+
+  // The node comes back: what it ran is found stopped, nothing runs twice.
+  ASSERT_TRUE(e_->c->start(victim).ok());
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(running_on("solo", observer).size(), 1u) << status(observer).dump(2);
+
+  // Removed from the definition: stopped.
+  pid_t last_solo = wait_pid(now_on, "solo");
+  ASSERT_GT(last_solo, 1) << status(observer).dump(2);
+  write_file(dir_ + "/cluster.yaml", definition(false));
+  auto [rm_rc, rm_out] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(observer));
+  EXPECT_EQ(rm_rc, 0) << rm_out;
+  EXPECT_NE(rm_out.find("- resource solo"), std::string::npos) << rm_out;
+  t0 = Clock::now();
+  while (::kill(last_solo, 0) == 0 && Clock::now() - t0 < 10s) std::this_thread::sleep_for(10ms);
+  EXPECT_NE(::kill(last_solo, 0), 0) << "solo still runs after its removal";
+  EXPECT_FALSE(wait_running("web", 5s, "", observer).empty()) << status(observer).dump(2);
+}
+
+}  // namespace
+}  // namespace vigil::cli
