@@ -224,19 +224,27 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
   client_options(explain);
   std::string explain_res;
   explain->add_option("resource", explain_res, "Resource, group or clone")->required();
-  auto* resource = app.add_subcommand("resource", "Move, ban, clear or clean up a resource");
+  auto* resource = app.add_subcommand(
+      "resource", "Move, ban, clear, clean up, restart, enable or disable a resource");
   resource->require_subcommand(1);
   ResourceOpOptions rop;
   std::string lifetime;
-  for (const char* verb : {"move", "ban", "clear", "cleanup"}) {
+  for (const char* verb : {"move", "ban", "clear", "cleanup", "restart", "enable", "disable"}) {
     const std::map<std::string, std::string> help = {
         {"move", "Move NAME to NODE now (waits for the result)"},
         {"ban", "Keep NAME off NODE"},
         {"clear", "Remove the moves and bans of NAME"},
-        {"cleanup", "Forget NAME's failures (on NODE, or everywhere)"}};
+        {"cleanup", "Forget NAME's failures (on NODE, or everywhere)"},
+        {"restart", "Stop and start NAME where it runs (a group: each member)"},
+        {"enable", "Let NAME run again after disable"},
+        {"disable", "Stop NAME everywhere (target role stopped) until enable"}};
     auto* c = resource->add_subcommand(verb, help.at(verb));
     client_options(c);
     c->add_option("name", rop.resource, "Resource, group or clone")->required();
+    if (std::string(verb) != "move" && std::string(verb) != "ban" &&
+        std::string(verb) != "cleanup") {
+      continue;
+    }
     auto* node = c->add_option("node", rop.node, "Node");
     if (std::string(verb) == "move" || std::string(verb) == "ban") {
       node->required();
@@ -247,6 +255,28 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
           ->capture_default_str();
     }
   }
+  auto* node_cmd = app.add_subcommand("node", "Put a node in standby or maintenance, or back");
+  node_cmd->require_subcommand(1);
+  std::string node_name;
+  for (const char* verb : {"standby", "unstandby", "maintenance", "unmaintenance"}) {
+    const std::map<std::string, std::string> help = {
+        {"standby", "NODE runs nothing: its resources move elsewhere"},
+        {"unstandby", "NODE may run resources again"},
+        {"maintenance", "Leave what runs on NODE alone: nothing started, stopped or monitored"},
+        {"unmaintenance", "End maintenance: NODE's resources are managed again"}};
+    auto* c = node_cmd->add_subcommand(verb, help.at(verb));
+    client_options(c);
+    c->add_option("name", node_name, "Node")->required();
+  }
+  auto* events = app.add_subcommand(
+      "events", "What happened: nodes lost, resources started, failed, moved, with timings");
+  client_options(events);
+  int events_limit = 50;
+  bool events_follow = false;
+  events->add_option("-n,--limit", events_limit, "How many of the newest to show")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  events->add_flag("-f,--follow", events_follow, "Then print new events as they happen");
   auto* kv = app.add_subcommand("kv", "Read and write keys in the replicated store");
   kv->require_subcommand(1);
   std::string kv_key, kv_value;
@@ -389,6 +419,10 @@ int run_cli(int argc, char** argv, const CliHooks& hooks) {
     }
     return cmd_resource(to, rop, as_json);
   }
+  for (auto* c : node_cmd->get_subcommands()) {
+    if (c->parsed()) return cmd_node(to, c->get_name(), node_name, as_json);
+  }
+  if (events->parsed()) return cmd_events(to, events_limit, events_follow, as_json);
   if (kv_put->parsed()) {
     return cmd_kv_put(to, kv_key, kv_value, as_json);
   }

@@ -317,9 +317,9 @@ int cmd_hold(const ClientTarget& to, const HoldOptions& o, bool lock) {
 
 namespace vigil::cli {
 
-int cmd_kv_watch(const ClientTarget& to, const std::string& key, bool prefix,
-                 int64_t start_revision, bool as_json) {
-  auto client = client_for("kv watch", to);
+int watch_loop(const char* what, const ClientTarget& to, const std::string& key, bool prefix,
+               int64_t start_revision, const WatchBatch& on_batch) {
+  auto client = client_for(what, to);
   if (!client) return kExitUsage;
   struct sigaction sa {};
   sa.sa_handler = on_hold_signal;
@@ -347,29 +347,16 @@ int cmd_kv_watch(const ClientTarget& to, const std::string& key, bool prefix,
             if (j.contains("created") && next == 0) next = j.value("start_revision", int64_t{0});
             if (j.value("compacted", false)) {
               std::fprintf(stderr,
-                           "vigil kv watch: history before revision %lld was compacted; read "
-                           "the current value (vigil kv get) and watch again from %lld\n",
-                           static_cast<long long>(j.value("compact_revision", int64_t{0})),
+                           "vigil %s: history before revision %lld was compacted; read "
+                           "the current value and watch again from %lld\n",
+                           what, static_cast<long long>(j.value("compact_revision", int64_t{0})),
                            static_cast<long long>(j.value("revision", int64_t{0}) + 1));
               fatal = true;
               exit_code = kExitFailure;
               return false;
             }
             if (!j.contains("events")) continue;
-            if (as_json) std::printf("%s\n", line.c_str());
-            for (const auto& e : j["events"]) {
-              if (!as_json) {
-                const auto& kv = e["kv"];
-                if (e.value("type", "") == "put") {
-                  std::printf("PUT %s = %s (revision %lld)\n", kv.value("key", "").c_str(),
-                              kv.value("value", "").c_str(),
-                              static_cast<long long>(kv.value("mod_revision", int64_t{0})));
-                } else {
-                  std::printf("DELETE %s (revision %lld)\n", kv.value("key", "").c_str(),
-                              static_cast<long long>(kv.value("mod_revision", int64_t{0})));
-                }
-              }
-            }
+            on_batch(line, j);
             next = j.value("revision", next) + 1;
             std::fflush(stdout);
           }
@@ -378,12 +365,34 @@ int cmd_kv_watch(const ClientTarget& to, const std::string& key, bool prefix,
         3600 * 1000);
     if (fatal) break;
     if (r && r->status != 200) {
-      exit_code = report_error("kv watch", *r);
+      exit_code = report_error(what, *r);
       break;
     }
     if (!g_hold_stop) std::this_thread::sleep_for(std::chrono::milliseconds(200));  // reconnect
   }
   return exit_code;
+}
+
+int cmd_kv_watch(const ClientTarget& to, const std::string& key, bool prefix,
+                 int64_t start_revision, bool as_json) {
+  return watch_loop("kv watch", to, key, prefix, start_revision,
+                    [as_json](const std::string& line, const json& j) {
+                      if (as_json) {
+                        std::printf("%s\n", line.c_str());
+                        return;
+                      }
+                      for (const auto& e : j["events"]) {
+                        const auto& kv = e["kv"];
+                        if (e.value("type", "") == "put") {
+                          std::printf("PUT %s = %s (revision %lld)\n", kv.value("key", "").c_str(),
+                                      kv.value("value", "").c_str(),
+                                      static_cast<long long>(kv.value("mod_revision", int64_t{0})));
+                        } else {
+                          std::printf("DELETE %s (revision %lld)\n", kv.value("key", "").c_str(),
+                                      static_cast<long long>(kv.value("mod_revision", int64_t{0})));
+                        }
+                      }
+                    });
 }
 
 }  // namespace vigil::cli

@@ -1,7 +1,9 @@
 // Client commands of the `vigil` CLI (status, kv): thin wrappers over the HTTP API.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -74,6 +76,13 @@ namespace vigil::cli {
 // or doubled; if that history was compacted it says so and exits 1 (resync with kv get).
 int cmd_kv_watch(const ClientTarget& to, const std::string& key, bool prefix,
                  int64_t start_revision, bool json);
+
+// The watch behind `kv watch` and `events --follow`: streams /v1/watch from start_revision
+// (0: now), hands every batch line (and its JSON) to `on_batch`, reconnects and resumes
+// after the last batch; exit code as cmd_kv_watch's.
+using WatchBatch = std::function<void(const std::string& line, const nlohmann::json& batch)>;
+int watch_loop(const char* what, const ClientTarget& to, const std::string& key, bool prefix,
+               int64_t start_revision, const WatchBatch& on_batch);
 
 }  // namespace vigil::cli
 

@@ -10,6 +10,7 @@
 
 #include "api/request.h"
 #include "cli/cli.h"
+#include "cli/client_cmds.h"
 
 namespace vigil::cli {
 namespace {
@@ -72,6 +73,24 @@ void print_status(const json& raft, const json& c) {
     std::printf("Pending actions:\n");
     for (const auto& a : c["pending"]) std::printf("  %s\n", a.get<std::string>().c_str());
   }
+}
+
+// "2026-12-06 12:01:02.345  n2  started  web (120 ms): assigned".
+void print_event(const json& e) {
+  int64_t ms = e.value("at_ms", int64_t{0});
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char when[32];
+  std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+  std::string what = str(e, "resource");
+  if (e.contains("duration_ms")) {
+    what += " (" + std::to_string(e.value("duration_ms", int64_t{0})) + " ms)";
+  }
+  std::string msg = str(e, "message");
+  std::printf("%s.%03lld UTC  %-6s %-14s %s%s%s\n", when, static_cast<long long>(ms % 1000),
+              str(e, "node").c_str(), str(e, "type").c_str(), what.c_str(),
+              msg.empty() || what.empty() ? "" : ": ", msg.c_str());
 }
 
 }  // namespace
@@ -241,6 +260,57 @@ int cmd_resource(const ClientTarget& to, const ResourceOpOptions& o, bool as_jso
   std::fprintf(stderr, "vigil resource move: %s is not running on %s after %d ms\n",
                o.resource.c_str(), o.node.c_str(), o.wait_ms);
   return kExitFailure;
+}
+
+int cmd_node(const ClientTarget& to, const std::string& op, const std::string& node, bool as_json) {
+  bool usage = false;
+  std::string what = "node " + op;
+  auto r = call(what, to, "POST", "/v1/nodes/" + api::url_encode(node) + "/" + op, &usage, "{}");
+  if (!r) return usage ? kExitUsage : kExitFailure;
+  if (r->status == 404) {
+    report_error(what, *r);
+    return kExitNotFound;
+  }
+  if (r->status != 200) return report_error(what, *r);
+  if (as_json) {
+    std::printf("%s\n", r->body.c_str());
+  } else {
+    std::printf("OK: %s %s\n", op.c_str(), node.c_str());
+  }
+  return kExitOk;
+}
+
+int cmd_events(const ClientTarget& to, int limit, bool follow, bool as_json) {
+  bool usage = false;
+  auto r = call("events", to, "GET", "/v1/cluster/events?limit=" + std::to_string(limit), &usage);
+  if (!r) return usage ? kExitUsage : kExitFailure;
+  if (r->status != 200) return report_error("events", *r);
+  json j = parse_answer("events", *r);
+  if (j.is_null()) return kExitFailure;
+  for (const auto& e : j["events"]) {
+    if (as_json) {
+      std::printf("%s\n", e.dump().c_str());
+    } else {
+      print_event(e);
+    }
+  }
+  std::fflush(stdout);
+  if (!follow) return kExitOk;
+  const int64_t from = j.value("revision", int64_t{0}) + 1;
+  return watch_loop("events", to, "/vigil/events/", true, from,
+                    [as_json](const std::string&, const json& batch) {
+                      for (const auto& ev : batch["events"]) {
+                        if (ev.value("type", "") != "put") continue;  // pruned
+                        json e = json::parse(ev["kv"].value("value", ""), nullptr, false);
+                        if (!e.is_object()) continue;
+                        e["revision"] = ev["kv"].value("mod_revision", int64_t{0});
+                        if (as_json) {
+                          std::printf("%s\n", e.dump().c_str());
+                        } else {
+                          print_event(e);
+                        }
+                      }
+                    });
 }
 
 }  // namespace vigil::cli

@@ -21,7 +21,7 @@ int cmd_cluster_status(const ClientTarget& to, bool json, int watch_ms);
 int cmd_explain(const ClientTarget& to, const std::string& resource, bool json);
 
 struct ResourceOpOptions {
-  std::string op;  // move, ban, clear, cleanup
+  std::string op;  // move, ban, clear, cleanup, restart, enable, disable
   std::string resource;
   std::string node;
   int64_t lifetime_s = 0;  // move/ban: the constraint ends by itself after this (0: never)
@@ -30,5 +30,12 @@ struct ResourceOpOptions {
 // `vigil resource move|ban|clear|cleanup NAME [NODE]`. A move waits until the resource
 // runs on NODE (exit 0) or reports why it does not (exit 1, with the explanation).
 int cmd_resource(const ClientTarget& to, const ResourceOpOptions& o, bool json);
+
+// `vigil node standby|unstandby|maintenance|unmaintenance NAME`.
+int cmd_node(const ClientTarget& to, const std::string& op, const std::string& node, bool json);
+
+// `vigil events [--limit N] [--follow]`: the newest N events, then (with --follow) every new
+// one as it commits, until Ctrl-C.
+int cmd_events(const ClientTarget& to, int limit, bool follow, bool json);
 
 }  // namespace vigil::cli

@@ -75,13 +75,24 @@ Role role_of(const json& j, std::string_view key) {
 
 // The part of a resource the executor needs, as the assignment carries it: the node runs
 // what it was assigned even after the definition changed or dropped the resource.
-json spec_json(const cluster::Resource& r) {
+// `restart` is the generation of the last restart request (0: none): a running copy whose
+// generation differs restarts.
+json spec_json(const cluster::Resource& r, int64_t restart = 0) {
   json ops = json::array();
   for (const auto& o : r.operations) {
     ops.push_back({{"name", o.name}, {"interval_ms", o.interval_ms}, {"timeout_ms", o.timeout_ms}});
   }
-  return json{
-      {"agent", r.agent}, {"params", r.params}, {"ops", ops}, {"exclusive", r.meta.exclusive}};
+  json j{{"agent", r.agent}, {"params", r.params}, {"ops", ops}, {"exclusive", r.meta.exclusive}};
+  if (restart != 0) j["restart"] = restart;
+  return j;
+}
+
+// Whether a running copy of `from` must restart to become `to` (cluster::needs_restart on
+// the spec as assignments carry it, plus restart requests).
+bool spec_needs_restart(const json& from, const json& to) {
+  auto get = [](const json& j, const char* k) { return j.contains(k) ? j[k] : json(); };
+  return get(from, "agent") != get(to, "agent") || get(from, "params") != get(to, "params") ||
+         get(from, "restart") != get(to, "restart");
 }
 
 // What one action of a spec needs: the timeout, and for monitor its interval.
@@ -164,21 +175,6 @@ Result<ClusterSnapshot> parse_definition(std::string_view text, std::string_view
   return sched::parse_cluster_yaml(text, file);
 }
 
-// The change list (until cluster::diff_definitions lands: added and removed resources).
-std::vector<std::string> definition_changes(const ClusterSnapshot& a, const ClusterSnapshot& b) {
-  std::set<std::string> before, after;
-  for (const auto& r : a.resources) before.insert(r.id);
-  for (const auto& r : b.resources) after.insert(r.id);
-  std::vector<std::string> out;
-  for (const auto& id : after) {
-    if (!before.contains(id)) out.push_back("+ resource " + id);
-  }
-  for (const auto& id : before) {
-    if (!after.contains(id)) out.push_back("- resource " + id);
-  }
-  return out;
-}
-
 bool is_member(const std::vector<std::string>& members, const std::string& n) {
   return std::find(members.begin(), members.end(), n) != members.end();
 }
@@ -236,13 +232,45 @@ class ClusterService::Impl {
       store_.read(serializable, respond, now_ms, [this, id] { return explain_response(id); });
       return true;
     }
+    if (path == "/v1/cluster/events") {
+      if (req.method != "GET") {
+        respond(error_response(405, "method_not_allowed", "use GET on /v1/cluster/events"));
+        return true;
+      }
+      int64_t limit = 100;
+      if (auto l = api::query_param(t.query, "limit")) {
+        limit = std::atoll(l->c_str());
+        if (limit <= 0 || limit > 100000) {
+          respond(error_response(400, "invalid_argument",
+                                 "limit: want a number from 1 to 100000 (got \"" + *l + "\")"));
+          return true;
+        }
+      }
+      store_.read(serializable, respond, now_ms, [this, limit] { return events_response(limit); });
+      return true;
+    }
+    constexpr std::string_view kNodes = "/v1/nodes/";
+    if (path.substr(0, kNodes.size()) == kNodes) {
+      std::string_view rest = path.substr(kNodes.size());
+      size_t slash = rest.find('/');
+      if (slash == std::string_view::npos || req.method != "POST") {
+        respond(
+            error_response(404, "not_found",
+                           "use POST /v1/nodes/NAME/standby|unstandby|maintenance|unmaintenance"));
+        return true;
+      }
+      node_op(std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1)), respond,
+              now_ms);
+      return true;
+    }
     constexpr std::string_view kRes = "/v1/resources/";
     if (path.substr(0, kRes.size()) == kRes) {
       std::string_view rest = path.substr(kRes.size());
       size_t slash = rest.find('/');
       if (slash == std::string_view::npos || req.method != "POST") {
-        respond(
-            error_response(404, "not_found", "use POST /v1/resources/NAME/move|ban|clear|cleanup"));
+        respond(error_response(
+            404, "not_found",
+            "use POST /v1/resources/NAME/move|ban|clear|cleanup|restart|enable|disable"));
         return true;
       }
       resource_op(req, std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1)),
@@ -321,7 +349,7 @@ class ClusterService::Impl {
     const Definition& old = definition();
     json changes = json::array();
     ClusterSnapshot empty;
-    for (const auto& line : definition_changes(old.snap ? *old.snap : empty, *parsed)) {
+    for (const auto& line : cluster::diff_definitions(old.snap ? *old.snap : empty, *parsed)) {
       changes.push_back(line);
     }
     ClusterSnapshot s = snapshot_of(*parsed, stored_node_states());
@@ -353,6 +381,39 @@ class ClusterService::Impl {
       if (j.is_object() && j.contains("state") && j["state"].is_string()) {
         out[kv.key.substr(kNodePrefix.size())] = j["state"].get<std::string>();
       }
+    }
+    return out;
+  }
+
+  struct NodeFlags {
+    bool standby = false;
+    bool maintenance = false;
+  };
+  std::map<std::string, NodeFlags> node_flags() const {
+    std::map<std::string, NodeFlags> out;
+    for (const auto& kv : scan(store_.store(), kNodeFlagPrefix)) {
+      json j = json::parse(kv.value, nullptr, false);
+      if (!j.is_object()) continue;
+      out[kv.key.substr(kNodeFlagPrefix.size())] =
+          NodeFlags{j.value("standby", false), j.value("maintenance", false)};
+    }
+    return out;
+  }
+
+  // Resource id → the generation of its last restart request (its own, its group's or its
+  // clone's, the newest).
+  std::map<std::string, int64_t> restart_generations(const ClusterSnapshot& def) const {
+    std::map<std::string, int64_t> out;
+    for (const auto& kv : scan(store_.store(), kRestartPrefix)) {
+      std::string id = kv.key.substr(kRestartPrefix.size());
+      std::vector<std::string> targets{id};
+      for (const auto& g : def.groups) {
+        if (g.id == id) targets = g.members;
+      }
+      for (const auto& c : def.clones) {
+        if (c.id == id) targets = {c.resource};
+      }
+      for (const auto& t : targets) out[t] = std::max(out[t], kv.mod_revision);
     }
     return out;
   }
@@ -403,6 +464,37 @@ class ClusterService::Impl {
       auto st = cluster::parse_node_state(it->second);
       // Flags of the definition (standby, maintenance) apply while the node is online.
       if (st && !(*st == NodeState::kOnline && n.state != NodeState::kOnline)) n.state = *st;
+    }
+    // Operator flags (vigil node standby|maintenance) apply while the node is online, over
+    // the definition's; maintenance wins over standby.
+    for (const auto& [name, f] : node_flags()) {
+      for (auto& n : s.nodes) {
+        if (n.name != name || (n.state != NodeState::kOnline && n.state != NodeState::kStandby &&
+                               n.state != NodeState::kMaintenance)) {
+          continue;
+        }
+        if (f.maintenance) {
+          n.state = NodeState::kMaintenance;
+        } else if (f.standby) {
+          n.state = NodeState::kStandby;
+        }
+      }
+    }
+    // vigil resource disable: target role stopped, on a resource, a group or a clone.
+    for (const auto& kv : scan(store_.store(), kRoleOverridePrefix)) {
+      std::string id = kv.key.substr(kRoleOverridePrefix.size());
+      json j = json::parse(kv.value, nullptr, false);
+      if (!j.is_object() || j.value("target_role", "") != "stopped") continue;
+      std::string target = id;
+      for (auto& g : s.groups) {
+        if (g.id == id) g.target_role = cluster::TargetRole::kStopped;
+      }
+      for (const auto& c : s.clones) {
+        if (c.id == id) target = c.resource;
+      }
+      for (auto& r : s.resources) {
+        if (r.id == target) r.meta.target_role = cluster::TargetRole::kStopped;
+      }
     }
     for (const auto& kv : scan(store_.store(), kCliConstraintPrefix)) {
       json j = json::parse(kv.value, nullptr, false);
@@ -569,10 +661,110 @@ class ClusterService::Impl {
         txn.success.push_back(store::Put{kv.key, j.dump()});
       }
       store_.propose(std::move(txn), respond, now_ms, render);
+    } else if (op == "disable") {
+      store_.propose(store::Put{std::string(kRoleOverridePrefix) + id,
+                                json{{"target_role", "stopped"}}.dump()},
+                     respond, now_ms, render);
+    } else if (op == "enable") {
+      store_.propose(store::DeleteRange{std::string(kRoleOverridePrefix) + id, ""}, respond, now_ms,
+                     render);
+    } else if (op == "restart") {
+      // The request's revision becomes the restart generation in every assignment of the
+      // resource (or of its group's members): each node that runs it stops and starts it.
+      store_.propose(
+          store::Put{std::string(kRestartPrefix) + id, json{{"at_ms", wall_ms()}}.dump()}, respond,
+          now_ms, render);
     } else {
       respond(error_response(404, "not_found",
-                             "unknown operation " + op + " (want move, ban, clear or cleanup)"));
+                             "unknown operation " + op +
+                                 " (want move, ban, clear, cleanup, restart, enable or disable)"));
     }
+  }
+
+  // vigil node standby|unstandby|maintenance|unmaintenance NAME
+  void node_op(const std::string& node, const std::string& op, const api::Responder& respond,
+               int64_t now_ms) {
+    if (!is_member(opt_.members, node)) {
+      respond(
+          error_response(404, "not_found",
+                         "no node " + node + " in this cluster (members: " + members_list() + ")"));
+      return;
+    }
+    NodeFlags f = node_flags()[node];
+    if (op == "standby") {
+      f.standby = true;
+    } else if (op == "unstandby") {
+      f.standby = false;
+    } else if (op == "maintenance") {
+      f.maintenance = true;
+    } else if (op == "unmaintenance") {
+      f.maintenance = false;
+    } else {
+      respond(error_response(
+          404, "not_found",
+          "unknown operation " + op + " (want standby, unstandby, maintenance or unmaintenance)"));
+      return;
+    }
+    auto render = [node, op, f](const store::Response& r) {
+      if (!r.status.ok()) return error_response(500, "internal", r.status.message());
+      return api::json_response(json{{"node", node},
+                                     {"op", op},
+                                     {"standby", f.standby},
+                                     {"maintenance", f.maintenance},
+                                     {"revision", r.revision}});
+    };
+    std::string key = std::string(kNodeFlagPrefix) + node;
+    if (!f.standby && !f.maintenance) {
+      store_.propose(store::DeleteRange{key, ""}, respond, now_ms, render);
+    } else {
+      store_.propose(
+          store::Put{key, json{{"standby", f.standby}, {"maintenance", f.maintenance}}.dump()},
+          respond, now_ms, render);
+    }
+  }
+
+  // ------------------------------------------------------------ events
+  // Kept in the store (any node reads them, `vigil events --follow` watches the prefix);
+  // best effort: an event lost with a leader change is not retried.
+  void record_event(const std::string& type, const std::string& resource,
+                    const std::string& message, int64_t duration_ms = -1,
+                    const std::string& about_node = "") {
+    int64_t now = wall_ms();
+    char stamp[32];
+    std::snprintf(stamp, sizeof stamp, "%016lld", static_cast<long long>(now));
+    std::string key =
+        std::string(kEventPrefix) + stamp + "-" + opt_.node + "-" + std::to_string(++event_seq_);
+    json e{{"at_ms", now},
+           {"type", type},
+           {"node", about_node.empty() ? opt_.node : about_node},
+           {"reporter", opt_.node}};
+    if (!resource.empty()) e["resource"] = resource;
+    if (!message.empty()) e["message"] = truncate(message);
+    if (duration_ms >= 0) e["duration_ms"] = duration_ms;
+    (void)store_.propose_background(store::Put{key, e.dump()});
+  }
+
+  api::HttpResponse events_response(int64_t limit) const {
+    auto kvs = scan(store_.store(), kEventPrefix);
+    size_t from = kvs.size() > size_t(limit) ? kvs.size() - size_t(limit) : 0;
+    json events = json::array();
+    for (size_t i = from; i < kvs.size(); ++i) {
+      json e = json::parse(kvs[i].value, nullptr, false);
+      if (!e.is_object()) continue;
+      e["revision"] = kvs[i].mod_revision;
+      events.push_back(std::move(e));
+    }
+    return api::json_response(json{{"events", events}, {"revision", store_.revision()}});
+  }
+
+  // The leader keeps the newest event_retention events.
+  void prune_events(int64_t now) {
+    if (now - events_pruned_ms_ < 5000) return;
+    events_pruned_ms_ = now;
+    auto kvs = scan(store_.store(), kEventPrefix);
+    if (kvs.size() <= opt_.event_retention) return;
+    const std::string& keep = kvs[kvs.size() - opt_.event_retention].key;
+    (void)store_.propose_background(store::DeleteRange{std::string(kEventPrefix), keep});
   }
 
   std::string members_list() const {
@@ -626,7 +818,14 @@ class ClusterService::Impl {
     read_records(&assigned, &reported);
     std::map<std::string, const cluster::Resource*> by_id;
     for (const auto& r : d.snap->resources) by_id[r.id] = &r;
+    const std::map<std::string, int64_t> gens = restart_generations(*d.snap);
+    auto spec_of = [&](const cluster::Resource& r) {
+      auto g = gens.find(r.id);
+      return spec_json(r, g == gens.end() ? 0 : g->second);
+    };
+    std::set<NodeResource> edited;
     for (const auto& e : sched::next_edits(s, *p, assigned, reported)) {
+      edited.insert({e.node, e.resource});
       std::string key = std::string(kAssignPrefix) + e.node + "/" + e.resource;
       std::string fp =
           (e.remove ? "-" : "+") + role_str(e.role) + "@" +
@@ -642,11 +841,46 @@ class ClusterService::Impl {
       } else {
         auto r = by_id.find(e.resource);
         if (r == by_id.end()) continue;
-        json v{{"role", role_str(e.role)}, {"spec", spec_json(*r->second)}};
+        json v{{"role", role_str(e.role)}, {"spec", spec_of(*r->second)}};
         st = store_.propose_background(store::Put{key, v.dump()});
       }
-      if (!st.ok()) spdlog::warn("{}: coordinator: {}: {}", opt_.node, e.why, st.to_string());
+      if (!st.ok()) {
+        spdlog::warn("{}: coordinator: {}: {}", opt_.node, e.why, st.to_string());
+      } else {
+        record_event("decision", e.resource, e.why, -1, e.node);
+      }
     }
+    // A definition change or a restart request reaches what already runs: the assignment is
+    // rewritten with the new spec (the executor restarts only when agent, params or the
+    // restart generation changed). Not on a node in maintenance: nothing there is touched.
+    std::map<NodeResource, Assignment> unused_a;
+    std::map<NodeResource, Reported> unused_r;
+    std::map<NodeResource, json> values;
+    read_records(&unused_a, &unused_r, &values);
+    std::map<std::string, NodeState> node_state;
+    for (const auto& n : s.nodes) node_state[n.name] = n.state;
+    for (const auto& [key, v] : values) {
+      if (edited.contains(key) || node_state[key.first] == NodeState::kMaintenance) continue;
+      auto r = by_id.find(key.second);
+      if (r == by_id.end() || !v.is_object()) continue;
+      json want = spec_of(*r->second);
+      if (v.contains("spec") && v["spec"] == want) continue;
+      std::string k = std::string(kAssignPrefix) + key.first + "/" + key.second;
+      std::string fp = "spec " + want.dump();
+      auto& last = sent_edits_[k];
+      if (last.first == fp && now - last.second < kEditRepeatMs) continue;
+      last = {fp, now};
+      bool restart = !v.contains("spec") || spec_needs_restart(v["spec"], want);
+      std::string why = "update " + key.second + " on " + key.first +
+                        (restart ? " (restart: definition or restart request)"
+                                 : " (operations or meta changed: no restart)");
+      spdlog::info("{}: coordinator: {}", opt_.node, why);
+      json nv{{"role", v.value("role", "started")}, {"spec", want}};
+      if (store_.propose_background(store::Put{k, nv.dump()}).ok()) {
+        record_event("decision", key.second, why, -1, key.first);
+      }
+    }
+    prune_events(now);
   }
 
   // Moves and bans with a lifetime end by themselves: planning ignores them once expired
@@ -764,7 +998,11 @@ class ClusterService::Impl {
       if (last.first == st && wall_ms() - last.second < kEditRepeatMs) continue;
       last = {st, wall_ms()};
       spdlog::info("{}: node {} is {}", opt_.node, n, st);
-      (void)store_.propose_background(store::Put{key, json{{"state", st}}.dump()});
+      if (store_.propose_background(store::Put{key, json{{"state", st}}.dump()}).ok() &&
+          announced_states_[n] != st) {
+        announced_states_[n] = st;
+        record_event("node " + st, "", "the leader's view of " + n, -1, n);
+      }
     }
   }
 
@@ -788,6 +1026,10 @@ class ClusterService::Impl {
     std::unique_ptr<asio::steady_timer> monitor;
     uint64_t monitor_gen = 0;
     int64_t publish_attempt_ms = 0;
+    // A new spec that needs a restart while the old one runs: applied after the stop.
+    std::optional<ParsedSpec> pending;
+    std::string pending_text;
+    std::string last_why;  // why the running action was started, for events
   };
 
   exec::AgentRunner::Options runner_options() const {
@@ -833,10 +1075,30 @@ class ClusterService::Impl {
       if (a.second.contains("spec")) adopt(id, a.second["spec"]);
     }
     adopt_cleanups();
-    const bool act = hold && synced_;
+    // In maintenance nothing here is started, stopped or recovered (monitors pause too).
+    const bool maintenance = in_maintenance();
+    if (maintenance != was_maintenance_) {
+      spdlog::info("{}: maintenance {}", opt_.node, maintenance ? "on" : "off");
+      was_maintenance_ = maintenance;
+      for (auto& [id, l] : local_) {
+        if (!maintenance && l.running && !l.busy) schedule_monitor(l);
+      }
+    }
+    const bool act = hold && synced_ && !maintenance;
     for (auto& [id, l] : local_) {
       if (!l.probed || l.busy) continue;
       auto it = mine.find(id);
+      if (l.pending && act) {
+        if (l.running) {
+          record_event("restarting", l.id, "the definition changed or a restart was requested");
+          run(l, exec::Action::kStop, "restart");
+          continue;
+        }
+        l.spec = std::move(*l.pending);
+        l.spec_text = std::move(l.pending_text);
+        l.pending.reset();
+        l.pending_text.clear();
+      }
       if (!hold && l.spec.exclusive && l.running) {
         // Hold lost: exclusive resources stop at once, whatever the assignments say.
         l.blocked_token = it == mine.end() ? l.token : it->second.first.token;
@@ -883,6 +1145,17 @@ class ClusterService::Impl {
     publish_all();
   }
 
+  // Is this node in maintenance (by the operator's flag or the definition)?
+  bool in_maintenance() {
+    if (node_flags()[opt_.node].maintenance) return true;
+    const Definition& d = definition();
+    if (!d.snap) return false;
+    for (const auto& n : d.snap->nodes) {
+      if (n.name == opt_.node) return n.state == NodeState::kMaintenance;
+    }
+    return false;
+  }
+
   // Before it acts on assignments after start-up or after its hold was lost, the executor
   // makes sure it has applied everything committed before now (a ReadIndex round): a node
   // that comes back must not act on an assignment the leader has already withdrawn.
@@ -909,16 +1182,31 @@ class ClusterService::Impl {
   void adopt(const std::string& id, const json& spec) {
     std::string text = spec.dump();
     auto it = local_.find(id);
-    if (it != local_.end() && it->second.spec_text == text) return;
+    if (it != local_.end() && it->second.spec_text == text) {
+      it->second.pending.reset();  // changed back before the restart happened
+      it->second.pending_text.clear();
+      return;
+    }
+    if (it != local_.end() && it->second.pending_text == text) return;
     auto parsed = parse_spec(id, spec);
     if (!parsed) {
       spdlog::error("{}: resource {}: {}", opt_.node, id, parsed.error().message());
       return;
     }
     if (it != local_.end()) {
-      // A changed spec applies from the next action (restart on change comes later).
-      it->second.spec = std::move(*parsed);
-      it->second.spec_text = text;
+      Local& l = it->second;
+      json old = json::parse(l.spec_text, nullptr, false);
+      if ((l.running || l.busy) && spec_needs_restart(old, spec)) {
+        // Agent, params or restart generation changed: stop with the old spec, start with
+        // the new one (reconcile).
+        l.pending = std::move(*parsed);
+        l.pending_text = text;
+        return;
+      }
+      // Operations or meta only: applies from the next action, monitors re-armed.
+      l.spec = std::move(*parsed);
+      l.spec_text = text;
+      if (l.running && !l.busy) schedule_monitor(l);
       return;
     }
     Local& l = local_[id];
@@ -961,6 +1249,7 @@ class ClusterService::Impl {
 
   void run(Local& l, exec::Action action, const std::string& why) {
     l.busy = true;
+    l.last_why = why;
     exec::ActionRequest req;
     req.resource = l.spec.spec;
     req.action = action;
@@ -987,6 +1276,7 @@ class ClusterService::Impl {
     const auto o = r.outcome;
     const bool ok = o == exec::Outcome::kSuccess || o == exec::Outcome::kPromoted;
     spdlog::info("{}: {}", opt_.node, r.to_string());
+    event_of(l, r, ok);
     switch (r.action) {
       case exec::Action::kProbe:
         l.probed = true;
@@ -1048,6 +1338,36 @@ class ClusterService::Impl {
     });
   }
 
+  // The event an action's result makes (routine monitors and probes that find nothing
+  // make none).
+  void event_of(const Local& l, const exec::ActionResult& r, bool ok) {
+    const int64_t d = r.duration_ms;
+    const std::string why = l.last_why;
+    switch (r.action) {
+      case exec::Action::kStart:
+        record_event(ok ? "started" : "start failed", l.id, ok ? why : r.message, d);
+        break;
+      case exec::Action::kStop:
+        record_event(ok || r.outcome == exec::Outcome::kNotRunning ? "stopped" : "stop failed",
+                     l.id, ok ? why : r.message, d);
+        break;
+      case exec::Action::kPromote:
+        record_event(ok ? "promoted" : "promote failed", l.id, ok ? why : r.message, d);
+        break;
+      case exec::Action::kDemote:
+        record_event(ok ? "demoted" : "demote failed", l.id, ok ? why : r.message, d);
+        break;
+      case exec::Action::kMonitor:
+        if (!ok) record_event("failed", l.id, "monitor: " + r.message, d);
+        break;
+      case exec::Action::kProbe:
+        if (ok) record_event("found running", l.id, "probe at adoption", d);
+        break;
+      default:
+        break;
+    }
+  }
+
   // A failure of a running (or starting) resource: counted, then stopped to clean up; the
   // node acts on the resource again only when the coordinator rewrites its assignment.
   void fail(Local& l, bool start_failed) {
@@ -1061,7 +1381,7 @@ class ClusterService::Impl {
   }
 
   void schedule_monitor(Local& l) {
-    if (l.spec.times.monitor_interval_ms <= 0 ||
+    if (l.spec.times.monitor_interval_ms <= 0 || in_maintenance() ||
         l.spec.spec.agent.agent_class == exec::AgentClass::kProcess) {
       return;  // supervised processes are watched by pidfd
     }
@@ -1073,7 +1393,7 @@ class ClusterService::Impl {
       auto it = local_.find(id);
       if (it == local_.end() || it->second.monitor_gen != gen) return;
       Local& m = it->second;
-      if (!m.running || m.busy) return;
+      if (!m.running || m.busy || in_maintenance()) return;
       run(m, exec::Action::kMonitor, "recurring");
     });
   }
@@ -1084,6 +1404,13 @@ class ClusterService::Impl {
     Local& l = it->second;
     spdlog::warn("{}: process {} (pid {}) exited on its own", opt_.node, l.id, e.pid);
     if (l.busy || !l.running) return;
+    record_event("failed", l.id, "process " + std::to_string(e.pid) + " exited on its own");
+    if (in_maintenance()) {
+      // Not recovered in maintenance: reported as stopped.
+      l.running = false;
+      publish(l);
+      return;
+    }
     fail(l, false);
   }
 
@@ -1143,6 +1470,10 @@ class ClusterService::Impl {
   int64_t planned_ms_ = 0;
   int64_t now_ms_ = 0;
   std::string last_warnings_;
+  uint64_t event_seq_ = 0;
+  bool was_maintenance_ = false;
+  int64_t events_pruned_ms_ = 0;
+  std::map<std::string, std::string> announced_states_;  // node → state, for events
 };
 
 ClusterService::ClusterService(asio::io_context& io, StoreService& store, ClusterHost& host,

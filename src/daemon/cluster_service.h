@@ -30,12 +30,20 @@ namespace vigil::daemon {
 //                               probed and reported everything it may run}
 //   /vigil/assign/NODE/RES      what NODE must run: {"role": ..., "spec": {...}}
 //   /vigil/status/NODE/RES      what NODE's executor reports
+//   /vigil/cluster/node/NODE    operator flags: {"standby": bool, "maintenance": bool}
+//   /vigil/cluster/role/RES     operator target role: {"target_role": "stopped"} (disable)
+//   /vigil/cluster/restart/RES  a restart request: its mod_revision is the restart generation
+//   /vigil/events/TIME-NODE-SEQ what happened (JSON), the oldest deleted past the retention
 inline constexpr std::string_view kDefinitionKey = "/vigil/cluster/definition";
 inline constexpr std::string_view kCliConstraintPrefix = "/vigil/cluster/cli/";
 inline constexpr std::string_view kNodePrefix = "/vigil/nodes/";
 inline constexpr std::string_view kExecPrefix = "/vigil/exec/";
 inline constexpr std::string_view kAssignPrefix = "/vigil/assign/";
 inline constexpr std::string_view kStatusPrefix = "/vigil/status/";
+inline constexpr std::string_view kNodeFlagPrefix = "/vigil/cluster/node/";
+inline constexpr std::string_view kRoleOverridePrefix = "/vigil/cluster/role/";
+inline constexpr std::string_view kRestartPrefix = "/vigil/cluster/restart/";
+inline constexpr std::string_view kEventPrefix = "/vigil/events/";
 
 // What the service needs from the agent that hosts it.
 class ClusterHost {
@@ -60,6 +68,7 @@ struct ClusterServiceOptions {
   int64_t hold_ms = 400;
   double clock_drift = 0.01;
   std::string ocf_root = "/usr/lib/ocf";
+  size_t event_retention = 1000;  // events kept in the store; the leader deletes older ones
 };
 
 // Owned by the Agent after the StoreService it builds on; runs on the agent's event-loop

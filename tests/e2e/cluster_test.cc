@@ -2,7 +2,9 @@
 // validation, resources started by real agents (a supervised process, Debian's
 // ocf:heartbeat:Dummy), a killed process restarted, a monitor failure recovered, a re-apply
 // that touches nothing, a move, a node killed with its exclusive resource taken over, and a
-// resource removed from the definition stopped.
+// resource removed from the definition stopped; and the operator's commands: node standby
+// and maintenance, resource restart, disable and enable, a definition change that restarts
+// only what it must, and the event log (`vigil events`, `--follow`).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -142,14 +144,15 @@ class ClusterE2e : public ::testing::Test {
     return 0;
   }
 
-  std::string definition(bool with_solo) const {
+  std::string definition(bool with_solo, const std::string& web_arg = "100000",
+                         int dummy_monitor_ms = 200) const {
     std::string d =
         "resources:\n"
         "  - id: web\n"
         "    agent: process\n"
         "    params: {command: \"" +
-        dir_ +
-        "/svc-sleep 100000\"}\n"
+        dir_ + "/svc-sleep " + web_arg +
+        "\"}\n"
         "    meta: {stickiness: 100}\n"
         "  - id: dummy\n"
         "    agent: ocf:heartbeat:Dummy\n"
@@ -158,7 +161,8 @@ class ClusterE2e : public ::testing::Test {
         "/dummy.state\"}\n"
         "    meta: {stickiness: 100, requires: nothing}\n"
         "    operations:\n"
-        "      - {name: monitor, interval_ms: 200, timeout_ms: 5000}\n";
+        "      - {name: monitor, interval_ms: " +
+        std::to_string(dummy_monitor_ms) + ", timeout_ms: 5000}\n";
     if (with_solo) {
       d += "  - id: solo\n"
            "    agent: process\n"
@@ -315,6 +319,130 @@ TEST_F(ClusterE2e, ApplyRunsRecoversMovesAndRemoves) {
   while (::kill(last_solo, 0) == 0 && Clock::now() - t0 < 10s) std::this_thread::sleep_for(10ms);
   EXPECT_NE(::kill(last_solo, 0), 0) << "solo still runs after its removal";
   EXPECT_FALSE(wait_running("web", 5s, "", observer).empty()) << status(observer).dump(2);
+}
+
+TEST_F(ClusterE2e, OperatorCommandsAndEvents) {
+  write_file(dir_ + "/cluster.yaml", definition(false));
+  auto [rc, out] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(1));
+  ASSERT_EQ(rc, 0) << out;
+  std::string web = wait_running("web", 10s);
+  ASSERT_FALSE(web.empty()) << status().dump(2);
+  ASSERT_FALSE(wait_running("dummy", 10s).empty()) << status().dump(2);
+  ASSERT_TRUE(wait_all_online(5s)) << status().dump(2);
+  pid_t pid = wait_pid(web, "web");
+  ASSERT_GT(pid, 1);
+
+  // Follow the events from now on, in the background, while the rest happens.
+  std::string follow_out = dir_ + "/events-follow.out";
+  std::string follow_cmd = "timeout 60 " + std::string(VIGIL_BINARY) +
+                           " events --follow --json -n 1 --api " + api(2) + " > " + follow_out +
+                           " 2>&1 &";
+  ASSERT_EQ(std::system(follow_cmd.c_str()), 0);
+  std::this_thread::sleep_for(300ms);
+
+  // restart: a new process on the same node.
+  auto [rs_rc, rs_out] = vigil_cli("resource restart web --api " + api(2));
+  ASSERT_EQ(rs_rc, 0) << rs_out;
+  pid_t restarted = 0;
+  for (auto t0 = Clock::now(); Clock::now() - t0 < 10s; std::this_thread::sleep_for(10ms)) {
+    restarted = process_pid(web, "web");
+    if (restarted > 1 && restarted != pid && ::kill(restarted, 0) == 0) break;
+  }
+  ASSERT_NE(restarted, pid) << status().dump(2);
+  EXPECT_NE(::kill(pid, 0), 0) << "the old process still runs";
+  EXPECT_EQ(wait_running("web", 5s), web);
+  pid = wait_pid(web, "web");
+
+  // A definition change of meta or operations only touches nothing that runs; a change of
+  // params restarts the resource with them.
+  write_file(dir_ + "/cluster.yaml", definition(false, "100000", 300));
+  auto [m_rc, m_out] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(3));
+  ASSERT_EQ(m_rc, 0) << m_out;
+  EXPECT_NE(m_out.find("~ resource dummy"), std::string::npos) << m_out;
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(process_pid(web, "web"), pid);
+  write_file(dir_ + "/cluster.yaml", definition(false, "100001", 300));
+  auto [p_rc, p_out] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(3));
+  ASSERT_EQ(p_rc, 0) << p_out;
+  pid_t changed = 0;
+  for (auto t0 = Clock::now(); Clock::now() - t0 < 10s; std::this_thread::sleep_for(10ms)) {
+    changed = process_pid(web, "web");
+    if (changed > 1 && changed != pid && ::kill(changed, 0) == 0) break;
+  }
+  ASSERT_NE(changed, pid) << status().dump(2);
+  EXPECT_NE(read_file("/proc/" + std::to_string(changed) + "/cmdline").find("100001"),
+            std::string::npos);
+  pid = changed;
+
+  // standby: web leaves the node, and stays away after unstandby (stickiness).
+  auto [sb_rc, sb_out] = vigil_cli("node standby " + web + " --api " + api(1));
+  ASSERT_EQ(sb_rc, 0) << sb_out;
+  std::string moved;
+  for (auto t0 = Clock::now(); Clock::now() - t0 < 10s; std::this_thread::sleep_for(20ms)) {
+    auto on = running_on("web");
+    if (on.size() == 1 && *on.begin() != web) {
+      moved = *on.begin();
+      break;
+    }
+  }
+  ASSERT_FALSE(moved.empty()) << status().dump(2);
+  EXPECT_NE(::kill(pid, 0), 0) << "web still runs on the standby node";
+  json st = status();
+  for (const auto& n : st["nodes"]) {
+    if (n["name"] == web) {
+      EXPECT_EQ(n["state"], "standby") << st.dump(2);
+    }
+  }
+  auto [us_rc, us_out] = vigil_cli("node unstandby " + web + " --api " + api(1));
+  ASSERT_EQ(us_rc, 0) << us_out;
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(wait_running("web", 5s), moved);
+  web = moved;
+  pid = wait_pid(web, "web");
+  ASSERT_GT(pid, 1);
+
+  // maintenance: a process that dies there is not recovered until maintenance ends.
+  auto [mt_rc, mt_out] = vigil_cli("node maintenance " + web + " --api " + api(1));
+  ASSERT_EQ(mt_rc, 0) << mt_out;
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  std::this_thread::sleep_for(700ms);
+  pid_t now_pid = process_pid(web, "web");
+  EXPECT_FALSE(now_pid > 1 && now_pid != pid && ::kill(now_pid, 0) == 0)
+      << "recovered in maintenance";
+  auto [um_rc, um_out] = vigil_cli("node unmaintenance " + web + " --api " + api(1));
+  ASSERT_EQ(um_rc, 0) << um_out;
+  EXPECT_FALSE(wait_running("web", 10s).empty()) << status().dump(2);
+  ASSERT_GT(wait_pid(wait_running("web", 1s), "web"), 1);
+
+  // disable stops it everywhere; enable brings it back.
+  auto [d_rc, d_out] = vigil_cli("resource disable web --api " + api(3));
+  ASSERT_EQ(d_rc, 0) << d_out;
+  auto t0 = Clock::now();
+  while (!running_on("web").empty() && Clock::now() - t0 < 10s) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(running_on("web").empty()) << status().dump(2);
+  auto [e_rc, e_out] = vigil_cli("resource enable web --api " + api(3));
+  ASSERT_EQ(e_rc, 0) << e_out;
+  EXPECT_FALSE(wait_running("web", 10s).empty()) << status().dump(2);
+
+  // Unknown names are errors with exit codes scripts can trust.
+  auto [bad_rc, bad_out] = vigil_cli("node standby n9 --api " + api(1));
+  EXPECT_EQ(bad_rc, 3) << bad_out;
+  EXPECT_NE(bad_out.find("no node n9"), std::string::npos) << bad_out;
+  auto [br_rc, br_out] = vigil_cli("resource restart nosuch --api " + api(1));
+  EXPECT_EQ(br_rc, 3) << br_out;
+
+  // The event log: what happened, with timings, from any node.
+  auto [ev_rc, ev_out] = vigil_cli("events -n 200 --api " + api(3));
+  EXPECT_EQ(ev_rc, 0) << ev_out;
+  for (const char* want : {"started", "stopped", "restarting", "failed", "decision"}) {
+    EXPECT_NE(ev_out.find(want), std::string::npos) << want << " missing:\n" << ev_out;
+  }
+  std::this_thread::sleep_for(300ms);
+  (void)std::system(("pkill -f 'events --follow --json -n 1 --api " + api(2) + "'").c_str());
+  std::string followed = read_file(follow_out);
+  EXPECT_NE(followed.find("\"type\":\"restarting\""), std::string::npos) << followed;
+  EXPECT_NE(followed.find("\"type\":\"started\""), std::string::npos) << followed;
 }
 
 }  // namespace
