@@ -152,6 +152,11 @@ bool AgentCluster::running(int node) const {
   return ::waitpid(it->second, &st, WNOHANG) == 0;
 }
 
+pid_t AgentCluster::pid(int node) const {
+  auto it = pids_.find(node);
+  return it == pids_.end() ? -1 : it->second;
+}
+
 std::string AgentCluster::api(int node) const {
   return nodes_[static_cast<size_t>(node - 1)].config.listen.api.to_string();
 }

@@ -48,6 +48,8 @@ class AgentCluster {
   // Sends `sig` and waits until the process is gone (SIGKILL: at once).
   void kill(int node, int sig = 9);
   bool running(int node) const;
+  // The agent's pid, or -1 when it is not running (by this object's account).
+  pid_t pid(int node) const;
   int size() const { return options_.nodes; }
 
   std::string api(int node) const;  // HOST:PORT of the API

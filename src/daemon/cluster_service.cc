@@ -42,6 +42,7 @@ constexpr int kDefaultStartTimeoutMs = 20000;
 constexpr int kDefaultStopTimeoutMs = 20000;
 constexpr int kDefaultMonitorTimeoutMs = 20000;
 constexpr size_t kMaxMessageBytes = 512;
+constexpr int64_t kFenceRetryMs = 5000;
 
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -813,6 +814,7 @@ class ClusterService::Impl {
       if (!warn.empty()) spdlog::warn("{}: scheduler: {}", opt_.node, warn);
       last_warnings_ = warn;
     }
+    fence_nodes(*d.snap, *p, now);
     std::map<NodeResource, Assignment> assigned;
     std::map<NodeResource, Reported> reported;
     read_records(&assigned, &reported);
@@ -899,6 +901,102 @@ class ClusterService::Impl {
     }
   }
 
+  // ------------------------------------------------------------ fencing
+  // The plan fences unclean nodes that a device can fence (and only with quorum). Levels
+  // are tried in order (1 first); within a level every device must succeed; a level that
+  // fails hands over to the next. Success makes the node "fenced": what ran there counts as
+  // stopped and is recovered. All levels failed: retried after kFenceRetryMs.
+  struct FenceState {
+    bool running = false;
+    int64_t retry_at_ms = 0;
+  };
+  using FenceLevels = std::vector<std::vector<cluster::FenceDevice>>;
+
+  void fence_nodes(const ClusterSnapshot& def, const Plan& p, int64_t now) {
+    for (const auto& a : p.actions) {
+      if (a.kind != sched::ActionKind::kFence || !a.after.empty()) continue;
+      FenceState& f = fencing_[a.node];
+      if (f.running || now < f.retry_at_ms) continue;
+      std::map<int, std::vector<cluster::FenceDevice>> by_level;
+      for (const auto& d : def.fence_devices) {
+        if (std::find(d.nodes.begin(), d.nodes.end(), a.node) != d.nodes.end()) {
+          by_level[d.level].push_back(d);
+        }
+      }
+      if (by_level.empty()) continue;
+      auto levels = std::make_shared<FenceLevels>();
+      for (auto& [lvl, devs] : by_level) levels->push_back(std::move(devs));
+      f.running = true;
+      spdlog::warn("{}: fencing node {} ({})", opt_.node, a.node, a.reason);
+      record_event("fencing", "", a.reason, -1, a.node);
+      fence_step(a.node, levels, 0, 0, wall_ms(), "");
+    }
+  }
+
+  void fence_step(const std::string& node, std::shared_ptr<FenceLevels> levels, size_t li,
+                  size_t di, int64_t t0, std::string errors) {
+    if (li >= levels->size()) {
+      spdlog::error("{}: fencing {} failed on every level: {}", opt_.node, node, errors);
+      record_event("fence failed", "", errors, wall_ms() - t0, node);
+      fencing_[node] = FenceState{false, wall_ms() + kFenceRetryMs};
+      return;
+    }
+    const cluster::FenceDevice& dev = (*levels)[li][di];
+    exec::FenceRequest req;
+    req.device_id = dev.id;
+    req.agent = dev.agent;
+    req.params = dev.params;
+    req.action = exec::FenceAction::kOff;
+    if (auto it = req.params.find("action"); it != req.params.end()) {
+      if (auto a = exec::parse_fence_action(it->second)) req.action = *a;
+      req.params.erase(it);
+    }
+    if (auto it = req.params.find("timeout_ms"); it != req.params.end()) {
+      req.timeout_ms = std::clamp(std::atoi(it->second.c_str()), 1000, exec::kMaxTimeoutMs);
+      req.params.erase(it);
+    }
+    // The victim, as fence agents name it: plug (port) unless the device sets it.
+    if (!req.params.contains("plug") && !req.params.contains("port")) req.params["plug"] = node;
+    req.params["nodename"] = node;
+    std::string dev_id = dev.id;
+    std::weak_ptr<bool> alive = alive_;
+    runner_.fence(std::move(req), [this, alive, node, levels, li, di, t0, errors,
+                                   dev_id](exec::FenceResult r) mutable {
+      if (alive.expired() || !*alive.lock()) return;
+      const bool ok =
+          r.outcome == exec::FenceOutcome::kSuccess || r.outcome == exec::FenceOutcome::kPowerOff;
+      spdlog::info("{}: fence device {} on {}: {} (exit {}, {} ms) {}", opt_.node, dev_id, node,
+                   ok ? "success" : "failed", r.exit_code, r.duration_ms, r.message);
+      if (!ok) {
+        errors += (errors.empty() ? "" : "; ") + std::string("level ") +
+                  std::to_string((*levels)[li][di].level) + " " + dev_id + ": " +
+                  (r.message.empty() ? "exit " + std::to_string(r.exit_code) : r.message);
+        fence_step(node, levels, li + 1, 0, t0, errors);
+        return;
+      }
+      if (di + 1 < (*levels)[li].size()) {
+        fence_step(node, levels, li, di + 1, t0, errors);
+        return;
+      }
+      std::string by;
+      for (const auto& d : (*levels)[li]) by += (by.empty() ? "" : ", ") + d.id;
+      const int64_t took = wall_ms() - t0;
+      spdlog::warn("{}: node {} fenced by {} in {} ms", opt_.node, node, by, took);
+      fencing_[node] = FenceState{};
+      // Only a leader that still holds its lease records it (a deposed one's write would
+      // fail anyway: proposals need leadership).
+      if (host_.has_quorum()) {
+        std::string key = std::string(kNodePrefix) + node;
+        (void)store_.propose_background(
+            store::Put{key, json{{"state", "fenced"}, {"by", by}, {"at_ms", wall_ms()}}.dump()});
+        sent_edits_[key] = {"fenced", wall_ms()};
+        announced_states_[node] = "fenced";
+        record_event("fenced", "", "by " + by + (errors.empty() ? "" : " (after: " + errors + ")"),
+                     took, node);
+      }
+    });
+  }
+
   int64_t hold_expiry(const std::string& node) const {
     int64_t since = host_.leader_since_ms();
     auto heard = host_.last_heard_ms(node);
@@ -913,6 +1011,7 @@ class ClusterService::Impl {
     std::map<NodeResource, Assignment> assigned;
     std::map<NodeResource, Reported> reported;
     read_records(&assigned, &reported);
+    std::map<std::string, std::string> stored = stored_node_states();
     for (const auto& m : opt_.members) {
       if (m == opt_.node) {
         out[m] = "online";
@@ -922,6 +1021,10 @@ class ClusterService::Impl {
       bool online = heard && now - *heard <= opt_.hold_ms && executor_ready(m);
       if (online) {
         out[m] = "online";
+        continue;
+      }
+      if (stored[m] == "fenced") {
+        out[m] = "fenced";  // until it is heard from again (and its executor is ready)
         continue;
       }
       bool active = false;
@@ -1035,6 +1138,7 @@ class ClusterService::Impl {
   exec::AgentRunner::Options runner_options() const {
     exec::AgentRunner::Options o;
     o.ocf_root = opt_.ocf_root;
+    o.fence_dir = opt_.fence_dir;
     o.data_dir = opt_.data_dir;
     o.node_name = opt_.node;
     return o;
@@ -1471,6 +1575,7 @@ class ClusterService::Impl {
   int64_t now_ms_ = 0;
   std::string last_warnings_;
   uint64_t event_seq_ = 0;
+  std::map<std::string, FenceState> fencing_;
   bool was_maintenance_ = false;
   int64_t events_pruned_ms_ = 0;
   std::map<std::string, std::string> announced_states_;  // node → state, for events

@@ -68,6 +68,7 @@ struct ClusterServiceOptions {
   int64_t hold_ms = 400;
   double clock_drift = 0.01;
   std::string ocf_root = "/usr/lib/ocf";
+  std::string fence_dir = "/usr/sbin";  // fence agents (Debian's fence-agents: fence_*)
   size_t event_retention = 1000;  // events kept in the store; the leader deletes older ones
 };
 

@@ -4,7 +4,8 @@
 // that touches nothing, a move, a node killed with its exclusive resource taken over, and a
 // resource removed from the definition stopped; and the operator's commands: node standby
 // and maintenance, resource restart, disable and enable, a definition change that restarts
-// only what it must, and the event log (`vigil events`, `--follow`).
+// only what it must, and the event log (`vigil events`, `--follow`); fencing of a hung node
+// through fence levels (a broken device, then one that powers the host off).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -35,6 +36,14 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+// Alive and not a zombie (a killed process whose parent has not reaped it yet).
+bool process_alive(pid_t pid) {
+  if (pid <= 1 || ::kill(pid, 0) != 0) return false;
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
+}
+
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::trunc);
   f << text;
@@ -60,6 +69,8 @@ class ClusterE2e : public ::testing::Test {
     }
     e_ = std::make_unique<E2eCluster>("cluster");
     ASSERT_TRUE(e_->c->init().ok());
+    // The agents find the test fence agent (fence/fence_vigil_test) there.
+    ::setenv("VIGIL_FENCE_DIR", VIGIL_FENCE_DIR, 1);
     ASSERT_TRUE(e_->c->start_all().ok());
     auto leader = e_->c->wait_for_leader(10s);
     ASSERT_TRUE(leader.has_value());
@@ -443,6 +454,97 @@ TEST_F(ClusterE2e, OperatorCommandsAndEvents) {
   std::string followed = read_file(follow_out);
   EXPECT_NE(followed.find("\"type\":\"restarting\""), std::string::npos) << followed;
   EXPECT_NE(followed.find("\"type\":\"started\""), std::string::npos) << followed;
+}
+
+// A node hangs (its agent stopped with SIGSTOP; what it supervises keeps running): a
+// resource with `requires: fencing` is not recovered until the node is fenced. Level 1 is
+// a broken device, level 2 powers the host off; then the resource runs elsewhere, and the
+// old copy was dead before the new one started.
+TEST_F(ClusterE2e, HungNodeIsFencedThroughLevelsThenRecovered) {
+  std::string hosts = dir_ + "/hosts";
+  fs::create_directories(hosts);
+  std::string def =
+      "nodes: [{name: n1}, {name: n2}, {name: n3}]\n"
+      "resources:\n"
+      "  - id: db\n"
+      "    agent: process\n"
+      "    params: {command: \"" +
+      dir_ +
+      "/svc-sleep 300000\"}\n"
+      "    meta: {stickiness: 100, requires: fencing}\n"
+      "fence_devices:\n"
+      "  - id: broken\n"
+      "    agent: fence_vigil_test\n"
+      "    params: {hosts_dir: \"" +
+      hosts +
+      "\", fail: \"1\"}\n"
+      "    nodes: [n1, n2, n3]\n"
+      "    level: 1\n"
+      "  - id: power\n"
+      "    agent: fence_vigil_test\n"
+      "    params: {hosts_dir: \"" +
+      hosts +
+      "\"}\n"
+      "    nodes: [n1, n2, n3]\n"
+      "    level: 2\n";
+  write_file(dir_ + "/cluster.yaml", def);
+  auto [rc, out] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(1));
+  ASSERT_EQ(rc, 0) << out;
+  std::string db = wait_running("db", 10s);
+  ASSERT_FALSE(db.empty()) << status().dump(2);
+  ASSERT_TRUE(wait_all_online(5s)) << status().dump(2);
+  pid_t old_pid = wait_pid(db, "db");
+  ASSERT_GT(old_pid, 1);
+  int victim = node_number(db);
+  // What the fence agent powers off: the victim's agent and supervised processes.
+  fs::create_directories(hosts + "/" + db);
+  write_file(hosts + "/" + db + "/agent.pid", std::to_string(e_->c->pid(victim)) + "\n");
+  fs::create_directory_symlink(e_->c->data_dir(victim) + "/process", hosts + "/" + db + "/process");
+
+  int observer = victim == 1 ? 2 : 1;
+  auto t0 = Clock::now();
+  ASSERT_EQ(::kill(e_->c->pid(victim), SIGSTOP), 0);
+  std::string now_on;
+  bool old_dead_first = false;
+  while (Clock::now() - t0 < 20s) {
+    auto on = running_on("db", observer);
+    on.erase(db);
+    if (on.size() == 1) {
+      now_on = *on.begin();
+      pid_t p = wait_pid(now_on, "db");
+      old_dead_first = p > 1 && !process_alive(old_pid);
+      break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_FALSE(now_on.empty()) << status(observer).dump(2) << "\nfence.log:\n"
+                               << read_file(hosts + "/fence.log");
+  std::printf("  node %s hung → fenced (level 2) → db running on %s: %lld ms\n", db.c_str(),
+              now_on.c_str(), static_cast<long long>((Clock::now() - t0) / 1ms));
+  EXPECT_TRUE(old_dead_first) << "the hung node's copy still ran when the new one started: "
+                              << read_file("/proc/" + std::to_string(old_pid) + "/stat")
+                              << "\nfence.log:\n"
+                              << read_file(hosts + "/fence.log") << "\nevents:\n"
+                              << vigil_cli("events -n 100 --api " + api(observer)).second;
+  std::string log = read_file(hosts + "/fence.log");
+  EXPECT_NE(log.find("off " + db + " (failing device)\noff " + db + "\n"), std::string::npos)
+      << log;
+  json st = status(observer);
+  for (const auto& n : st["nodes"]) {
+    if (n["name"] == db) {
+      EXPECT_EQ(n["state"], "fenced") << st.dump(2);
+    }
+  }
+  auto [ev_rc, ev_out] = vigil_cli("events -n 100 --api " + api(observer));
+  EXPECT_NE(ev_out.find("fenced"), std::string::npos) << ev_out;
+  EXPECT_NE(ev_out.find("by power (after: level 1 broken"), std::string::npos) << ev_out;
+
+  // The fenced node comes back: online again, db stays where it is (stickiness).
+  e_->c->kill(victim, SIGKILL);  // reaps what the fence agent killed
+  ASSERT_TRUE(e_->c->start(victim).ok());
+  EXPECT_TRUE(wait_all_online(10s, observer)) << status(observer).dump(2);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(running_on("db", observer), std::set<std::string>{now_on}) << status(observer).dump(2);
 }
 
 }  // namespace
