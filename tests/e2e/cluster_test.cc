@@ -5,7 +5,8 @@
 // resource removed from the definition stopped; and the operator's commands: node standby
 // and maintenance, resource restart, disable and enable, a definition change that restarts
 // only what it must, and the event log (`vigil events`, `--follow`); fencing of a hung node
-// through fence levels (a broken device, then one that powers the host off).
+// through fence levels (a broken device, then one that powers the host off); Debian's
+// ocf:heartbeat:nginx, unmodified, started, monitored, recovered and stopped.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -61,6 +62,17 @@ std::pair<int, std::string> vigil_cli(const std::string& args) {
   return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
 }
 
+// Runs a shell command; returns (exit code, stdout).
+std::pair<int, std::string> shell(const std::string& cmd) {
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int rc = ::pclose(p);
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+}
+
 class ClusterE2e : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -85,6 +97,16 @@ class ClusterE2e : public ::testing::Test {
     if (!dir_.empty()) {
       std::string cmd = "pkill -9 -f '" + dir_ + "/svc-sleep' >/dev/null 2>&1";
       (void)std::system(cmd.c_str());
+      // An nginx the nginx test left running: its master and workers.
+      if (fs::exists(dir_ + "/nginx.pid")) {
+        std::string master = read_file(dir_ + "/nginx.pid");
+        master.erase(master.find_last_not_of(" \n") + 1);
+        if (!master.empty()) {
+          (void)std::system(("kill -STOP " + master + " >/dev/null 2>&1; pkill -9 -P " + master +
+                             " >/dev/null 2>&1; kill -9 " + master + " >/dev/null 2>&1")
+                                .c_str());
+        }
+      }
     }
   }
 
@@ -545,6 +567,98 @@ TEST_F(ClusterE2e, HungNodeIsFencedThroughLevelsThenRecovered) {
   EXPECT_TRUE(wait_all_online(10s, observer)) << status(observer).dump(2);
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(running_on("db", observer), std::set<std::string>{now_on}) << status(observer).dump(2);
+}
+
+// Debian's nginx resource agent, unmodified, with Debian's nginx: started where placed,
+// serving; its master killed → the monitor notices and it is started again; disabled →
+// stopped.
+TEST_F(ClusterE2e, NginxAgentStartsMonitorsRecovers) {
+  if (!fs::exists("/usr/lib/ocf/resource.d/heartbeat/nginx") || !fs::exists("/usr/sbin/nginx")) {
+    GTEST_SKIP() << "nginx or its resource agent is missing (scripts/setup.sh installs them)";
+  }
+  const int port = 20000 + (::getpid() * 13) % 20000;
+  const std::string www = dir_ + "/www";
+  fs::create_directories(www);
+  write_file(www + "/index.html", "hello from vigil\n");
+  write_file(dir_ + "/nginx.conf",
+             "worker_processes 1;\n"
+             "pid " +
+                 dir_ +
+                 "/nginx.pid;\n"
+                 "error_log " +
+                 dir_ +
+                 "/nginx-error.log;\n"
+                 "events { worker_connections 64; }\n"
+                 "http {\n"
+                 "  access_log off;\n"
+                 "  client_body_temp_path " +
+                 dir_ +
+                 "/nginx-body;\n"
+                 "  proxy_temp_path " +
+                 dir_ +
+                 "/nginx-proxy;\n"
+                 "  fastcgi_temp_path " +
+                 dir_ +
+                 "/nginx-fastcgi;\n"
+                 "  uwsgi_temp_path " +
+                 dir_ +
+                 "/nginx-uwsgi;\n"
+                 "  scgi_temp_path " +
+                 dir_ +
+                 "/nginx-scgi;\n"
+                 "  server { listen 127.0.0.1:" +
+                 std::to_string(port) + "; root " + www +
+                 "; }\n"
+                 "}\n");
+  write_file(dir_ + "/cluster.yaml",
+             "resources:\n"
+             "  - id: web\n"
+             "    agent: ocf:heartbeat:nginx\n"
+             "    params: {httpd: /usr/sbin/nginx, configfile: \"" +
+                 dir_ +
+                 "/nginx.conf\"}\n"
+                 "    operations:\n"
+                 "      - {name: monitor, interval_ms: 300, timeout_ms: 10000}\n");
+  auto [rc, out] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(1));
+  ASSERT_EQ(rc, 0) << out;
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + "/";
+  auto serving = [&] {
+    return shell("curl -sf --max-time 1 " + url).second == "hello from vigil\n";
+  };
+  std::string on = wait_running("web", 20s);
+  ASSERT_FALSE(on.empty()) << status().dump(2) << read_file(dir_ + "/nginx-error.log");
+  bool up = false;
+  for (auto t0 = Clock::now(); !up && Clock::now() - t0 < 10s; std::this_thread::sleep_for(50ms)) {
+    up = serving();
+  }
+  ASSERT_TRUE(up) << status().dump(2);
+
+  // The master dies: the monitor notices, and nginx is started again.
+  pid_t master = static_cast<pid_t>(std::atol(read_file(dir_ + "/nginx.pid").c_str()));
+  ASSERT_GT(master, 1);
+  auto t0 = Clock::now();
+  // Stopped first, so that it cannot fork new workers when its workers die.
+  ASSERT_EQ(::kill(master, SIGSTOP), 0);
+  (void)std::system(("pkill -9 -P " + std::to_string(master) + " >/dev/null 2>&1").c_str());
+  ASSERT_EQ(::kill(master, SIGKILL), 0);
+  pid_t again = 0;
+  while (Clock::now() - t0 < 20s) {
+    again = static_cast<pid_t>(std::atol(read_file(dir_ + "/nginx.pid").c_str()));
+    if (again > 1 && again != master && ::kill(again, 0) == 0 && serving()) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_NE(again, master) << status().dump(2);
+  EXPECT_TRUE(serving());
+  std::printf("  nginx master killed → serving again: %lld ms\n",
+              static_cast<long long>((Clock::now() - t0) / 1ms));
+
+  // Disabled: stopped by the agent's stop action.
+  auto [d_rc, d_out] = vigil_cli("resource disable web --api " + api(2));
+  ASSERT_EQ(d_rc, 0) << d_out;
+  t0 = Clock::now();
+  while (::kill(again, 0) == 0 && Clock::now() - t0 < 20s) std::this_thread::sleep_for(20ms);
+  EXPECT_NE(::kill(again, 0), 0) << status().dump(2);
+  EXPECT_FALSE(serving());
 }
 
 }  // namespace
