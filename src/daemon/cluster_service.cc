@@ -788,6 +788,17 @@ class ClusterService::Impl {
       had_quorum_ = quorum;
     }
     if (!quorum) return;
+    // A new leader has not heard from everyone yet: for up to one hold it waits for every
+    // member (and its executor) before it plans, so that a cold start or a leader change
+    // does not mark live nodes offline and pile everything on the nodes it heard first. It
+    // costs nothing on failover: what a silent node held waits for its hold to expire anyway.
+    if (now - host_.leader_since_ms() < opt_.hold_ms) {
+      for (const auto& m : opt_.members) {
+        if (m == opt_.node) continue;
+        auto heard = host_.last_heard_ms(m);
+        if (!heard || *heard < host_.leader_since_ms() || !executor_ready(m)) return;
+      }
+    }
     planned_revision_ = rev;
     planned_ms_ = now;
     const Definition& d = definition();
