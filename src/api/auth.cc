@@ -61,6 +61,12 @@ Role required_role(std::string_view method, std::string_view target) {
   if (method == "GET" || method == "HEAD" || method == "OPTIONS") {
     return Role::kReadOnly;
   }
+  // What the cluster runs, where, and which nodes take part: the operator's, not an
+  // application's (apply, move/ban/restart/disable, standby/maintenance).
+  if (path == "/v1/cluster" || path.starts_with("/v1/cluster/") ||
+      path.starts_with("/v1/resources/") || path.starts_with("/v1/nodes/")) {
+    return Role::kAdmin;
+  }
   return Role::kReadWrite;
 }
 

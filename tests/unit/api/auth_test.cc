@@ -40,6 +40,13 @@ TEST(RequiredRole, MethodAndPath) {
   EXPECT_EQ(required_role("POST", "/v1/compact?revision=5"), Role::kAdmin);
   EXPECT_EQ(required_role("POST", "/v1/txn"), Role::kReadWrite);
   EXPECT_EQ(required_role("GET", "/v1/leases"), Role::kReadOnly);
+  // The cluster manager: reading is for everyone, changing it is the operator's.
+  EXPECT_EQ(required_role("GET", "/v1/cluster/status"), Role::kReadOnly);
+  EXPECT_EQ(required_role("GET", "/v1/cluster/explain/web"), Role::kReadOnly);
+  EXPECT_EQ(required_role("PUT", "/v1/cluster?dry_run=true"), Role::kAdmin);
+  EXPECT_EQ(required_role("POST", "/v1/resources/web/move"), Role::kAdmin);
+  EXPECT_EQ(required_role("POST", "/v1/nodes/n1/standby"), Role::kAdmin);
+  EXPECT_EQ(required_role("POST", "/v1/clusters"), Role::kReadWrite);
 }
 
 TEST(BearerToken, Forms) {
