@@ -993,7 +993,8 @@ class ClusterService::Impl {
       for (const auto& d : (*levels)[li]) by += (by.empty() ? "" : ", ") + d.id;
       const int64_t took = wall_ms() - t0;
       spdlog::warn("{}: node {} fenced by {} in {} ms", opt_.node, node, by, took);
-      fencing_[node] = FenceState{};
+      // Not again until the "fenced" record has had time to commit.
+      fencing_[node] = FenceState{false, wall_ms() + kFenceRetryMs};
       // Only a leader that still holds its lease records it (a deposed one's write would
       // fail anyway: proposals need leadership).
       if (host_.has_quorum()) {
