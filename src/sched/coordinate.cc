@@ -1,6 +1,7 @@
 // Assignments and reports → snapshot status; a plan's runnable actions → assignment edits.
 #include "sched/coordinate.h"
 
+#include <algorithm>
 #include <set>
 
 namespace vigil::sched {
@@ -32,6 +33,17 @@ bool placed_on(const Plan& p, const std::string& resource, const std::string& no
   return false;
 }
 
+// The primitives an id stands for: itself, a group's members, a clone's primitive.
+std::vector<std::string> primitives_of(const cluster::ClusterSnapshot& s, const std::string& id) {
+  for (const auto& g : s.groups) {
+    if (g.id == id) return g.members;
+  }
+  for (const auto& c : s.clones) {
+    if (c.id == id) return {c.resource};
+  }
+  return {id};
+}
+
 }  // namespace
 
 void merge_status(cluster::ClusterSnapshot& s, const std::map<NodeResource, Assignment>& assigned,
@@ -47,8 +59,11 @@ void merge_status(cluster::ClusterSnapshot& s, const std::map<NodeResource, Assi
     auto rep = reported.find(key);
     if (rep != reported.end() && rep->second.token >= a.token) continue;  // answered
     cluster::ResourceState& st = s.status[key.second][key.first];
+    // A demote under way: until the node answers, the copy may still be promoted.
+    const bool promoted = rep != reported.end() && rep->second.state.running &&
+                          rep->second.state.role == Role::kPromoted;
     st.running = true;
-    st.role = a.role;
+    st.role = promoted ? Role::kPromoted : a.role;
     st.failed = false;
   }
 }
@@ -68,12 +83,44 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
     if (rep == reported.end() || !rep->second.state.running) return false;
     return role != Role::kPromoted || rep->second.state.role == Role::kPromoted;
   };
+  // merge_status counts an unanswered start or promote as done, so the plan no longer lists
+  // it and what is ordered after it (the next group member, the `then` of an order) is
+  // frontier too soon: it waits here until the node answers.
+  std::set<std::string> starting, promoting;
+  for (const auto& [key, a] : assigned) {
+    if (answered(key, a)) continue;
+    if (!running_as(key, Role::kStarted)) starting.insert(key.second);
+    if (a.role == Role::kPromoted && !running_as(key, Role::kPromoted)) {
+      promoting.insert(key.second);
+    }
+  }
+  auto waits = [&](const Action& a) {
+    if (a.kind == ActionKind::kStart) {
+      for (const auto& g : s.groups) {
+        for (size_t i = 1; i < g.members.size(); ++i) {
+          if (g.members[i] == a.resource && starting.contains(g.members[i - 1])) return true;
+        }
+      }
+    }
+    for (const auto& c : s.orders) {
+      ActionKind then = c.then_action == cluster::OrderAction::kPromote ? ActionKind::kPromote
+                                                                        : ActionKind::kStart;
+      if (then != a.kind) continue;
+      auto thens = primitives_of(s, c.then);
+      if (std::find(thens.begin(), thens.end(), a.resource) == thens.end()) continue;
+      const auto& pending = c.first_action == cluster::OrderAction::kPromote ? promoting : starting;
+      for (const auto& f : primitives_of(s, c.first)) {
+        if (pending.contains(f)) return true;
+      }
+    }
+    return false;
+  };
   auto put = [&](const NodeResource& key, Role role, std::string why) {
     if (!touched.insert(key).second) return;
     out.push_back(AssignmentEdit{false, key.first, key.second, role, std::move(why)});
   };
   for (const Action& a : p.actions) {
-    if (!a.after.empty() || a.kind == ActionKind::kFence) continue;
+    if (!a.after.empty() || a.kind == ActionKind::kFence || waits(a)) continue;
     NodeResource key{a.node, a.resource};
     auto it = assigned.find(key);
     switch (a.kind) {
@@ -110,14 +157,19 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
     std::string why;
     if (!known.contains(key.second)) {
       why = "no longer defined";
-    } else {
-      auto st = states.find(key.first);
-      bool gone = st == states.end() || !reachable(st->second);
-      if (!gone || placed_on(p, key.second, key.first)) continue;
+    } else if (placed_on(p, key.second, key.first)) {
+      continue;
+    } else if (auto st = states.find(key.first); st == states.end() || !reachable(st->second)) {
       why =
           "node " + key.first + " is " +
           std::string(st == states.end() ? "not a member" : cluster::node_state_name(st->second)) +
           " and the resource is placed elsewhere";
+    } else if (answered(key, a) && !running_as(key, Role::kStarted)) {
+      // Failed (or stopped when the hold was lost) there: no stop will come for it, and the
+      // node starts it again once it forgets the failed token (a cleanup, a restart).
+      why = "not running on " + key.first + " and placed elsewhere";
+    } else {
+      continue;
     }
     touched.insert(key);
     out.push_back(AssignmentEdit{true, key.first, key.second, Role::kStopped,

@@ -31,9 +31,10 @@ struct Reported {
 using NodeResource = std::pair<std::string, std::string>;  // (node, resource)
 
 // Fills `s.status` from the reports, counting an assignment the node has not answered yet
-// (report token below the assignment's, or no report) as running in the assigned role: the
-// start may be under way, so the plan must treat it as possibly active. Entries for
-// resources the definition does not know are left out.
+// (report token below the assignment's, or no report) as running in the assigned role, or
+// still promoted while a demote is under way: the start may be under way, so the plan must
+// treat it as possibly active. Entries for resources the definition does not know are left
+// out.
 void merge_status(cluster::ClusterSnapshot& s, const std::map<NodeResource, Assignment>& assigned,
                   const std::map<NodeResource, Reported>& reported);
 
@@ -47,15 +48,18 @@ struct AssignmentEdit {
   bool operator==(const AssignmentEdit&) const = default;
 };
 
-// The edits that carry out the actions of `p` that can run now (those with no `after`),
-// skipping what the assignments already ask for, in action order:
+// The edits that carry out the actions of `p` that can run now (those with no `after`, and
+// no unanswered start or promote they are ordered after by a group or an order constraint,
+// which merge_status counted as done), skipping what the assignments already ask for, in
+// action order:
 //   start / promote / demote → write the role, or rewrite it when the node already answered
 //                              the current token and the resource is not running there;
 //   stop                     → delete the assignment;
 //   fence                    → nothing here (the coordinator runs fence devices itself).
-// Then, for every node that is not reachable (offline, unclean, fenced) and for every
-// resource that the definition no longer lists, assignments the placement does not keep are
-// deleted, so a node that comes back finds no stale work.
+// Then, for every node that is not reachable (offline, unclean, fenced), for every resource
+// that the definition no longer lists, and for answered assignments that do not run (failed),
+// assignments the placement does not keep are deleted, so a node that comes back (or forgets
+// a failure) finds no stale work.
 std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const Plan& p,
                                        const std::map<NodeResource, Assignment>& assigned,
                                        const std::map<NodeResource, Reported>& reported);
