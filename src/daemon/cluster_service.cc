@@ -504,6 +504,13 @@ class ClusterService::Impl {
       cluster::LocationConstraint c;
       c.id = kv.key.substr(kCliConstraintPrefix.size());
       c.resource = j.value("resource", "");
+      // A move or ban of something the definition no longer has is inert (not an error
+      // that would stop all planning); `vigil resource clear` still removes it.
+      bool known = false;
+      for (const auto& r : s.resources) known |= r.id == c.resource;
+      for (const auto& g : s.groups) known |= g.id == c.resource;
+      for (const auto& cl : s.clones) known |= cl.id == c.resource;
+      if (!known) continue;
       c.node = j.value("node", "");
       c.score = j.value("score", int64_t{0});
       s.locations.push_back(std::move(c));
@@ -623,7 +630,7 @@ class ClusterService::Impl {
       for (const auto& g : d.snap->groups) known |= g.id == id;
       for (const auto& c : d.snap->clones) known |= c.id == id;
     }
-    if (!known) {
+    if (!known && op != "clear") {  // clear also removes what a removed resource left
       respond(error_response(404, "not_found", "no resource " + id + " in the cluster definition"));
       return;
     }

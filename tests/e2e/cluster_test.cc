@@ -341,9 +341,12 @@ TEST_F(ClusterE2e, ApplyRunsRecoversMovesAndRemoves) {
   std::this_thread::sleep_for(1500ms);
   EXPECT_EQ(running_on("solo", observer).size(), 1u) << status(observer).dump(2);
 
-  // Removed from the definition: stopped.
+  // Removed from the definition: stopped. A ban of it left behind neither blocks planning
+  // nor outlives a clear.
   pid_t last_solo = wait_pid(now_on, "solo");
   ASSERT_GT(last_solo, 1) << status(observer).dump(2);
+  auto [ban_rc, ban_out] = vigil_cli("resource ban solo " + solo + " --api " + api(observer));
+  ASSERT_EQ(ban_rc, 0) << ban_out;
   write_file(dir_ + "/cluster.yaml", definition(false));
   auto [rm_rc, rm_out] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(observer));
   EXPECT_EQ(rm_rc, 0) << rm_out;
@@ -351,6 +354,10 @@ TEST_F(ClusterE2e, ApplyRunsRecoversMovesAndRemoves) {
   t0 = Clock::now();
   while (::kill(last_solo, 0) == 0 && Clock::now() - t0 < 10s) std::this_thread::sleep_for(10ms);
   EXPECT_NE(::kill(last_solo, 0), 0) << "solo still runs after its removal";
+  json after = status(observer);
+  EXPECT_TRUE(after["warnings"].empty()) << after.dump(2);
+  auto [clr_rc, clr_out] = vigil_cli("resource clear solo --api " + api(observer));
+  EXPECT_EQ(clr_rc, 0) << clr_out;
   EXPECT_FALSE(wait_running("web", 5s, "", observer).empty()) << status(observer).dump(2);
 }
 
