@@ -69,40 +69,6 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-// True when nothing, not even a socket in TIME_WAIT, holds 127.0.0.1:port (no SO_REUSEADDR:
-// stricter than the agent's own bind).
-bool port_free(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
-// A base port P (peers P..P+2, APIs P+100..P+102) below the ephemeral range, or 0 (then
-// AgentCluster picks, possibly inside it) when that range starts too low.
-int pick_base_port(int nodes) {
-  int ephemeral_low = 32768;
-  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
-  const int lo = 10000, hi = ephemeral_low - vigil::cli::kApiPortOffset - nodes;  // last base
-  if (hi <= lo) return 0;
-  const int span = hi - lo;
-  const int start = (static_cast<int>(::getpid()) * 37) % span;
-  for (int attempt = 0; attempt < 400; ++attempt) {
-    int base = lo + (start + attempt * 211) % span;
-    bool ok = true;
-    for (int i = 0; i < nodes && ok; ++i) {
-      ok = port_free(base + i) && port_free(base + vigil::cli::kApiPortOffset + i);
-    }
-    if (ok) return base;
-  }
-  return 0;
-}
-
 // What the signal thread needs to clean up: the agents' pids and the sleep copy's path.
 std::atomic<pid_t> g_agent_pid[4];
 std::string g_sleep_path;             // set once before the signal thread starts
@@ -458,11 +424,9 @@ int main(int argc, char** argv) {
   fs::permissions(dir + "/rm-sleep", fs::perms::owner_all);
   Bench b;
   b.dir = dir;
-  b.base_port = pick_base_port(3);
+  b.base_port = vigil::cli::find_free_port_range(3);
   if (b.base_port == 0) {
-    std::fprintf(stderr,
-                 "vigil-rm-bench: no free ports below the ephemeral range; "
-                 "AgentCluster picks (a restart may then fail to bind)\n");
+    std::fprintf(stderr, "vigil-rm-bench: no free ports below the ephemeral range\n");
   }
 
   std::vector<double> cold;

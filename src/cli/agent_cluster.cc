@@ -41,12 +41,21 @@ bool port_free(int port) {
 }  // namespace
 
 int find_free_port_range(int nodes) {
-  // Spread runs over the range by pid so parallel test binaries rarely collide.
-  int start = 20000 + (static_cast<int>(::getpid()) * 37) % 20000;
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    int base = 20000 + (start - 20000 + attempt * 211) % 25000;
+  // Below the ephemeral range (ip_local_port_range), so that no outgoing connection of this
+  // machine can take a port an agent must bind again after a restart. Spread over the range
+  // by pid so that parallel test binaries rarely collide.
+  int ephemeral_low = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
+  const int lo = 10000, hi = ephemeral_low - kApiPortOffset - nodes;  // the last base
+  if (hi <= lo) return 0;
+  const int span = hi - lo;
+  const int start = (static_cast<int>(::getpid()) * 37) % span;
+  for (int attempt = 0; attempt < 400; ++attempt) {
+    int base = lo + (start + attempt * 211) % span;
     bool ok = true;
-    for (int i = 0; i < nodes && ok; ++i) ok = port_free(base + i) && port_free(base + 100 + i);
+    for (int i = 0; i < nodes && ok; ++i) {
+      ok = port_free(base + i) && port_free(base + kApiPortOffset + i);
+    }
     if (ok) return base;
   }
   return 0;

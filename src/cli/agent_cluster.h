@@ -84,7 +84,8 @@ class AgentCluster {
   std::map<daemon::ApiRole, std::string> tokens_;
 };
 
-// Picks a base port P such that P..P+N-1 and P+100..P+100+N-1 are free on 127.0.0.1.
+// Picks a base port P such that P..P+N-1 and P+100..P+100+N-1 are free on 127.0.0.1, below
+// the ephemeral port range; 0 if there is none.
 int find_free_port_range(int nodes);
 
 }  // namespace vigil::cli

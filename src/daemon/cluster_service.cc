@@ -38,6 +38,8 @@ using sched::Reported;
 constexpr int64_t kRepublishMs = 500;
 constexpr int64_t kReplanMs = 100;
 constexpr int64_t kEditRepeatMs = 1000;
+// A proposed assignment edit not seen committed after this long was lost (PendingEdits).
+constexpr int64_t kPendingEditMs = 3000;
 constexpr int kDefaultStartTimeoutMs = 20000;
 constexpr int kDefaultStopTimeoutMs = 20000;
 constexpr int kDefaultMonitorTimeoutMs = 20000;
@@ -448,7 +450,8 @@ class ClusterService::Impl {
   // The definition with runtime facts: node states, CLI constraints, assignments and
   // reports. `states` maps node → state name (the leader's view).
   ClusterSnapshot snapshot_of(const ClusterSnapshot& def,
-                              const std::map<std::string, std::string>& states) const {
+                              const std::map<std::string, std::string>& states,
+                              const sched::PendingEdits* pending = nullptr) const {
     ClusterSnapshot s = def;
     s.now_ms = wall_ms();
     s.has_quorum = true;
@@ -518,6 +521,7 @@ class ClusterService::Impl {
     std::map<NodeResource, Assignment> assigned;
     std::map<NodeResource, Reported> reported;
     read_records(&assigned, &reported);
+    if (pending) assigned = pending->overlay(assigned);
     sched::merge_status(s, assigned, reported);
     return s;
   }
@@ -793,8 +797,14 @@ class ClusterService::Impl {
       spdlog::info("{}: coordinator {}", opt_.node,
                    quorum ? "active (leader with a valid lease)" : "paused (no valid lease)");
       had_quorum_ = quorum;
+      pending_.clear();
     }
     if (!quorum) return;
+    if (host_.leader_since_ms() != pending_leader_since_) {
+      pending_leader_since_ = host_.leader_since_ms();
+      pending_.clear();  // proposals of an earlier term were committed or lost: the store says
+      expired_holds_.clear();  // a new leader reckons holds from its own start
+    }
     // A new leader has not heard from everyone yet: for up to one hold it waits for every
     // member (and its executor) before it plans, so that a cold start or a leader change
     // does not mark live nodes offline and pile everything on the nodes it heard first. It
@@ -813,12 +823,31 @@ class ClusterService::Impl {
     publish_node_states(states);
     drop_expired_constraints(now);
     if (!d.snap) return;
-    ClusterSnapshot s = snapshot_of(*d.snap, states);
+    // What this coordinator proposed a moment ago and is not committed yet counts as done:
+    // planning on committed state alone would start an exclusive resource twice.
+    {
+      std::map<NodeResource, Assignment> committed;
+      std::map<NodeResource, Reported> unused;
+      read_records(&committed, &unused);
+      pending_.settle(committed, now, kPendingEditMs);
+    }
+    ClusterSnapshot s = snapshot_of(*d.snap, states, &pending_);
     // Holds: what a silent node holds counts as stopped only once its hold has expired
     // by the leader's reckoning (DESIGN.md "Holds").
+    // Once expired, a hold stays expired until the node is online again: a node that comes
+    // back is heard before its executor has probed, and its stale reports must not count as
+    // running under a revived hold (the copy recovered elsewhere would be stopped for them).
     for (auto& n : s.nodes) {
       if (n.state == NodeState::kUnclean || n.state == NodeState::kOffline) {
-        n.hold_expires_ms = hold_expiry(n.name);
+        auto it = expired_holds_.find(n.name);
+        if (it != expired_holds_.end()) {
+          n.hold_expires_ms = it->second;
+        } else {
+          n.hold_expires_ms = hold_expiry(n.name);
+          if (*n.hold_expires_ms <= now) expired_holds_[n.name] = *n.hold_expires_ms;
+        }
+      } else if (n.state != NodeState::kFenced) {
+        expired_holds_.erase(n.name);
       }
     }
     auto p = sched::plan(s);
@@ -836,6 +865,7 @@ class ClusterService::Impl {
     std::map<NodeResource, Assignment> assigned;
     std::map<NodeResource, Reported> reported;
     read_records(&assigned, &reported);
+    assigned = pending_.overlay(assigned);
     std::map<std::string, const cluster::Resource*> by_id;
     for (const auto& r : d.snap->resources) by_id[r.id] = &r;
     const std::map<std::string, int64_t> gens = restart_generations(*d.snap);
@@ -867,6 +897,7 @@ class ClusterService::Impl {
       if (!st.ok()) {
         spdlog::warn("{}: coordinator: {}: {}", opt_.node, e.why, st.to_string());
       } else {
+        pending_.proposed(e, rev, now);
         record_event("decision", e.resource, e.why, -1, e.node);
       }
     }
@@ -881,6 +912,9 @@ class ClusterService::Impl {
     for (const auto& n : s.nodes) node_state[n.name] = n.state;
     for (const auto& [key, v] : values) {
       if (edited.contains(key) || node_state[key.first] == NodeState::kMaintenance) continue;
+      // Not while an edit of it is being committed (the rewrite would carry the old role),
+      // nor for a stop order.
+      if (pending_.contains(key) || role_of(v, "role") == Role::kStopped) continue;
       auto r = by_id.find(key.second);
       if (r == by_id.end() || !v.is_object()) continue;
       json want = spec_of(*r->second);
@@ -1229,8 +1263,12 @@ class ClusterService::Impl {
         continue;
       }
       if (!act) continue;
-      if (it == mine.end()) {
-        if (l.running) run(l, exec::Action::kStop, "not assigned");
+      if (it == mine.end() || it->second.first.role == Role::kStopped) {
+        // Unassigned, or a stop order: stopped here, and the order's token answered (once the
+        // stop is done) so that the coordinator knows nothing runs here any more.
+        if (it != mine.end()) l.token = it->second.first.token;
+        if (l.running)
+          run(l, exec::Action::kStop, it == mine.end() ? "not assigned" : "stop order");
         continue;
       }
       const Assignment& a = it->second.first;
@@ -1589,6 +1627,9 @@ class ClusterService::Impl {
   uint64_t sync_gen_ = 0;
   bool hold_was_valid_ = false;
   bool had_quorum_ = false;
+  sched::PendingEdits pending_;  // the coordinator's proposals not committed yet
+  int64_t pending_leader_since_ = -1;
+  std::map<std::string, int64_t> expired_holds_;  // node → when its hold expired (leader's view)
   int64_t planned_revision_ = -1;
   int64_t planned_ms_ = 0;
   int64_t now_ms_ = 0;

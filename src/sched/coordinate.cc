@@ -60,10 +60,14 @@ void merge_status(cluster::ClusterSnapshot& s, const std::map<NodeResource, Assi
     if (rep != reported.end() && rep->second.token >= a.token) continue;  // answered
     cluster::ResourceState& st = s.status[key.second][key.first];
     // A demote under way: until the node answers, the copy may still be promoted.
-    const bool promoted = rep != reported.end() && rep->second.state.running &&
-                          rep->second.state.role == Role::kPromoted;
+    const bool was_running = rep != reported.end() && rep->second.state.running;
+    const bool promoted = was_running && rep->second.state.role == Role::kPromoted;
     st.running = true;
-    st.role = promoted ? Role::kPromoted : a.role;
+    if (a.role == Role::kStopped) {
+      st.role = was_running ? rep->second.state.role : Role::kStarted;
+    } else {
+      st.role = promoted ? Role::kPromoted : a.role;
+    }
     st.failed = false;
   }
 }
@@ -88,7 +92,7 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
   // frontier too soon: it waits here until the node answers.
   std::set<std::string> starting, promoting;
   for (const auto& [key, a] : assigned) {
-    if (answered(key, a)) continue;
+    if (answered(key, a) || a.role == Role::kStopped) continue;
     if (!running_as(key, Role::kStarted)) starting.insert(key.second);
     if (a.role == Role::kPromoted && !running_as(key, Role::kPromoted)) {
       promoting.insert(key.second);
@@ -119,6 +123,12 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
     if (!touched.insert(key).second) return;
     out.push_back(AssignmentEdit{false, key.first, key.second, role, std::move(why)});
   };
+  std::map<std::string, NodeState> states;
+  for (const auto& n : s.nodes) states[n.name] = n.state;
+  auto reachable_node = [&](const std::string& node) {
+    auto st = states.find(node);
+    return st != states.end() && reachable(st->second);
+  };
   for (const Action& a : p.actions) {
     if (!a.after.empty() || a.kind == ActionKind::kFence || waits(a)) continue;
     NodeResource key{a.node, a.resource};
@@ -139,9 +149,16 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
         break;
       }
       case ActionKind::kStop:
-        if (it != assigned.end() && touched.insert(key).second) {
-          out.push_back(AssignmentEdit{true, a.node, a.resource, Role::kStopped,
-                                       a.label() + " (" + a.reason + ")"});
+        if (it == assigned.end()) break;
+        if (!reachable_node(a.node)) {
+          if (touched.insert(key).second) {
+            out.push_back(AssignmentEdit{true, a.node, a.resource, Role::kStopped,
+                                         a.label() + " (" + a.reason + ")"});
+          }
+        } else if (it->second.role != Role::kStopped) {
+          put(key, Role::kStopped, a.label() + " (" + a.reason + ")");
+        } else if (answered(key, it->second) && running_as(key, Role::kStarted)) {
+          put(key, Role::kStopped, a.label() + " (" + a.reason + ", again)");
         }
         break;
       case ActionKind::kFence:
@@ -150,8 +167,6 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
   }
   std::set<std::string> known;
   for (const auto& r : s.resources) known.insert(r.id);
-  std::map<std::string, NodeState> states;
-  for (const auto& n : s.nodes) states[n.name] = n.state;
   for (const auto& [key, a] : assigned) {
     if (touched.contains(key)) continue;
     std::string why;
@@ -166,14 +181,44 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
           " and the resource is placed elsewhere";
     } else if (answered(key, a) && !running_as(key, Role::kStarted)) {
       // Failed (or stopped when the hold was lost) there: no stop will come for it, and the
-      // node starts it again once it forgets the failed token (a cleanup, a restart).
-      why = "not running on " + key.first + " and placed elsewhere";
+      // node starts it again once it forgets the failed token (a cleanup, a restart). Or a
+      // stop order that was carried out.
+      why = a.role == Role::kStopped ? "stopped there: the stop order is done"
+                                     : "not running on " + key.first + " and placed elsewhere";
     } else {
       continue;
     }
     touched.insert(key);
     out.push_back(AssignmentEdit{true, key.first, key.second, Role::kStopped,
                                  "stop " + key.second + " on " + key.first + " (" + why + ")"});
+  }
+  return out;
+}
+
+void PendingEdits::proposed(const AssignmentEdit& e, int64_t revision, int64_t now_ms) {
+  pending_[{e.node, e.resource}] = Pending{e.remove, e.role, revision, now_ms};
+}
+
+size_t PendingEdits::settle(const std::map<NodeResource, Assignment>& committed, int64_t now_ms,
+                            int64_t timeout_ms) {
+  std::erase_if(pending_, [&](const auto& kv) {
+    const Pending& p = kv.second;
+    auto it = committed.find(kv.first);
+    if (it == committed.end()) return p.remove || now_ms - p.at_ms > timeout_ms;
+    return it->second.token > p.revision || now_ms - p.at_ms > timeout_ms;
+  });
+  return pending_.size();
+}
+
+std::map<NodeResource, Assignment> PendingEdits::overlay(
+    const std::map<NodeResource, Assignment>& committed) const {
+  std::map<NodeResource, Assignment> out = committed;
+  for (const auto& [key, p] : pending_) {
+    if (p.remove) {
+      out.erase(key);
+    } else {
+      out[key] = Assignment{p.role, kPendingToken};
+    }
   }
   return out;
 }

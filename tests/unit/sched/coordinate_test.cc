@@ -142,6 +142,82 @@ TEST(MergeStatus, AssignmentCountsAsRunningInTheAssignedRole) {
   EXPECT_EQ(s.status["pg"]["n2"].role, Role::kUnpromoted);
 }
 
+TEST(MergeStatus, UnansweredStopOrderCountsAsRunningInTheReportedRole) {
+  ClusterSnapshot s = cluster_of({"n1", "n2", "n3"}, {prim("pg")});
+  s.clones.push_back(promotable("pg-clone", "pg"));
+  merge_status(
+      s,
+      {{{"n1", "pg"}, Assignment{Role::kStopped, 9}},
+       {{"n2", "pg"}, Assignment{Role::kStopped, 9}},
+       {{"n3", "pg"}, Assignment{Role::kStopped, 9}}},
+      {{{"n1", "pg"}, report(true, 7, Role::kPromoted)}, {{"n2", "pg"}, report(false, 7)}});
+  EXPECT_TRUE(s.status["pg"]["n1"].running);
+  EXPECT_EQ(s.status["pg"]["n1"].role, Role::kPromoted);
+  // Reported stopped (or no report): a start may still be under way there.
+  EXPECT_TRUE(s.status["pg"]["n2"].running);
+  EXPECT_EQ(s.status["pg"]["n2"].role, Role::kStarted);
+  EXPECT_TRUE(s.status["pg"]["n3"].running);
+  EXPECT_EQ(s.status["pg"]["n3"].role, Role::kStarted);
+}
+
+TEST(MergeStatus, AnsweredStopOrderIsWhatTheNodeReports) {
+  ClusterSnapshot s = cluster_of({"n1"}, {prim("web")});
+  merge_status(s, {{{"n1", "web"}, Assignment{Role::kStopped, 9}}},
+               {{{"n1", "web"}, report(false, 9)}});
+  EXPECT_FALSE(s.status["web"]["n1"].running);
+}
+
+// ---- PendingEdits ----------------------------------------------------------------------------
+
+TEST(PendingEdits, PendingWriteShowsAsUnansweredUntilCommitted) {
+  PendingEdits pe;
+  pe.proposed(AssignmentEdit{false, "n1", "db", Role::kStarted, "start"}, 10, 1000);
+  Assigned committed;
+  EXPECT_EQ(pe.settle(committed, 1001, 3000), 1u);
+  Assigned view = pe.overlay(committed);
+  ASSERT_TRUE(view.contains({"n1", "db"}));
+  EXPECT_EQ((view[{"n1", "db"}].role), Role::kStarted);
+  EXPECT_EQ((view[{"n1", "db"}].token), PendingEdits::kPendingToken);
+  ClusterSnapshot s = cluster_of({"n1"}, {prim("db", true)});
+  merge_status(s, view, {{{"n1", "db"}, report(false, 9)}});
+  EXPECT_TRUE(s.status["db"]["n1"].running);  // possibly running: the start is on its way
+
+  // An older record of the key does not settle it; a write after `revision` does.
+  committed[{"n1", "db"}] = Assignment{Role::kStopped, 7};
+  EXPECT_EQ(pe.settle(committed, 1002, 3000), 1u);
+  EXPECT_EQ((pe.overlay(committed)[{"n1", "db"}].token), PendingEdits::kPendingToken);
+  committed[{"n1", "db"}] = Assignment{Role::kStarted, 11};
+  EXPECT_EQ(pe.settle(committed, 1003, 3000), 0u);
+  EXPECT_EQ((pe.overlay(committed)[{"n1", "db"}].token), 11);
+}
+
+TEST(PendingEdits, PendingDeleteHidesTheRecordUntilItIsGone) {
+  PendingEdits pe;
+  pe.proposed(AssignmentEdit{true, "n2", "db", Role::kStopped, "gone"}, 10, 1000);
+  Assigned committed{{{"n2", "db"}, Assignment{Role::kStarted, 5}}};
+  EXPECT_EQ(pe.settle(committed, 1001, 3000), 1u);
+  EXPECT_FALSE(pe.overlay(committed).contains({"n2", "db"}));
+  EXPECT_TRUE(pe.contains({"n2", "db"}));
+  committed.clear();
+  EXPECT_EQ(pe.settle(committed, 1002, 3000), 0u);
+  EXPECT_FALSE(pe.contains({"n2", "db"}));
+}
+
+TEST(PendingEdits, LostProposalIsForgottenAfterTheTimeout) {
+  PendingEdits pe;
+  pe.proposed(AssignmentEdit{false, "n1", "db", Role::kStarted, "start"}, 10, 1000);
+  EXPECT_EQ(pe.settle({}, 4000, 3000), 1u);
+  EXPECT_EQ(pe.settle({}, 4001, 3000), 0u);
+  EXPECT_TRUE(pe.overlay({}).empty());
+}
+
+TEST(PendingEdits, TheLastProposalOfAKeyWins) {
+  PendingEdits pe;
+  pe.proposed(AssignmentEdit{false, "n1", "db", Role::kStarted, "start"}, 10, 1000);
+  pe.proposed(AssignmentEdit{false, "n1", "db", Role::kStopped, "stop"}, 10, 1001);
+  EXPECT_EQ((pe.overlay({})[{"n1", "db"}].role), Role::kStopped);
+}
+
 TEST(MergeStatus, StaleReportCountsAsRunningButKeepsItsFailCount) {
   // The node answered token 3 with a failure; the coordinator rewrote the assignment (5) to
   // retry: until the node answers 5, the retry may be under way.
@@ -315,7 +391,7 @@ TEST(NextEdits, DemoteRewritesTheRole) {
   EXPECT_EQ(brief(next_edits(s, p, assigned, reported)), Strings{"put n1/pg unpromoted"});
 }
 
-TEST(NextEdits, StopDeletesTheAssignment) {
+TEST(NextEdits, StopWritesAStopOrder) {
   ClusterSnapshot s = cluster_of({"n1"}, {prim("web")});
   Plan p;
   p.actions = {act(1, ActionKind::kStop, "web", "n1", {}, "stop")};
@@ -323,7 +399,53 @@ TEST(NextEdits, StopDeletesTheAssignment) {
   Reports reported{{{"n1", "web"}, report(true, 4)}};
   auto edits = next_edits(s, p, assigned, reported);
   ASSERT_EQ(edits.size(), 1u);
-  EXPECT_EQ(edits[0], (AssignmentEdit{true, "n1", "web", Role::kStopped, "stop web on n1 (stop)"}));
+  EXPECT_EQ(edits[0],
+            (AssignmentEdit{false, "n1", "web", Role::kStopped, "stop web on n1 (stop)"}));
+}
+
+TEST(NextEdits, StopOnAnUnreachableNodeDeletesTheAssignment) {
+  // It cannot answer a stop order: the assignment goes, and holds decide the rest.
+  ClusterSnapshot s = cluster_of({"n1", "n2"}, {prim("web")});
+  set_state(s, "n2", NodeState::kUnclean);
+  Plan p;
+  p.actions = {act(1, ActionKind::kStop, "web", "n2", {}, "stop")};
+  Assigned assigned{{{"n2", "web"}, Assignment{Role::kStarted, 4}}};
+  EXPECT_EQ(brief(next_edits(s, p, assigned, {{{"n2", "web"}, report(true, 4)}})),
+            Strings{"delete n2/web"});
+}
+
+TEST(NextEdits, StopOrderIsWrittenOnceAndAgainOnlyIfAnsweredAndStillRunning) {
+  ClusterSnapshot s = cluster_of({"n1"}, {prim("web")});
+  Plan p;
+  p.actions = {act(1, ActionKind::kStop, "web", "n1", {}, "stop")};
+  Assigned assigned{{{"n1", "web"}, Assignment{Role::kStopped, 8}}};
+  // Unanswered: wait.
+  EXPECT_EQ(brief(next_edits(s, p, assigned, {{{"n1", "web"}, report(true, 4)}})), Strings{});
+  // Answered, yet it runs (the stop failed): ask again.
+  EXPECT_EQ(brief(next_edits(s, p, assigned, {{{"n1", "web"}, report(true, 8)}})),
+            Strings{"put n1/web stopped"});
+}
+
+TEST(NextEdits, CarriedOutStopOrderIsDeleted) {
+  ClusterSnapshot s = cluster_of({"n1"}, {prim("web")});
+  Plan p;
+  Assigned assigned{{{"n1", "web"}, Assignment{Role::kStopped, 8}}};
+  auto edits = next_edits(s, p, assigned, {{{"n1", "web"}, report(false, 8)}});
+  ASSERT_EQ(edits.size(), 1u);
+  EXPECT_EQ(edits[0], (AssignmentEdit{true, "n1", "web", Role::kStopped,
+                                      "stop web on n1 (stopped there: the stop order is done)"}));
+  // Not yet carried out: kept.
+  EXPECT_EQ(brief(next_edits(s, p, assigned, {{{"n1", "web"}, report(false, 4)}})), Strings{});
+}
+
+TEST(NextEdits, StopOrderOfAResourcePlacedThereAgainBecomesAStart) {
+  ClusterSnapshot s = cluster_of({"n1"}, {prim("web")});
+  Plan p;
+  p.placement["web"] = {Placed{"n1"}};
+  p.actions = {act(1, ActionKind::kStart, "web", "n1")};
+  Assigned assigned{{{"n1", "web"}, Assignment{Role::kStopped, 8}}};
+  EXPECT_EQ(brief(next_edits(s, p, assigned, {{{"n1", "web"}, report(false, 8)}})),
+            Strings{"put n1/web started"});
 }
 
 TEST(NextEdits, StopOfAnUnassignedResourceWritesNothing) {
@@ -351,23 +473,31 @@ TEST(NextEdits, MoveRunsTheStopFirstAndTheStartOnceItIsDone) {
   Plan p = plan_of(s);
   ASSERT_EQ(labels(p), (Strings{"stop db on n1", "start db on n2 (after)"}));
   auto edits = next_edits(s, p, assigned, reported);
-  EXPECT_EQ(brief(edits), Strings{"delete n1/db"});
+  EXPECT_EQ(brief(edits), Strings{"put n1/db stopped"});
   ASSERT_EQ(edits.size(), 1u);
   EXPECT_EQ(edits[0].why, "stop db on n1 (move)");
 
-  // Deleted, but n1 has not reported the stop yet: the start still waits.
-  assigned.clear();
+  // The stop order is written, but n1 has not answered it yet: the start still waits.
+  assigned[{"n1", "db"}] = Assignment{Role::kStopped, 9};
   s = merged(def, assigned, reported);
   p = plan_of(s);
   EXPECT_EQ(labels(p), (Strings{"stop db on n1", "start db on n2 (after)"}));
   EXPECT_EQ(brief(next_edits(s, p, assigned, reported)), Strings{});
 
-  // n1 reports the stop: the start is the frontier now.
+  // Even when n1's last report says it does not run: a start may still be under way there.
   reported[{"n1", "db"}] = report(false, 4);
   s = merged(def, assigned, reported);
   p = plan_of(s);
+  EXPECT_EQ(labels(p), (Strings{"stop db on n1", "start db on n2 (after)"}));
+  EXPECT_EQ(brief(next_edits(s, p, assigned, reported)), Strings{});
+
+  // n1 answers the stop order: the start is the frontier now, and the order is cleared.
+  reported[{"n1", "db"}] = report(false, 9);
+  s = merged(def, assigned, reported);
+  p = plan_of(s);
   EXPECT_EQ(labels(p), Strings{"start db on n2"});
-  EXPECT_EQ(brief(next_edits(s, p, assigned, reported)), Strings{"put n2/db started"});
+  EXPECT_EQ(brief(next_edits(s, p, assigned, reported)),
+            (Strings{"put n2/db started", "delete n1/db"}));
 }
 
 TEST(NextEdits, ActionsWithPredecessorsWriteNothing) {
@@ -558,7 +688,7 @@ TEST(NextEdits, EditsFollowTheActionOrderThenTheCleanUp) {
                     {{"n1", "zz"}, Assignment{Role::kStarted, 3}},
                     {{"n2", "c"}, Assignment{Role::kStarted, 4}}};
   EXPECT_EQ(brief(next_edits(s, p, assigned, {})),
-            (Strings{"delete n1/b", "put n1/c started", "put n1/a started", "delete n1/zz",
+            (Strings{"put n1/b stopped", "put n1/c started", "put n1/a started", "delete n1/zz",
                      "delete n2/a", "delete n2/c"}));
 }
 
@@ -711,22 +841,41 @@ class FakeCluster {
 
   // Runs rounds until the plan is empty, the edits too and everything is answered; returns
   // the number of rounds, or -1 after `max_rounds`.
+  //
+  // With `commit_lag_` > 0 an edit reaches the store (and the executors) that many rounds
+  // after it was proposed, and the coordinator plans meanwhile, as the daemon does: on the
+  // committed state with its PendingEdits overlaid (unless `use_pending_` is off, to show
+  // that the checkers catch what the overlay prevents).
   int converge(int max_rounds = 60) {
     for (int round = 0; round < max_rounds; ++round) {
-      ClusterSnapshot s = merged(def_, assigned_, reported_);
+      ++round_;
+      commit_due();
+      pending_.settle(assigned_, round_, 1000);
+      Assigned view = use_pending_ ? pending_.overlay(assigned_) : assigned_;
+      ClusterSnapshot s = merged(def_, view, reported_);
       auto p = plan(s);
       if (!p) {
         violations_.push_back("plan: " + p.error().message());
         return -1;
       }
       plan_ = *p;
-      auto edits = next_edits(s, *p, assigned_, reported_);
-      if (p->actions.empty() && edits.empty() && idle()) return round;
-      apply(edits);
+      auto edits = next_edits(s, *p, view, reported_);
+      if (p->actions.empty() && edits.empty() && idle() && in_flight_.empty()) return round;
+      if (commit_lag_ > 0) {
+        for (const auto& e : edits) {
+          in_flight_.push_back({round_ + commit_lag_, e});
+          pending_.proposed(e, revision_, round_);
+        }
+      } else {
+        apply(edits);
+      }
       for (const auto& n : def_.nodes) step(n.name);
     }
     return -1;
   }
+
+  int commit_lag_ = 0;
+  bool use_pending_ = true;
 
   // The node is lost: what ran there is gone, its reports stay in the store.
   void lose(const std::string& node, NodeState state) {
@@ -795,7 +944,9 @@ class FakeCluster {
   std::string where_assigned(const std::string& resource) const {
     std::string out;
     for (const auto& [key, a] : assigned_) {
-      if (key.second == resource) out += (out.empty() ? "" : " ") + key.first;
+      if (key.second == resource && a.role != Role::kStopped) {
+        out += (out.empty() ? "" : " ") + key.first;
+      }
     }
     return out;
   }
@@ -846,6 +997,16 @@ class FakeCluster {
     return st == NodeState::kOnline || st == NodeState::kStandby;
   }
 
+  void commit_due() {
+    std::vector<AssignmentEdit> due;
+    std::erase_if(in_flight_, [&](const auto& f) {
+      if (f.first > round_) return false;
+      due.push_back(f.second);
+      return true;
+    });
+    apply(due);
+  }
+
   void apply(const std::vector<AssignmentEdit>& edits) {
     for (const auto& e : edits) {
       NodeResource key{e.node, e.resource};
@@ -883,8 +1044,15 @@ class FakeCluster {
       Local& l = local_[key];
       if (l.busy != Op::kNone) continue;
       auto it = assigned_.find(key);
-      if (it == assigned_.end()) {
-        if (l.running) begin(key, l, Op::kStop);
+      if (it == assigned_.end() || it->second.role == Role::kStopped) {
+        // Unassigned, or a stop order: stopped, and the order's token answered.
+        bool answer = it != assigned_.end() && l.token != it->second.token;
+        if (answer) l.token = it->second.token;
+        if (l.running) {
+          begin(key, l, Op::kStop);
+        } else if (answer) {
+          publish(key, l);
+        }
         continue;
       }
       const Assignment& a = it->second;
@@ -1041,6 +1209,9 @@ class FakeCluster {
 
   std::map<NodeResource, Local> local_;
   int64_t revision_ = 0;
+  int64_t round_ = 0;
+  PendingEdits pending_;
+  std::vector<std::pair<int64_t, AssignmentEdit>> in_flight_;  // (round it commits, edit)
   Plan plan_;
 };
 
@@ -1142,6 +1313,67 @@ TEST(CoordinatorLoop, FailedStartMovesAndACleanupDoesNotStartItTwice) {
   EXPECT_GE(d.converge(), 0);
   EXPECT_EQ(joined(d.violations_), "");
   EXPECT_EQ(d.where_assigned("db"), "n2");
+}
+
+TEST(CoordinatorLoop, StopWhileTheStartIsUnderWayWaitsForIt) {
+  // n1 is slow to start db; the operator puts n1 in standby before it finished. The stop
+  // order is answered only after the start completed and the stop ran: n2 waits for that.
+  FakeCluster c(cluster_of({"n1", "n2"}, {prim("db", true)}));
+  c.delay_[{"n1", "db"}] = 4;
+  c.delay_[{"n2", "db"}] = 2;
+  ASSERT_EQ(c.converge(2), -1);  // the start on n1 is under way
+  ASSERT_EQ(c.where_assigned("db"), "n1");
+  set_state(c.def_, "n1", NodeState::kStandby);
+  EXPECT_GE(c.converge(), 0);
+  EXPECT_EQ(joined(c.violations_), "");
+  c.expect_assignments_match_placement();
+  EXPECT_EQ(c.where_assigned("db"), "n2");
+}
+
+// Proposals commit two rounds after they are made; the coordinator plans in between.
+TEST(CoordinatorLoop, CommitLagChangesNothing) {
+  for (int lag : {1, 2, 3}) {
+    FakeCluster c(busy_cluster());
+    c.commit_lag_ = lag;
+    for (const auto& n : c.def_.nodes) c.delay_[{n.name, "db"}] = 2;
+    EXPECT_GT(c.converge(), 0) << lag;
+    EXPECT_EQ(joined(c.violations_), "") << lag;
+    c.expect_assignments_match_placement();
+    const std::string was = c.where_assigned("db");
+    set_state(c.def_, was, NodeState::kStandby);
+    set_state(c.def_, "n4", NodeState::kOnline);
+    EXPECT_GE(c.converge(), 0) << lag;
+    EXPECT_EQ(joined(c.violations_), "") << lag;
+    c.expect_assignments_match_placement();
+    c.lose(c.where_assigned("db"), NodeState::kOffline);
+    EXPECT_GE(c.converge(), 0) << lag;
+    EXPECT_EQ(joined(c.violations_), "") << lag;
+    c.expect_assignments_match_placement();
+  }
+}
+
+// A plan made while a start is still being committed: the operator moves db to n2 right
+// after the coordinator proposed its start on n1. The pending start counts as possibly
+// running, so n1 is told to stop before n2 starts. Without the overlay the checker sees db
+// assigned on both.
+TEST(CoordinatorLoop, PlanDuringACommitSeesThePendingStart) {
+  for (bool use_pending : {true, false}) {
+    FakeCluster c(cluster_of({"n1", "n2"}, {prim("db", true)}));
+    c.commit_lag_ = 2;
+    c.use_pending_ = use_pending;
+    ASSERT_EQ(c.converge(1), -1);  // start on n1 proposed, not committed
+    c.def_.locations.push_back(cluster::LocationConstraint{
+        .id = "move-db", .resource = "db", .score = cluster::kInfinity, .node = "n2"});
+    EXPECT_GE(c.converge(), 0);
+    if (use_pending) {
+      EXPECT_EQ(joined(c.violations_), "");
+      c.expect_assignments_match_placement();
+      EXPECT_EQ(c.where_assigned("db"), "n2");
+    } else {
+      EXPECT_NE(joined(c.violations_).find("exclusive db assigned on n1 n2"), std::string::npos)
+          << joined(c.violations_);
+    }
+  }
 }
 
 TEST(CoordinatorLoop, PromotionMovesWithoutTwoPromotedCopies) {
