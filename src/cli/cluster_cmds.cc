@@ -47,12 +47,17 @@ void print_status(const json& raft, const json& c) {
   std::printf("Resources:\n");
   if (c["resources"].empty()) std::printf("  (none: apply a cluster definition)\n");
   for (const auto& r : c["resources"]) {
-    std::string where, failures;
+    std::string where, failures, pending;
     for (const auto& on : r["nodes"]) {
       if (on.value("running", false)) {
         std::string role = str(on, "role");
         where +=
             (where.empty() ? "" : " ") + str(on, "node") + (role == "promoted" ? "(promoted)" : "");
+      }
+      if (on.contains("pending")) {
+        std::string verb = str(on, "pending");  // start, stop, promote, demote
+        verb = verb == "stop" ? "stopping" : verb.substr(0, verb.size() - 1) + "ing";
+        pending += (pending.empty() ? "" : ", ") + verb + " on " + str(on, "node");
       }
       if (on.value("fail_count", 0LL) > 0 || on.value("failed", false)) {
         long long fc = on.value("fail_count", 0LL);
@@ -61,9 +66,10 @@ void print_status(const json& raft, const json& c) {
                     (on.value("failed", false) ? " (failed)" : "");
       }
     }
-    std::printf("  %-12s %-22s %s%s%s\n", str(r, "id").c_str(), str(r, "agent").c_str(),
+    std::printf("  %-12s %-22s %s%s%s%s%s\n", str(r, "id").c_str(), str(r, "agent").c_str(),
                 where.empty() ? "stopped" : ("started on " + where).c_str(),
-                failures.empty() ? "" : "; ", failures.c_str());
+                pending.empty() ? "" : "; ", pending.c_str(), failures.empty() ? "" : "; ",
+                failures.c_str());
   }
   if (!c["warnings"].empty()) {
     std::printf("Warnings:\n");
@@ -226,8 +232,13 @@ int cmd_resource(const ClientTarget& to, const ResourceOpOptions& o, bool as_jso
       for (const auto& res : st["resources"]) {
         if (str(res, "id") != o.resource) continue;
         for (const auto& on : res["nodes"]) {
-          if (!on.value("running", false)) continue;
-          (str(on, "node") == o.node ? there : elsewhere) = true;
+          const bool pending = on.contains("pending");
+          if (!on.value("running", false) && !pending) continue;
+          if (str(on, "node") != o.node) {
+            elsewhere = true;  // runs there, or may (a stop not answered yet)
+          } else if (!pending) {
+            there = true;  // runs there, and the start is answered
+          }
         }
       }
       if (there && !elsewhere) {

@@ -539,18 +539,42 @@ class ClusterService::Impl {
       nodes.push_back({{"name", n.name}, {"state", cluster::node_state_name(n.state)}});
     }
     j["nodes"] = nodes;
+    // "running" is what the node reported; an assignment it has not answered yet shows as
+    // "pending" (start, stop, promote, demote). The plan below counts it as possibly running.
+    std::map<NodeResource, Assignment> assigned;
+    std::map<NodeResource, Reported> reported;
+    read_records(&assigned, &reported);
     json res = json::array();
     for (const auto& r : s.resources) {
       json on = json::array();
       auto it = s.status.find(r.id);
       if (it != s.status.end()) {
         for (const auto& [node, st] : it->second) {
-          if (!st.running && !st.failed && st.fail_count == 0) continue;
-          on.push_back({{"node", node},
-                        {"running", st.running},
-                        {"role", role_str(st.role)},
-                        {"failed", st.failed},
-                        {"fail_count", st.fail_count}});
+          auto rep = reported.find({node, r.id});
+          const bool running = rep != reported.end() && rep->second.state.running;
+          const Role role = running ? rep->second.state.role : Role::kStarted;
+          std::string pending;
+          if (auto a = assigned.find({node, r.id});
+              a != assigned.end() &&
+              (rep == reported.end() || rep->second.token < a->second.token)) {
+            if (a->second.role == Role::kStopped) {
+              pending = "stop";
+            } else if (!running) {
+              pending = "start";
+            } else if (a->second.role == Role::kPromoted && role != Role::kPromoted) {
+              pending = "promote";
+            } else if (a->second.role != Role::kPromoted && role == Role::kPromoted) {
+              pending = "demote";
+            }
+          }
+          if (!running && pending.empty() && !st.failed && st.fail_count == 0) continue;
+          json e{{"node", node},
+                 {"running", running},
+                 {"role", role_str(role)},
+                 {"failed", st.failed},
+                 {"fail_count", st.fail_count}};
+          if (!pending.empty()) e["pending"] = pending;
+          on.push_back(std::move(e));
         }
       }
       res.push_back({{"id", r.id}, {"agent", r.agent}, {"nodes", on}});

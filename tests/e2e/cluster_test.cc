@@ -94,6 +94,7 @@ class ClusterE2e : public ::testing::Test {
 
   void TearDown() override {
     e_.reset();  // agents first (SIGKILL), then what they supervised
+    if (!lsb_script_.empty()) fs::remove(lsb_script_);
     if (!dir_.empty()) {
       std::string cmd = "pkill -9 -f '" + dir_ + "/svc-sleep' >/dev/null 2>&1";
       (void)std::system(cmd.c_str());
@@ -209,6 +210,7 @@ class ClusterE2e : public ::testing::Test {
 
   std::unique_ptr<E2eCluster> e_;
   std::string dir_;
+  std::string lsb_script_;  // an init script the LSB test installed in /etc/init.d
 };
 
 TEST_F(ClusterE2e, ApplyRunsRecoversMovesAndRemoves) {
@@ -583,7 +585,7 @@ TEST_F(ClusterE2e, NginxAgentStartsMonitorsRecovers) {
   if (!fs::exists("/usr/lib/ocf/resource.d/heartbeat/nginx") || !fs::exists("/usr/sbin/nginx")) {
     GTEST_SKIP() << "nginx or its resource agent is missing (scripts/setup.sh installs them)";
   }
-  const int port = 20000 + (::getpid() * 13) % 20000;
+  const int port = 10000 + (::getpid() * 13) % 20000;  // below the ephemeral range
   const std::string www = dir_ + "/www";
   fs::create_directories(www);
   write_file(www + "/index.html", "hello from vigil\n");
@@ -666,6 +668,83 @@ TEST_F(ClusterE2e, NginxAgentStartsMonitorsRecovers) {
   while (::kill(again, 0) == 0 && Clock::now() - t0 < 20s) std::this_thread::sleep_for(20ms);
   EXPECT_NE(::kill(again, 0), 0) << status().dump(2);
   EXPECT_FALSE(serving());
+}
+
+// An LSB init script, installed in /etc/init.d for the test (the executor runs scripts from
+// there, as Pacemaker does): started, its status polled as the monitor, the daemon killed
+// and started again, stopped on disable.
+TEST_F(ClusterE2e, LsbInitScriptStartsMonitorsRecovers) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (installs a script in /etc/init.d)";
+  const std::string name = "vigil-e2e-" + std::to_string(::getpid());
+  const std::string pidfile = dir_ + "/lsb.pid";
+  lsb_script_ = "/etc/init.d/" + name;
+  write_file(lsb_script_,
+             "#!/bin/sh\n"
+             "### BEGIN INIT INFO\n"
+             "# Provides:          " +
+                 name +
+                 "\n"
+                 "# Required-Start:\n"
+                 "# Required-Stop:\n"
+                 "# Default-Start:\n"
+                 "# Default-Stop:\n"
+                 "# Short-Description: a daemon of Vigil's end-to-end tests\n"
+                 "### END INIT INFO\n"
+                 "PID=" +
+                 pidfile +
+                 "\n"
+                 "alive() { [ -f $PID ] && kill -0 \"$(cat $PID)\" 2>/dev/null; }\n"
+                 "case \"$1\" in\n"
+                 "  start) alive && exit 0\n"
+                 "    setsid " +
+                 dir_ +
+                 "/svc-sleep 100000 </dev/null >/dev/null 2>&1 &\n"
+                 "    echo $! > $PID; exit 0 ;;\n"
+                 "  stop) alive && kill \"$(cat $PID)\"; rm -f $PID; exit 0 ;;\n"
+                 "  status) alive && exit 0; [ -f $PID ] && exit 1; exit 3 ;;\n"
+                 "  restart|force-reload) \"$0\" stop; exec \"$0\" start ;;\n"
+                 "  *) echo \"usage: $0 start|stop|status\" >&2; exit 2 ;;\n"
+                 "esac\n");
+  fs::permissions(lsb_script_, fs::perms::owner_all | fs::perms::group_read |
+                                   fs::perms::group_exec | fs::perms::others_read |
+                                   fs::perms::others_exec);
+  write_file(dir_ + "/cluster.yaml",
+             "resources:\n"
+             "  - id: legacy\n"
+             "    agent: lsb:" +
+                 name +
+                 "\n"
+                 "    operations:\n"
+                 "      - {name: monitor, interval_ms: 200, timeout_ms: 5000}\n");
+  auto [rc, out] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(1));
+  ASSERT_EQ(rc, 0) << out;
+  auto daemon_pid = [&] { return static_cast<pid_t>(std::atol(read_file(pidfile).c_str())); };
+  ASSERT_FALSE(wait_running("legacy", 20s).empty()) << status().dump(2);
+  pid_t first = daemon_pid();
+  ASSERT_GT(first, 1);
+  ASSERT_EQ(::kill(first, 0), 0);
+
+  // The daemon dies: `status` says 1 (dead, pid file left), and it is started again.
+  auto t0 = Clock::now();
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  pid_t again = first;
+  while (Clock::now() - t0 < 20s) {
+    again = daemon_pid();
+    if (again > 1 && again != first && ::kill(again, 0) == 0) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_NE(again, first) << status().dump(2);
+  std::printf("  LSB daemon killed (monitor 200 ms) → started again: %lld ms\n",
+              static_cast<long long>((Clock::now() - t0) / 1ms));
+  EXPECT_FALSE(wait_running("legacy", 10s).empty()) << status().dump(2);
+
+  // Disabled: the script's stop runs.
+  auto [d_rc, d_out] = vigil_cli("resource disable legacy --api " + api(2));
+  ASSERT_EQ(d_rc, 0) << d_out;
+  t0 = Clock::now();
+  while (::kill(again, 0) == 0 && Clock::now() - t0 < 20s) std::this_thread::sleep_for(20ms);
+  EXPECT_NE(::kill(again, 0), 0) << status().dump(2);
+  EXPECT_FALSE(fs::exists(pidfile));
 }
 
 }  // namespace
