@@ -17,6 +17,7 @@
 #include "api/request.h"
 #include "api/store_json.h"
 #include "exec/runner.h"
+#include "net/vip.h"
 #include "sched/io/case_yaml.h"
 #include "sched/plan.h"
 #include "sched/render.h"
@@ -189,6 +190,7 @@ class ClusterService::Impl {
   Impl(asio::io_context& io, StoreService& store, ClusterHost& host, ClusterServiceOptions o)
       : io_(io), store_(store), host_(host), opt_(std::move(o)), runner_(io, runner_options()) {
     runner_.set_exit_handler([this](const exec::ProcessExit& e) { on_process_exit(e); });
+    runner_.register_class("vip", vip_driver_);
   }
 
   ~Impl() {
@@ -1212,6 +1214,20 @@ class ClusterService::Impl {
     std::string last_why;  // why the running action was started, for events
   };
 
+  // Removes the address of every exclusive vip resource (VipDriver::remove_now); false if
+  // one failed (logged).
+  bool drop_vips() {
+    bool ok = true;
+    for (auto& [id, l] : local_) {
+      if (!l.spec.exclusive || l.spec.spec.agent.class_name != "vip") continue;
+      if (Status s = vip_driver_->remove_now(l.spec.spec); !s.ok()) {
+        spdlog::error("{}: hold lost: removing vip {}: {}", opt_.node, id, s.message());
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
   exec::AgentRunner::Options runner_options() const {
     exec::AgentRunner::Options o;
     o.ocf_root = opt_.ocf_root;
@@ -1266,6 +1282,13 @@ class ClusterService::Impl {
       }
     }
     const bool act = hold && synced_ && !maintenance;
+    // Hold lost: VIPs go first, at once and synchronously, before the stops below (which
+    // then find them gone). Once per loss, again while a removal fails.
+    if (hold) {
+      vips_dropped_ = false;
+    } else if (!vips_dropped_) {
+      vips_dropped_ = drop_vips();
+    }
     for (auto& [id, l] : local_) {
       if (!l.probed || l.busy) continue;
       auto it = mine.find(id);
@@ -1636,6 +1659,8 @@ class ClusterService::Impl {
   ClusterHost& host_;
   ClusterServiceOptions opt_;
   exec::AgentRunner runner_;
+  std::shared_ptr<net::VipDriver> vip_driver_ = std::make_shared<net::VipDriver>(io_);
+  bool vips_dropped_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   Definition def_;
   std::map<std::string, Local> local_;
