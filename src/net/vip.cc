@@ -867,6 +867,53 @@ struct Probe : std::enable_shared_from_this<Probe> {
   std::function<void(Outcome)> on_done;
 };
 
+// While an IPv4 VIP runs with arp_refresh_ms set: every ARP from another MAC whose sender
+// is the VIP (a host that took it, or a stale neighbour announcing it) calls `on_claim`.
+// IPv6 has no watch: an ETH_P_IPV6 socket would copy every IPv6 packet of the interface.
+struct ArpWatch : std::enable_shared_from_this<ArpWatch> {
+  ArpWatch(asio::io_context& io, IpAddress v, LinkInfo l) : sock(io), vip(v), link(std::move(l)) {}
+
+  Status start(std::function<void(const MacAddress&)> cb) {
+    on_claim = std::move(cb);
+    ASSIGN_OR_RETURN(int fd, packet_socket(link.index, kEtherTypeArp, link.name));
+    sock.assign(fd);
+    wait_readable();
+    return Status();
+  }
+  void stop() {
+    on_claim = nullptr;
+    boost::system::error_code ignored;
+    sock.close(ignored);
+  }
+  void wait_readable() {
+    auto self = shared_from_this();
+    sock.async_wait(asio::posix::stream_descriptor::wait_read,
+                    [self](const boost::system::error_code& ec) {
+                      if (ec || !self->on_claim) return;
+                      self->read_all();
+                      if (self->on_claim) self->wait_readable();
+                    });
+  }
+  void read_all() {
+    char buf[256];
+    for (int i = 0; i < 64 && on_claim; ++i) {
+      sockaddr_ll from{};
+      socklen_t fl = sizeof from;
+      ssize_t n = ::recvfrom(sock.native_handle(), buf, sizeof buf, MSG_DONTWAIT,
+                             reinterpret_cast<sockaddr*>(&from), &fl);
+      if (n < 0) return;
+      if (from.sll_pkttype == PACKET_OUTGOING) continue;
+      auto arp = parse_arp_frame(std::string_view(buf, static_cast<size_t>(n)));
+      if (arp && arp_claim(*arp, vip, link.mac) == Claim::kOwner) on_claim(arp->sha);
+    }
+  }
+
+  asio::posix::stream_descriptor sock;
+  IpAddress vip;
+  LinkInfo link;
+  std::function<void(const MacAddress&)> on_claim;
+};
+
 // The address(es) of the VIP now: on `nic` if set, else on any interface.
 std::vector<AddrInfo> find_present(const VipParams& p, const NetInventory& inv) {
   std::vector<AddrInfo> out;
@@ -919,7 +966,9 @@ struct VipDriver::Impl : std::enable_shared_from_this<Impl> {
     uint64_t gen = 0;  // bumped by start, stop and remove_now: stale callbacks see it changed
     std::unique_ptr<asio::steady_timer> timer;  // next announcement (burst or refresh)
     bool announcing = false;
-    std::shared_ptr<Probe> probe;  // a start's probe in flight
+    std::shared_ptr<Probe> probe;     // a start's probe in flight
+    std::shared_ptr<ArpWatch> watch;  // while running with arp_refresh_ms (IPv4)
+    Clock::time_point last_reannounce{};
   };
 
   asio::io_context& io;
@@ -954,7 +1003,37 @@ struct VipDriver::Impl : std::enable_shared_from_this<Impl> {
     ++r.gen;
     if (r.timer) r.timer->cancel();
     r.announcing = false;
+    if (auto w = std::move(r.watch)) w->stop();
     if (auto p = std::move(r.probe)) p->finish(Probe::Outcome{.cancelled = true});
+  }
+
+  // Re-announces at once (at most once a second) when another MAC claims the VIP.
+  void watch_conflicts(const std::string& id, const VipParams& p, const LinkInfo& link) {
+    Res& r = res[id];
+    if (p.ip.v6 || p.arp_refresh_ms <= 0 || !link.ethernet || r.watch) return;
+    auto watch = std::make_shared<ArpWatch>(io, p.ip, link);
+    std::weak_ptr<Impl> w = weak_from_this();
+    const uint64_t gen = r.gen;
+    Status s = watch->start([w, id, p, link, gen](const MacAddress& other) {
+      auto self = w.lock();
+      if (!self || self->shut_down) return;
+      auto it = self->res.find(id);
+      if (it == self->res.end() || it->second.gen != gen) return;
+      ++it->second.counters.conflicts_detected;
+      Clock::time_point now = Clock::now();
+      bool again = now - it->second.last_reannounce >= std::chrono::seconds(1);
+      spdlog::warn("vip {}: {} claimed by {} on {}{}", id, p.ip.to_string(), mac_to_string(other),
+                   link.name, again ? ": announcing it again" : "");
+      if (again) {
+        it->second.last_reannounce = now;
+        self->send_announcement(id, p, link);
+      }
+    });
+    if (!s.ok()) {
+      spdlog::warn("vip {}: no conflict watch: {}", id, s.message());
+      return;
+    }
+    r.watch = std::move(watch);
   }
 
   void run(const ActionRequest& req, Done done) {
@@ -1111,9 +1190,11 @@ struct VipDriver::Impl : std::enable_shared_from_this<Impl> {
     if (!r.timer) r.timer = std::make_unique<asio::steady_timer>(io);
     r.announcing = true;
     if (p.arp_count == 0) {
+      watch_conflicts(id, p, link);
       schedule(id, p, link, gen, 0, p.arp_refresh_ms);
       return 0;
     }
+    watch_conflicts(id, p, link);
     int sent = send_announcement(id, p, link) ? 1 : 0;
     schedule(id, p, link, gen, p.arp_count - 1, p.arp_interval_ms);
     return sent;
@@ -1189,6 +1270,7 @@ struct VipDriver::Impl : std::enable_shared_from_this<Impl> {
       if (p.arp_refresh_ms > 0 && !r.announcing && link->ethernet && !r.probe) {
         if (!r.timer) r.timer = std::make_unique<asio::steady_timer>(io);
         r.announcing = true;
+        watch_conflicts(req.resource.id, p, *link);
         schedule(req.resource.id, p, *link, r.gen, 0, p.arp_refresh_ms);
       }
       return complete(req, std::move(done), OcfCode::kSuccess,

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <optional>
@@ -936,6 +937,38 @@ TEST_F(VipNetns, RefreshWhileRunningStopsWithStop) {
   ASSERT_EQ(r.ocf, OcfCode::kSuccess) << r.message;
   cap.count([](const std::string&) { return false; }, 1, 20);  // drain what was in flight
   EXPECT_EQ(cap.count(is_garp("198.18.5.100"), 1, 250), 0);
+}
+
+TEST_F(VipNetns, ClaimWhileRunningIsCountedAndAnnouncedAgain) {
+  Capture cap(b_);
+  Params p = {
+      {"ip", "198.18.5.100"}, {"probe_ms", "0"}, {"arp_count", "1"}, {"arp_refresh_ms", "60000"}};
+  ActionResult r = driver_->act(Action::kStart, p);
+  ASSERT_EQ(r.ocf, OcfCode::kSuccess) << r.message;
+  EXPECT_EQ(cap.count(is_garp("198.18.5.100"), 1, 1000), 1);
+  // B claims the VIP with a gratuitous ARP of its own.
+  int fd = in_netns(b_, [] { return ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0); });
+  ASSERT_GE(fd, 0);
+  int ifindex = in_netns(b_, [] { return static_cast<int>(::if_nametoindex("eth0")); });
+  auto claim = [&] {
+    std::string f = build_gratuitous_arp(kMacB, ip("198.18.5.100"));
+    sockaddr_ll to{};
+    to.sll_family = AF_PACKET;
+    to.sll_ifindex = ifindex;
+    to.sll_halen = 6;
+    std::memset(to.sll_addr, 0xff, 6);
+    return ::sendto(fd, f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  };
+  ASSERT_EQ(claim(), static_cast<ssize_t>(kArpFrameBytes));
+  EXPECT_EQ(cap.count(is_garp("198.18.5.100"), 1, 1000), 1);  // at once, not in 60 s
+  EXPECT_EQ(driver_->counters().conflicts_detected, 1u);
+  ASSERT_EQ(claim(), static_cast<ssize_t>(kArpFrameBytes));  // again: counted, not answered
+  EXPECT_EQ(cap.count(is_garp("198.18.5.100"), 1, 200), 0);
+  EXPECT_EQ(driver_->counters().conflicts_detected, 2u);
+  EXPECT_EQ(driver_->counters().announcements_sent, 2u);
+  ::close(fd);
+  r = driver_->act(Action::kStop, p);
+  EXPECT_EQ(r.ocf, OcfCode::kSuccess) << r.message;
 }
 
 }  // namespace
