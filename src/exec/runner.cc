@@ -222,7 +222,15 @@ struct AgentRunner::Impl : std::enable_shared_from_this<Impl> {
     auto run = run_child(
         io, spec, limits(req.timeout_ms),
         [w, holder, req_copy = req, map, done, path](Result<ChildRunResult> res) {
-          if (auto s = w.lock()) s->children.erase(*holder);
+          bool cancelled = false;
+          if (auto s = w.lock()) {
+            s->children.erase(*holder);
+            auto c = s->by_resource.find(req_copy.resource.id);
+            if (c != s->by_resource.end() && c->second.run == *holder) {
+              cancelled = c->second.cancelled;
+              s->by_resource.erase(c);
+            }
+          }
           if (!res) {
             const Status& st = res.error();
             OcfCode c = st.code() == Errc::kNotFound || st.code() == Errc::kPermissionDenied
@@ -236,7 +244,10 @@ struct AgentRunner::Impl : std::enable_shared_from_this<Impl> {
           r.stdout_tail = res->stdout_tail;
           r.stderr_tail = res->stderr_tail;
           r.exit_code = res->status.known && res->status.exited ? res->status.code : -1;
-          if (res->timed_out) {
+          if (cancelled) {
+            r.ocf = OcfCode::kErrGeneric;
+            r.message = "cancelled: process group killed (" + res->status.describe() + ")";
+          } else if (res->timed_out) {
             r.timed_out = true;
             r.ocf = OcfCode::kErrGeneric;
             r.message = "timed out after " + std::to_string(req_copy.timeout_ms) +
@@ -252,6 +263,15 @@ struct AgentRunner::Impl : std::enable_shared_from_this<Impl> {
         });
     *holder = run;
     children.insert(run);
+    by_resource[req.resource.id] = Running{run, false};
+  }
+
+  bool cancel(const std::string& resource_id) {
+    auto it = by_resource.find(resource_id);
+    if (it == by_resource.end() || it->second.cancelled) return false;
+    it->second.cancelled = true;
+    kill_group(it->second.run->pid(), SIGKILL);
+    return true;
   }
 
   void run_ocf(const ActionRequest& req, Done done) {
@@ -836,6 +856,11 @@ struct AgentRunner::Impl : std::enable_shared_from_this<Impl> {
   int in_flight = 0;
   size_t queued_total = 0;
   std::set<std::shared_ptr<ChildRun>> children;
+  struct Running {
+    std::shared_ptr<ChildRun> run;
+    bool cancelled = false;
+  };
+  std::map<std::string, Running> by_resource;  // the agent child running for a resource
   std::map<std::string, Supervised> procs;
   std::map<std::string, std::shared_ptr<ClassDriver>> drivers;
   std::function<void(const ProcessExit&)> exit_handler;
@@ -862,6 +887,8 @@ void AgentRunner::register_class(const std::string& class_name,
                                  std::shared_ptr<ClassDriver> driver) {
   impl_->drivers[class_name] = std::move(driver);
 }
+
+bool AgentRunner::cancel(const std::string& resource_id) { return impl_->cancel(resource_id); }
 
 int AgentRunner::in_flight() const { return impl_->in_flight; }
 size_t AgentRunner::queued() const { return impl_->queued_total; }

@@ -162,6 +162,12 @@ class AgentRunner {
 
   void register_class(const std::string& class_name, std::shared_ptr<ClassDriver> driver);
 
+  // SIGKILLs the process group of the agent action now running for `resource_id` (an OCF,
+  // LSB or systemd agent; not a supervised process, not a class driver), which then completes
+  // through its callback as failed with the message "cancelled: ...". False when none runs.
+  // Used when a node loses its hold while starting an exclusive resource.
+  bool cancel(const std::string& resource_id);
+
   // Observability (and tests).
   int in_flight() const;
   size_t queued() const;

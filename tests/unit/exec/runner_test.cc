@@ -352,6 +352,38 @@ TEST_F(RunnerTest, DestroyingTheRunnerKillsAgentsInFlight) {
   EXPECT_FALSE(called);
 }
 
+// A node that loses its hold cancels the start of an exclusive resource: the agent's whole
+// process group dies at once and the start completes as cancelled, not timed out.
+TEST_F(RunnerTest, CancelKillsTheRunningStartAtOnce) {
+  AgentRunner runner(io_, options(kTestOcfRoot));
+  EXPECT_FALSE(runner.cancel("hang3"));  // nothing runs for it
+  std::string fifo = dir_ / "pids3";
+  int fd = make_fifo(fifo);
+  ASSERT_GE(fd, 0);
+  ActionRequest req;
+  req.resource = resource("hang3", "ocf:vigil-test:Hang");
+  req.resource.params["child_pid_file"] = fifo;
+  req.action = Action::kStart;
+  req.timeout_ms = 600000;
+  std::optional<ActionResult> out;
+  runner.run(req, [&](ActionResult r) { out = std::move(r); });
+  std::string line = read_fifo_line(fd);
+  ::close(fd);
+  pid_t grandchild = 0, agent = 0;
+  ASSERT_EQ(std::sscanf(line.c_str(), "%d %d", &grandchild, &agent), 2) << line;
+  auto t0 = Clock::now();
+  EXPECT_TRUE(runner.cancel("hang3"));
+  EXPECT_FALSE(runner.cancel("hang3"));  // once
+  ASSERT_TRUE(run_until(io_, [&] { return out.has_value(); }));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+  EXPECT_LT(ms, 2000);  // not the 600 s timeout, nor the kill grace
+  EXPECT_FALSE(out->timed_out);
+  EXPECT_EQ(out->ocf, OcfCode::kErrGeneric);
+  EXPECT_NE(out->message.find("cancelled"), std::string::npos) << out->message;
+  EXPECT_TRUE(process_gone(grandchild));
+  EXPECT_TRUE(process_gone(agent));
+}
+
 TEST_F(RunnerTest, MissingAgentIsNotInstalled) {
   AgentRunner runner(io_, options());
   ActionResult r = act(runner, resource("ghost", "ocf:heartbeat:NoSuchAgent"), Action::kStart);
