@@ -21,8 +21,8 @@
 #include "api/store_json.h"
 #include "base/env.h"
 #include "daemon/api_setup.h"
-#include "daemon/forked_job.h"
 #include "daemon/cluster_service.h"
+#include "daemon/forked_job.h"
 #include "daemon/registry_service.h"
 #include "daemon/store_service.h"
 #include "net/transport.h"
@@ -461,7 +461,10 @@ class Agent final : public StoreHost, public ClusterHost {
   bool hold_valid() const override {
     if (is_leader()) return raft_->lease_valid();
     if (raft_->leader() == kNoNode) return false;
-    return Clock::now() - last_leader_contact_ < std::chrono::milliseconds(cfg_.timers.hold_ms);
+    // It ends hold_guard_ms early: what it stops on losing it has that long before the
+    // leader's reckoning ends too (found by tests/sim_cluster).
+    return Clock::now() - last_leader_contact_ <
+           std::chrono::milliseconds(cfg_.timers.hold_ms - cfg_.timers.hold_guard_ms);
   }
   std::optional<int64_t> last_heard_ms(const std::string& node) const override {
     for (const auto& [id, name] : peer_names_) {

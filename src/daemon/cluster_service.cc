@@ -828,8 +828,8 @@ class ClusterService::Impl {
     if (!quorum) return;
     if (host_.leader_since_ms() != pending_leader_since_) {
       pending_leader_since_ = host_.leader_since_ms();
-      pending_.clear();  // proposals of an earlier term were committed or lost: the store says
-      expired_holds_.clear();  // a new leader reckons holds from its own start
+      pending_.clear();     // proposals of an earlier term were committed or lost: the store says
+      hold_clock_.clear();  // a new leader reckons holds from its own start
     }
     // A new leader has not heard from everyone yet: for up to one hold it waits for every
     // member (and its executor) before it plans, so that a cold start or a leader change
@@ -845,37 +845,27 @@ class ClusterService::Impl {
     planned_revision_ = rev;
     planned_ms_ = now;
     const Definition& d = definition();
-    std::map<std::string, std::string> states = node_states(now);
-    publish_node_states(states);
-    drop_expired_constraints(now);
-    if (!d.snap) return;
     // What this coordinator proposed a moment ago and is not committed yet counts as done:
-    // planning on committed state alone would start an exclusive resource twice.
+    // planning on committed state alone would start an exclusive resource twice. Node states
+    // count it too: a node with a start proposed to it is not "offline".
     {
       std::map<NodeResource, Assignment> committed;
       std::map<NodeResource, Reported> unused;
       read_records(&committed, &unused);
       pending_.settle(committed, now, kPendingEditMs);
     }
+    std::map<std::string, std::string> states = node_states(now);
+    publish_node_states(states);
+    drop_expired_constraints(now);
+    if (!d.snap) return;
     ClusterSnapshot s = snapshot_of(*d.snap, states, &pending_);
     // Holds: what a silent node holds counts as stopped only once its hold has expired
     // by the leader's reckoning (DESIGN.md "Holds").
     // Once expired, a hold stays expired until the node is online again: a node that comes
     // back is heard before its executor has probed, and its stale reports must not count as
     // running under a revived hold (the copy recovered elsewhere would be stopped for them).
-    for (auto& n : s.nodes) {
-      if (n.state == NodeState::kUnclean || n.state == NodeState::kOffline) {
-        auto it = expired_holds_.find(n.name);
-        if (it != expired_holds_.end()) {
-          n.hold_expires_ms = it->second;
-        } else {
-          n.hold_expires_ms = hold_expiry(n.name);
-          if (*n.hold_expires_ms <= now) expired_holds_[n.name] = *n.hold_expires_ms;
-        }
-      } else if (n.state != NodeState::kFenced) {
-        expired_holds_.erase(n.name);
-      }
-    }
+    hold_clock_.apply(s, now, host_.leader_since_ms(),
+                      [this](const std::string& n) { return host_.last_heard_ms(n); });
     auto p = sched::plan(s);
     if (!p) {
       spdlog::error("{}: cannot plan: {}", opt_.node, p.error().message());
@@ -1076,39 +1066,24 @@ class ClusterService::Impl {
     });
   }
 
-  int64_t hold_expiry(const std::string& node) const {
-    int64_t since = host_.leader_since_ms();
-    auto heard = host_.last_heard_ms(node);
-    int64_t base = heard ? std::max(*heard, since) : since;
-    return base + static_cast<int64_t>(static_cast<double>(opt_.hold_ms) * (1 + opt_.clock_drift));
-  }
-
   // The leader's view of every member: online while heard from within the hold; then
-  // unclean if it reported something running, else offline.
+  // unclean if something may run there (reported, or assigned and not answered), else
+  // offline.
   std::map<std::string, std::string> node_states(int64_t now) {
     std::map<std::string, std::string> out;
     std::map<NodeResource, Assignment> assigned;
     std::map<NodeResource, Reported> reported;
     read_records(&assigned, &reported);
+    assigned = pending_.overlay(assigned);
     std::map<std::string, std::string> stored = stored_node_states();
     for (const auto& m : opt_.members) {
-      if (m == opt_.node) {
-        out[m] = "online";
-        continue;
-      }
-      auto heard = host_.last_heard_ms(m);
-      bool online = heard && now - *heard <= opt_.hold_ms && executor_ready(m);
-      if (online) {
-        out[m] = "online";
-        continue;
-      }
-      if (stored[m] == "fenced") {
-        out[m] = "fenced";  // until it is heard from again (and its executor is ready)
-        continue;
-      }
-      bool active = false;
-      for (const auto& [key, r] : reported) active |= key.first == m && r.state.running;
-      out[m] = active ? "unclean" : "offline";
+      sched::MemberView v;
+      v.self = m == opt_.node;
+      v.last_heard_ms = host_.last_heard_ms(m);
+      v.executor_ready = !v.self && executor_ready(m);
+      v.stored_fenced = stored[m] == "fenced";
+      v.reports_running = sched::may_run_on(m, assigned, reported);
+      out[m] = std::string(cluster::node_state_name(sched::member_state(v, now, opt_.hold_ms)));
     }
     return out;
   }
@@ -1195,6 +1170,8 @@ class ClusterService::Impl {
     ParsedSpec spec;
     bool probed = false;
     bool busy = false;
+    exec::Action busy_action = exec::Action::kMonitor;  // what runs while busy
+    bool cancelling = false;  // the running start was cancelled (hold lost)
     bool running = false;
     Role role = Role::kStarted;
     bool failed = false;
@@ -1289,6 +1266,17 @@ class ClusterService::Impl {
     } else if (!vips_dropped_) {
       vips_dropped_ = drop_vips();
     }
+    if (!hold) {
+      // A start of an exclusive resource under way when the hold ends is cancelled (its
+      // agent killed) so that the stop below comes at once, not when the start is done.
+      for (auto& [id, l] : local_) {
+        if (l.busy && l.busy_action == exec::Action::kStart && l.spec.exclusive && !l.cancelling &&
+            runner_.cancel(id)) {
+          l.cancelling = true;
+          spdlog::warn("{}: start of {} cancelled: hold lost", opt_.node, id);
+        }
+      }
+    }
     for (auto& [id, l] : local_) {
       if (!l.probed || l.busy) continue;
       auto it = mine.find(id);
@@ -1303,34 +1291,29 @@ class ClusterService::Impl {
         l.pending.reset();
         l.pending_text.clear();
       }
-      if (!hold && l.spec.exclusive && l.running) {
-        // Hold lost: exclusive resources stop at once, whatever the assignments say.
-        l.blocked_token = it == mine.end() ? l.token : it->second.first.token;
-        run(l, exec::Action::kStop, "hold lost");
-        continue;
-      }
-      if (!act) continue;
-      if (it == mine.end() || it->second.first.role == Role::kStopped) {
-        // Unassigned, or a stop order: stopped here, and the order's token answered (once the
-        // stop is done) so that the coordinator knows nothing runs here any more.
-        if (it != mine.end()) l.token = it->second.first.token;
-        if (l.running)
-          run(l, exec::Action::kStop, it == mine.end() ? "not assigned" : "stop order");
-        continue;
-      }
-      const Assignment& a = it->second.first;
-      if (a.token == l.blocked_token) continue;
-      if (!l.running) {
-        l.token = a.token;
-        run(l, exec::Action::kStart, "assigned");
-      } else if (a.role == Role::kPromoted && l.role != Role::kPromoted) {
-        l.token = a.token;
-        run(l, exec::Action::kPromote, "assigned promoted");
-      } else if (a.role != Role::kPromoted && l.role == Role::kPromoted) {
-        l.token = a.token;
-        run(l, exec::Action::kDemote, "assigned unpromoted");
-      } else if (l.token != a.token) {
-        l.token = a.token;  // already runs as assigned: answer the new token
+      std::optional<Assignment> assigned;
+      if (it != mine.end()) assigned = it->second.first;
+      sched::ExecDecision d =
+          sched::executor_step(sched::LocalView{l.running, l.role, l.spec.exclusive, l.token,
+                                                l.blocked_token, synced_at_},
+                               assigned, hold, act);
+      l.token = d.token;
+      l.blocked_token = d.blocked_token;
+      switch (d.step) {
+        case sched::ExecStep::kNone:
+          break;
+        case sched::ExecStep::kStart:
+          run(l, exec::Action::kStart, d.why);
+          break;
+        case sched::ExecStep::kStop:
+          run(l, exec::Action::kStop, d.why);
+          break;
+        case sched::ExecStep::kPromote:
+          run(l, exec::Action::kPromote, d.why);
+          break;
+        case sched::ExecStep::kDemote:
+          run(l, exec::Action::kDemote, d.why);
+          break;
       }
     }
     // Forget what is stopped, unassigned and no longer defined (its report goes too).
@@ -1378,6 +1361,8 @@ class ClusterService::Impl {
           sync_pending_ = false;
           if (r.status == 200 && gen == sync_gen_) {
             synced_ = true;
+            synced_at_ = store_.revision();  // what was assigned before is not started
+
             asio::post(io_, [this, alive] {
               if (!alive.expired() && *alive.lock()) reconcile();
             });
@@ -1457,6 +1442,7 @@ class ClusterService::Impl {
 
   void run(Local& l, exec::Action action, const std::string& why) {
     l.busy = true;
+    l.busy_action = action;
     l.last_why = why;
     exec::ActionRequest req;
     req.resource = l.spec.spec;
@@ -1477,6 +1463,8 @@ class ClusterService::Impl {
     if (it == local_.end()) return;
     Local& l = it->second;
     l.busy = false;
+    const bool cancelled = l.cancelling;
+    l.cancelling = false;
     l.last_op = std::string(exec::action_name(r.action));
     l.last_rc = r.exit_code;
     l.duration_ms = r.duration_ms;
@@ -1496,6 +1484,11 @@ class ClusterService::Impl {
         if (ok) {
           l.running = true;
           l.failed = false;
+          l.role = Role::kStarted;
+        } else if (cancelled) {
+          // Cancelled when the hold was lost: not a failure of the resource. It may have
+          // started part of the way: counted running, so the hold-lost stop follows.
+          l.running = true;
           l.role = Role::kStarted;
         } else {
           fail(l, true);
@@ -1672,13 +1665,14 @@ class ClusterService::Impl {
   bool ready_once_ = false;
   int64_t readiness_sent_ms_ = 0;
   bool synced_ = false;
+  int64_t synced_at_ = 0;  // the store revision when this node last (re)synced
   bool sync_pending_ = false;
   uint64_t sync_gen_ = 0;
   bool hold_was_valid_ = false;
   bool had_quorum_ = false;
   sched::PendingEdits pending_;  // the coordinator's proposals not committed yet
   int64_t pending_leader_since_ = -1;
-  std::map<std::string, int64_t> expired_holds_;  // node → when its hold expired (leader's view)
+  sched::HoldClock hold_clock_{opt_.hold_ms, opt_.clock_drift};  // holds as the leader sees them
   int64_t planned_revision_ = -1;
   int64_t planned_ms_ = 0;
   int64_t now_ms_ = 0;

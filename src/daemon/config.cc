@@ -34,8 +34,8 @@ constexpr std::string_view kApiKeys[] = {"tls", "tokens"};
 constexpr std::string_view kApiTlsKeys[] = {"cert", "key"};
 constexpr std::string_view kApiTokenKeys[] = {"name", "role", "token_file"};
 constexpr std::string_view kApiRoles[] = {"read-only", "read-write", "admin"};
-constexpr std::string_view kTimerKeys[] = {"tick_ms", "heartbeat_ms", "election_timeout_ms",
-                                           "hold_ms", "clock_drift"};
+constexpr std::string_view kTimerKeys[] = {"tick_ms", "heartbeat_ms",  "election_timeout_ms",
+                                           "hold_ms", "hold_guard_ms", "clock_drift"};
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
 
 constexpr size_t kMaxPathBytes = 4095;
@@ -1027,6 +1027,22 @@ Result<AgentConfig> parse_impl(std::string_view text, std::string_view filename,
                          " does not fit tick_ms and heartbeat_ms; set it explicitly");
         }
       }
+      // The default leaves at least two heartbeats of the hold, like an explicit value must.
+      t.hold_guard_ms = t.hold_ms / 4;
+      if (heartbeat_ok && t.hold_ms >= 2 * t.heartbeat_ms) {
+        t.hold_guard_ms = std::min(t.hold_guard_ms, t.hold_ms - 2 * t.heartbeat_ms);
+      }
+      if (const Entry* x = find(*f, "hold_guard_ms")) {
+        if (auto v = as_uint(*x, 0, 60000, errors)) {
+          t.hold_guard_ms = static_cast<uint32_t>(*v);
+          if (heartbeat_ok && t.hold_guard_ms + 2 * t.heartbeat_ms > t.hold_ms) {
+            errors.add(x->line, x->path,
+                       "must leave at least 2 × heartbeat_ms of the hold (got " +
+                           std::to_string(*v) + ", hold_ms " + std::to_string(t.hold_ms) +
+                           ", heartbeat_ms " + std::to_string(t.heartbeat_ms) + ")");
+          }
+        }
+      }
       if (const Entry* x = find(*f, "clock_drift")) {
         if (auto v = as_double(*x, 0.0, 0.5, "0 and 0.5", errors)) {
           t.clock_drift = *v;
@@ -1321,6 +1337,7 @@ std::string render_agent_config(const AgentConfig& c) {
   out << YAML::Key << "heartbeat_ms" << YAML::Value << c.timers.heartbeat_ms;
   out << YAML::Key << "election_timeout_ms" << YAML::Value << c.timers.election_timeout_ms;
   out << YAML::Key << "hold_ms" << YAML::Value << c.timers.hold_ms;
+  out << YAML::Key << "hold_guard_ms" << YAML::Value << c.timers.hold_guard_ms;
   out << YAML::Key << "clock_drift" << YAML::Value << std::string(drift, res.ptr);
   out << YAML::EndMap;
   out << YAML::Key << "fsync" << YAML::Value << c.fsync;

@@ -103,6 +103,10 @@ struct TimerConfig {
   uint32_t hold_ms = 400;
   // The largest relative clock-rate error assumed between any two nodes (0.01 = 1 %).
   double clock_drift = 0.01;
+  // A node counts its own hold as ended this long before H (DESIGN.md "Holds"): the time
+  // its exclusive resources have to stop before the leader may start them elsewhere.
+  // Default hold_ms / 4.
+  uint32_t hold_guard_ms = 100;
 
   int heartbeat_ticks() const { return static_cast<int>(heartbeat_ms / tick_ms); }
   int election_ticks() const { return static_cast<int>(election_timeout_ms / tick_ms); }

@@ -129,6 +129,17 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
     auto st = states.find(node);
     return st != states.end() && reachable(st->second);
   };
+  // A node that is not reachable but whose hold has not expired may still be alive (an
+  // executor that restarted, a node heard again): it gets a stop order like any node, and
+  // what it was assigned stays until it answers or its hold expires. Deleting it would make
+  // merge_status forget a start that may be under way there.
+  std::set<std::string> held;
+  for (const auto& n : s.nodes) {
+    if (!reachable(n.state) && n.state != NodeState::kFenced && n.hold_expires_ms &&
+        *n.hold_expires_ms > s.now_ms) {
+      held.insert(n.name);
+    }
+  }
   for (const Action& a : p.actions) {
     if (!a.after.empty() || a.kind == ActionKind::kFence || waits(a)) continue;
     NodeResource key{a.node, a.resource};
@@ -150,7 +161,7 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
       }
       case ActionKind::kStop:
         if (it == assigned.end()) break;
-        if (!reachable_node(a.node)) {
+        if (!reachable_node(a.node) && !held.contains(a.node)) {
           if (touched.insert(key).second) {
             out.push_back(AssignmentEdit{true, a.node, a.resource, Role::kStopped,
                                          a.label() + " (" + a.reason + ")"});
@@ -175,6 +186,15 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
     } else if (placed_on(p, key.second, key.first)) {
       continue;
     } else if (auto st = states.find(key.first); st == states.end() || !reachable(st->second)) {
+      if (held.contains(key.first)) {
+        if (a.role != Role::kStopped) {
+          put(key, Role::kStopped,
+              "stop " + key.second + " on " + key.first + " (node " + key.first + " is " +
+                  std::string(cluster::node_state_name(st->second)) +
+                  " and its hold has not expired; the resource is placed elsewhere)");
+        }
+        continue;
+      }
       why =
           "node " + key.first + " is " +
           std::string(st == states.end() ? "not a member" : cluster::node_state_name(st->second)) +
@@ -192,6 +212,13 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
     out.push_back(AssignmentEdit{true, key.first, key.second, Role::kStopped,
                                  "stop " + key.second + " on " + key.first + " (" + why + ")"});
   }
+  // Deletes on nodes that are not reachable go first: a start elsewhere proposed in the same
+  // round must not commit without them. Raft commits a prefix of what a deposed leader
+  // proposed, and a node that comes back must not find its stale assignment beside the new
+  // one (found by the whole-cluster simulation).
+  std::stable_partition(out.begin(), out.end(), [&](const AssignmentEdit& e) {
+    return e.remove && !reachable_node(e.node);
+  });
   return out;
 }
 
@@ -221,6 +248,93 @@ std::map<NodeResource, Assignment> PendingEdits::overlay(
     }
   }
   return out;
+}
+
+bool may_run_on(const std::string& node, const std::map<NodeResource, Assignment>& assigned,
+                const std::map<NodeResource, Reported>& reported) {
+  for (const auto& [key, r] : reported) {
+    if (key.first == node && r.state.running) return true;
+  }
+  for (const auto& [key, a] : assigned) {
+    if (key.first != node) continue;
+    // Not answered yet: a start may be under way (even under a stop order, merge_status).
+    auto r = reported.find(key);
+    if (r == reported.end() || r->second.token < a.token) return true;
+  }
+  return false;
+}
+
+cluster::NodeState member_state(const MemberView& m, int64_t now_ms, int64_t hold_ms) {
+  using cluster::NodeState;
+  if (m.self) return NodeState::kOnline;
+  if (m.last_heard_ms && now_ms - *m.last_heard_ms <= hold_ms && m.executor_ready) {
+    return NodeState::kOnline;
+  }
+  if (m.stored_fenced) return NodeState::kFenced;
+  return m.reports_running ? NodeState::kUnclean : NodeState::kOffline;
+}
+
+int64_t HoldClock::expiry(std::optional<int64_t> last_heard_ms, int64_t leader_since_ms) const {
+  int64_t base = last_heard_ms ? std::max(*last_heard_ms, leader_since_ms) : leader_since_ms;
+  return base + static_cast<int64_t>(static_cast<double>(hold_ms_) * (1 + drift_));
+}
+
+void HoldClock::apply(cluster::ClusterSnapshot& s, int64_t now_ms, int64_t leader_since_ms,
+                      const std::function<std::optional<int64_t>(const std::string&)>& last_heard) {
+  using cluster::NodeState;
+  for (auto& n : s.nodes) {
+    if (n.state == NodeState::kUnclean || n.state == NodeState::kOffline) {
+      auto it = expired_.find(n.name);
+      if (it != expired_.end()) {
+        n.hold_expires_ms = it->second;
+      } else {
+        n.hold_expires_ms = expiry(last_heard(n.name), leader_since_ms);
+        if (*n.hold_expires_ms <= now_ms) expired_[n.name] = *n.hold_expires_ms;
+      }
+    } else if (n.state != NodeState::kFenced) {
+      expired_.erase(n.name);
+    }
+  }
+}
+
+ExecDecision executor_step(const LocalView& l, const std::optional<Assignment>& assigned, bool hold,
+                           bool act) {
+  ExecDecision d{ExecStep::kNone, l.token, l.blocked_token, ""};
+  if (!hold && l.exclusive && l.running) {
+    d.blocked_token = assigned ? assigned->token : l.token;
+    d.step = ExecStep::kStop;
+    d.why = "hold lost";
+    return d;
+  }
+  if (!act) return d;
+  if (!assigned || assigned->role == cluster::Role::kStopped) {
+    // Unassigned, or a stop order: stopped here, and the order's token answered (once the
+    // stop is done) so that the coordinator knows nothing runs here any more.
+    if (assigned) d.token = assigned->token;
+    if (l.running) {
+      d.step = ExecStep::kStop;
+      d.why = assigned ? "stop order" : "not assigned";
+    }
+    return d;
+  }
+  const Assignment& a = *assigned;
+  if (a.token == l.blocked_token) return d;
+  if (!l.running && l.exclusive && a.token <= l.synced_at) {
+    d.token = a.token;  // answered, not running: a new assignment is needed
+    d.blocked_token = a.token;
+    d.why = "assigned before the hold was regained";
+    return d;
+  }
+  if (!l.running) {
+    d = {ExecStep::kStart, a.token, l.blocked_token, "assigned"};
+  } else if (a.role == cluster::Role::kPromoted && l.role != cluster::Role::kPromoted) {
+    d = {ExecStep::kPromote, a.token, l.blocked_token, "assigned promoted"};
+  } else if (a.role != cluster::Role::kPromoted && l.role == cluster::Role::kPromoted) {
+    d = {ExecStep::kDemote, a.token, l.blocked_token, "assigned unpromoted"};
+  } else {
+    d.token = a.token;  // already runs as assigned: answer the new token
+  }
+  return d;
 }
 
 }  // namespace vigil::sched

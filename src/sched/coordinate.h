@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,7 +67,9 @@ struct AssignmentEdit {
 // Then, for every node that is not reachable (offline, unclean, fenced), for every resource
 // that the definition no longer lists, and for answered assignments that do not run (failed,
 // or stopped by a stop order), assignments the placement does not keep are deleted, so a
-// node that comes back (or forgets a failure) finds no stale work.
+// node that comes back (or forgets a failure) finds no stale work. A node that is not
+// reachable but whose hold has not expired (hold_expires_ms > now_ms) gets stop orders
+// instead of deletes: it may still be alive. Deletes on unreachable nodes come first.
 std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const Plan& p,
                                        const std::map<NodeResource, Assignment>& assigned,
                                        const std::map<NodeResource, Reported>& reported);
@@ -100,5 +104,72 @@ class PendingEdits {
   };
   std::map<NodeResource, Pending> pending_;
 };
+
+// ---- the rest of the coordinator's and the executor's rules, pure so that the whole-cluster
+// simulation (tests/sim_cluster) runs the very rules the daemon runs.
+
+// The leader's view of one member (daemon/cluster_service.cc node_states()): online while
+// heard from within the hold and its executor has said it is ready; otherwise fenced if the
+// store says so (until it is online again), unclean if something may run there, else
+// offline. Standby and maintenance come from the definition on top of this.
+struct MemberView {
+  bool self = false;
+  std::optional<int64_t> last_heard_ms;  // the leader's last contact with it
+  bool executor_ready = false;
+  bool stored_fenced = false;
+  bool reports_running = false;  // may_run_on()
+};
+// Whether anything may run on `node`: a report says it runs, or an assignment there is not
+// answered yet (a start may be under way, as merge_status counts it).
+bool may_run_on(const std::string& node, const std::map<NodeResource, Assignment>& assigned,
+                const std::map<NodeResource, Reported>& reported);
+cluster::NodeState member_state(const MemberView& m, int64_t now_ms, int64_t hold_ms);
+
+// Holds as the leader reckons them (DESIGN.md "Holds"): a silent node's hold ends at
+// max(last contact, leader since) + H × (1 + drift). Once expired it stays expired until the
+// node is online again: a returning node is heard before its executor has probed, and its
+// stale reports must not count as running under a revived hold. clear() on a leader change.
+class HoldClock {
+ public:
+  HoldClock(int64_t hold_ms, double drift) : hold_ms_(hold_ms), drift_(drift) {}
+  int64_t expiry(std::optional<int64_t> last_heard_ms, int64_t leader_since_ms) const;
+  // Sets hold_expires_ms of every offline or unclean node of `s`.
+  void apply(cluster::ClusterSnapshot& s, int64_t now_ms, int64_t leader_since_ms,
+             const std::function<std::optional<int64_t>(const std::string&)>& last_heard);
+  void clear() { expired_.clear(); }
+
+ private:
+  int64_t hold_ms_;
+  double drift_;
+  std::map<std::string, int64_t> expired_;
+};
+
+// The executor's rule for one resource it knows and is not busy with
+// (daemon/cluster_service.cc reconcile()).
+struct LocalView {
+  bool running = false;
+  cluster::Role role = cluster::Role::kStarted;
+  bool exclusive = false;
+  int64_t token = 0;           // the assignment token last answered
+  int64_t blocked_token = -1;  // failed (or hold lost) under this token: wait for a new one
+  // The revision this node synced to when it last (re)gained its hold (start-up, or after
+  // losing it). An exclusive resource that does not run is not started under an assignment
+  // this old: the leader may have counted the hold expired meanwhile and recovered the
+  // resource elsewhere, its delete of this assignment not committed yet. The node answers the
+  // token instead (not running), and a leader that still wants it here writes a new one.
+  int64_t synced_at = 0;
+};
+enum class ExecStep { kNone, kStart, kStop, kPromote, kDemote };
+struct ExecDecision {
+  ExecStep step = ExecStep::kNone;
+  int64_t token = 0;           // the token to answer (the new LocalView::token)
+  int64_t blocked_token = -1;  // the new LocalView::blocked_token
+  const char* why = "";
+};
+// `hold`: this node's hold is valid; `act`: it may act (hold, synced with the leader, not in
+// maintenance). Without the hold an exclusive resource that runs is stopped at once and
+// blocked under its token, whatever the assignment says.
+ExecDecision executor_step(const LocalView& l, const std::optional<Assignment>& assigned, bool hold,
+                           bool act);
 
 }  // namespace vigil::sched

@@ -81,6 +81,18 @@ TEST(AgentConfig, ParsesTheDocumentedExample) {
   EXPECT_EQ(c.log_level, LogLevel::kInfo);
 }
 
+TEST(AgentConfig, HoldGuardDefaultsToAQuarterOfTheHoldAndMustLeaveTwoHeartbeats) {
+  auto r = parse_agent_config(with("hold_ms: 400,", "hold_ms: 800,"), "n1.yaml");
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(r->timers.hold_guard_ms, 200u);
+  r = parse_agent_config(with("hold_ms: 400,", "hold_ms: 400, hold_guard_ms: 0,"), "n1.yaml");
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(r->timers.hold_guard_ms, 0u);
+  EXPECT_EQ(errors(with("hold_ms: 400,", "hold_ms: 400, hold_guard_ms: 350,")),
+            "n1.yaml:11: timers.hold_guard_ms: must leave at least 2 × heartbeat_ms of the hold "
+            "(got 350, hold_ms 400, heartbeat_ms 50)");
+}
+
 TEST(AgentConfig, OptionalKeysTakeTheirDefaults) {
   std::string text = with(
       "timers: {tick_ms: 50, heartbeat_ms: 50, election_timeout_ms: 300, "
@@ -142,7 +154,7 @@ TEST(AgentConfig, RenderReadsBackEqual) {
   c.tls = TlsConfig{false, "/c/ca.crt", "/c/n1 x.crt", "/c/n1.key"};
   c.listen.peer = HostPort{"::", 7001};
   c.peers[0].peer = HostPort{"::1", 7001};
-  c.timers = TimerConfig{10, 20, 90, 50, 0.125};
+  c.timers = TimerConfig{10, 20, 90, 50, 0.125, 10};
   c.fsync = false;
   c.snapshot_entries = 7;
   c.log_level = LogLevel::kTrace;
@@ -168,7 +180,7 @@ TEST(AgentConfig, RenderLooksLikeTheDocs) {
             "  - {name: n3, id: 3, peer: 127.0.0.1:7003, api: 127.0.0.1:8003}\n"
             "tls: {insecure: true}\n"
             "timers: {tick_ms: 50, heartbeat_ms: 50, election_timeout_ms: 300, hold_ms: 400, "
-            "clock_drift: 0.01}\n"
+            "hold_guard_ms: 100, clock_drift: 0.01}\n"
             "fsync: true\n"
             "snapshot_entries: 10000\n"
             "log_level: info\n");
@@ -212,7 +224,7 @@ TEST(AgentConfigErrors, UnknownKeys) {
             "peers, tls, api, timers, fsync, snapshot_entries, log_level)");
   EXPECT_EQ(errors(with("tick_ms: 50,", "tick: 50,")),
             "n1.yaml:11: timers.tick: unknown key (known keys: tick_ms, heartbeat_ms, "
-            "election_timeout_ms, hold_ms, clock_drift)");
+            "election_timeout_ms, hold_ms, hold_guard_ms, clock_drift)");
   EXPECT_EQ(errors(with("{name: n2,", "{name: n2, role: voter,")),
             "n1.yaml:8: peers[1].role: unknown key (known keys: name, id, peer, api)");
   EXPECT_EQ(errors(with("fsync: true", "fsync: true\n\"a b\": 1")),

@@ -675,7 +675,9 @@ TEST(NextEdits, RewriteOfARunningFirstDoesNotHoldBackItsThen) {
   EXPECT_EQ(brief(next_edits(s, p, assigned, reported)), Strings{"put n2/app started"});
 }
 
-TEST(NextEdits, EditsFollowTheActionOrderThenTheCleanUp) {
+// Deletes on unreachable nodes first (a start elsewhere must not commit without them), then
+// the actions in order, then the rest of the clean-up.
+TEST(NextEdits, UnreachableDeletesThenTheActionOrderThenTheCleanUp) {
   ClusterSnapshot s = cluster_of({"n1", "n2"}, {prim("a"), prim("b"), prim("c")});
   set_state(s, "n2", NodeState::kOffline);
   Plan p;
@@ -688,8 +690,8 @@ TEST(NextEdits, EditsFollowTheActionOrderThenTheCleanUp) {
                     {{"n1", "zz"}, Assignment{Role::kStarted, 3}},
                     {{"n2", "c"}, Assignment{Role::kStarted, 4}}};
   EXPECT_EQ(brief(next_edits(s, p, assigned, {})),
-            (Strings{"put n1/b stopped", "put n1/c started", "put n1/a started", "delete n1/zz",
-                     "delete n2/a", "delete n2/c"}));
+            (Strings{"delete n2/a", "delete n2/c", "put n1/b stopped", "put n1/c started",
+                     "put n1/a started", "delete n1/zz"}));
 }
 
 // ---- next_edits: clean-up of stale assignments ----------------------------------------------
@@ -819,6 +821,176 @@ TEST(NextEdits, SameInputGivesTheSameEditsInTheSameOrder) {
   std::reverse(shuffled.resources.begin(), shuffled.resources.end());
   ClusterSnapshot s2 = merged(shuffled, assigned, reported);
   EXPECT_EQ(next_edits(s2, plan_of(s2), assigned, reported), first);
+}
+
+// ---- next_edits: unreachable nodes whose hold has not expired -------------------------------
+
+TEST(NextEdits, StopOnAnUnreachableNodeWithAValidHoldWritesAStopOrder) {
+  ClusterSnapshot s = cluster_of({"n1", "n2"}, {prim("db", true)});
+  set_state(s, "n2", NodeState::kUnclean);
+  s.now_ms = 1000;
+  s.nodes[1].hold_expires_ms = 1400;
+  Plan p;
+  p.placement["db"] = {Placed{"n1"}};
+  p.actions = {act(1, ActionKind::kStop, "db", "n2"), act(2, ActionKind::kStart, "db", "n1", {1})};
+  Assigned assigned{{{"n2", "db"}, Assignment{Role::kStarted, 5}}};
+  EXPECT_EQ(brief(next_edits(s, p, assigned, {})), (Strings{"put n2/db stopped"}));
+  // Once the hold has expired the assignment is deleted, before anything else.
+  s.now_ms = 1500;
+  EXPECT_EQ(brief(next_edits(s, p, assigned, {})), (Strings{"delete n2/db"}));
+}
+
+TEST(NextEdits, CleanUpOnAnUnreachableNodeWithAValidHoldWritesAStopOrder) {
+  ClusterSnapshot s = cluster_of({"n1", "n2"}, {prim("db", true), prim("web")});
+  set_state(s, "n2", NodeState::kOffline);
+  s.now_ms = 1000;
+  s.nodes[1].hold_expires_ms = 1400;
+  Plan p;
+  p.placement["db"] = {Placed{"n1"}};
+  p.placement["web"] = {Placed{"n1"}};
+  Assigned assigned{{{"n2", "db"}, Assignment{Role::kStarted, 5}},
+                    {{"n2", "web"}, Assignment{Role::kStopped, 6}}};
+  // The stop order already there stays until it is answered or the hold expires.
+  EXPECT_EQ(brief(next_edits(s, p, assigned, {})), (Strings{"put n2/db stopped"}));
+  s.nodes[1].state = NodeState::kFenced;  // fenced: nothing can run there, whatever the hold
+  EXPECT_EQ(brief(next_edits(s, p, assigned, {})), (Strings{"delete n2/db", "delete n2/web"}));
+}
+
+// ---- member_state, may_run_on, HoldClock, executor_step ------------------------------------
+
+TEST(MemberState, OnlineOnlyWhileHeardWithinTheHoldAndReady) {
+  MemberView m;
+  m.last_heard_ms = 1000;
+  m.executor_ready = true;
+  EXPECT_EQ(member_state(m, 1400, 400), NodeState::kOnline);
+  EXPECT_EQ(member_state(m, 1401, 400), NodeState::kOffline);
+  m.reports_running = true;
+  EXPECT_EQ(member_state(m, 1401, 400), NodeState::kUnclean);
+  m.stored_fenced = true;
+  EXPECT_EQ(member_state(m, 1401, 400), NodeState::kFenced);
+  m.executor_ready = false;  // heard, but its executor has not said it is ready
+  EXPECT_EQ(member_state(m, 1100, 400), NodeState::kFenced);
+  m.stored_fenced = false;
+  EXPECT_EQ(member_state(m, 1100, 400), NodeState::kUnclean);
+  MemberView self;
+  self.self = true;
+  EXPECT_EQ(member_state(self, 99999, 400), NodeState::kOnline);
+}
+
+TEST(MayRunOn, ReportsThatRunAndAssignmentsNotAnswered) {
+  Assigned assigned{{{"n1", "a"}, Assignment{Role::kStarted, 5}},
+                    {{"n2", "b"}, Assignment{Role::kStopped, 7}}};
+  Reports reported{{{"n1", "a"}, report(false, 5)}, {{"n2", "b"}, report(false, 3)}};
+  EXPECT_FALSE(may_run_on("n1", assigned, reported));  // answered, not running
+  EXPECT_TRUE(may_run_on("n2", assigned, reported));   // a stop order not answered yet
+  reported[{"n2", "b"}] = report(false, 7);
+  EXPECT_FALSE(may_run_on("n2", assigned, reported));
+  reported[{"n2", "c"}] = report(true, 0);  // found running by a probe
+  EXPECT_TRUE(may_run_on("n2", assigned, reported));
+  EXPECT_TRUE(may_run_on("n3", {{{"n3", "a"}, Assignment{Role::kStarted, 9}}}, {}));
+  EXPECT_FALSE(may_run_on("n3", assigned, reported));
+}
+
+TEST(HoldClock, ExpiresAfterHTimesDriftFromTheLaterOfContactAndLeadership) {
+  HoldClock h(400, 0.01);
+  EXPECT_EQ(h.expiry(1000, 500), 1404);
+  EXPECT_EQ(h.expiry(1000, 2000), 2404);
+  EXPECT_EQ(h.expiry(std::nullopt, 2000), 2404);
+}
+
+TEST(HoldClock, AnExpiredHoldStaysExpiredUntilTheNodeIsOnline) {
+  HoldClock h(400, 0.01);
+  ClusterSnapshot s = cluster_of({"n1", "n2"}, {});
+  set_state(s, "n2", NodeState::kUnclean);
+  std::optional<int64_t> heard = 1000;
+  auto last = [&](const std::string&) { return heard; };
+  h.apply(s, 1500, 0, last);
+  EXPECT_EQ(s.nodes[1].hold_expires_ms, 1404);
+  EXPECT_FALSE(s.nodes[0].hold_expires_ms.has_value());
+  heard = 1600;  // heard again (its executor not ready yet): the hold does not revive
+  h.apply(s, 1700, 0, last);
+  EXPECT_EQ(s.nodes[1].hold_expires_ms, 1404);
+  set_state(s, "n2", NodeState::kOnline);
+  h.apply(s, 1800, 0, last);
+  set_state(s, "n2", NodeState::kOffline);
+  s.nodes[1].hold_expires_ms.reset();
+  h.apply(s, 1900, 0, last);
+  EXPECT_EQ(s.nodes[1].hold_expires_ms, 2004);  // online in between: reckoned afresh
+  h.apply(s, 2100, 0, last);
+  h.clear();  // a new leader reckons from its own start
+  h.apply(s, 2100, 2000, last);
+  EXPECT_EQ(s.nodes[1].hold_expires_ms, 2404);
+}
+
+LocalView local(bool running, int64_t token, bool exclusive = true, int64_t blocked = -1,
+                int64_t synced_at = 0) {
+  LocalView l;
+  l.running = running;
+  l.exclusive = exclusive;
+  l.token = token;
+  l.blocked_token = blocked;
+  l.synced_at = synced_at;
+  return l;
+}
+
+TEST(ExecutorStep, HoldLostStopsAnExclusiveResourceAndBlocksItsToken) {
+  auto d = executor_step(local(true, 4), Assignment{Role::kStarted, 4}, false, false);
+  EXPECT_EQ(d.step, ExecStep::kStop);
+  EXPECT_EQ(d.blocked_token, 4);
+  EXPECT_STREQ(d.why, "hold lost");
+  // Not exclusive: left running; nothing is done without the hold.
+  EXPECT_EQ(executor_step(local(true, 4, false), Assignment{Role::kStarted, 4}, false, false).step,
+            ExecStep::kNone);
+  EXPECT_EQ(executor_step(local(false, 3), Assignment{Role::kStarted, 4}, false, false).step,
+            ExecStep::kNone);
+}
+
+TEST(ExecutorStep, StartsStopsAndAnswersAsAssigned) {
+  auto d = executor_step(local(false, 3), Assignment{Role::kStarted, 4}, true, true);
+  EXPECT_EQ(d.step, ExecStep::kStart);
+  EXPECT_EQ(d.token, 4);
+  d = executor_step(local(true, 3), std::nullopt, true, true);
+  EXPECT_EQ(d.step, ExecStep::kStop);
+  EXPECT_STREQ(d.why, "not assigned");
+  d = executor_step(local(true, 3), Assignment{Role::kStopped, 6}, true, true);
+  EXPECT_EQ(d.step, ExecStep::kStop);
+  EXPECT_EQ(d.token, 6);  // answered once the stop is done
+  d = executor_step(local(false, 3), Assignment{Role::kStopped, 6}, true, true);
+  EXPECT_EQ(d.step, ExecStep::kNone);
+  EXPECT_EQ(d.token, 6);
+  d = executor_step(local(true, 3), Assignment{Role::kStarted, 8}, true, true);
+  EXPECT_EQ(d.step, ExecStep::kNone);
+  EXPECT_EQ(d.token, 8);  // runs as assigned: the new token is answered
+  EXPECT_EQ(executor_step(local(false, 3, true, 4), Assignment{Role::kStarted, 4}, true, true).step,
+            ExecStep::kNone);  // failed under this token: waits for a new one
+  LocalView promoted = local(true, 3);
+  promoted.role = Role::kPromoted;
+  EXPECT_EQ(executor_step(local(true, 3), Assignment{Role::kPromoted, 9}, true, true).step,
+            ExecStep::kPromote);
+  EXPECT_EQ(executor_step(promoted, Assignment{Role::kUnpromoted, 9}, true, true).step,
+            ExecStep::kDemote);
+}
+
+TEST(ExecutorStep, AfterRegainingTheHoldAnOldAssignmentIsAnsweredNotStarted) {
+  // Assigned at revision 10, synced at 12: the leader may have given up on this node's hold
+  // and started the resource elsewhere, its delete not committed yet.
+  auto d = executor_step(local(false, 3, true, -1, 12), Assignment{Role::kStarted, 10}, true, true);
+  EXPECT_EQ(d.step, ExecStep::kNone);
+  EXPECT_EQ(d.token, 10);
+  EXPECT_EQ(d.blocked_token, 10);
+  // A new assignment (written after the sync) is started; so is a resource that is not
+  // exclusive; one that runs just answers.
+  EXPECT_EQ(
+      executor_step(local(false, 10, true, 10, 12), Assignment{Role::kStarted, 13}, true, true)
+          .step,
+      ExecStep::kStart);
+  EXPECT_EQ(
+      executor_step(local(false, 3, false, -1, 12), Assignment{Role::kStarted, 10}, true, true)
+          .step,
+      ExecStep::kStart);
+  d = executor_step(local(true, 3, true, -1, 12), Assignment{Role::kStarted, 10}, true, true);
+  EXPECT_EQ(d.step, ExecStep::kNone);
+  EXPECT_EQ(d.token, 10);
 }
 
 // ---- the whole loop --------------------------------------------------------------------------
