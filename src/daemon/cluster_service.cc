@@ -175,8 +175,14 @@ std::string truncate(std::string s) {
   return s;
 }
 
+// A definition with every agent class's own parameter rules applied: a vip whose params the
+// driver would refuse is refused by `vigil apply`, with its line, before anything changes.
 Result<ClusterSnapshot> parse_definition(std::string_view text, std::string_view file) {
-  return sched::parse_cluster_yaml(text, file);
+  return sched::parse_cluster_yaml(text, file, [](const cluster::Resource& r) -> Status {
+    if (r.agent != "vip") return Status();
+    auto p = net::parse_vip_params(r.params);
+    return p ? Status() : p.error();
+  });
 }
 
 bool is_member(const std::vector<std::string>& members, const std::string& n) {
@@ -318,7 +324,9 @@ class ClusterService::Impl {
       def_ = Definition{};
       def_.revision = rev;
       if (rev != 0) {
-        auto s = parse_definition(r->kvs[0].value, "cluster definition");
+        // Not the agent-parameter rules here: a definition applied by an older version stays
+        // in force (the bad resource fails to start, with the driver's message).
+        auto s = sched::parse_cluster_yaml(r->kvs[0].value, "cluster definition");
         if (s) {
           def_.snap = std::move(*s);
         } else {

@@ -221,6 +221,16 @@ TEST_F(ClusterE2e, ApplyRunsRecoversMovesAndRemoves) {
   EXPECT_NE(bad_out.find("bad.yaml:4: resources.web.bogus: unknown key"), std::string::npos)
       << bad_out;
   EXPECT_NE(bad_out.find("nothing was applied"), std::string::npos) << bad_out;
+  // The vip driver's own rules apply too, with the line of the parameter.
+  write_file(dir_ + "/badvip.yaml",
+             "resources:\n  - id: addr\n    agent: vip\n    params:\n"
+             "      ip: 198.18.0.100/24\n");
+  auto [vip_rc, vip_out] = vigil_cli("apply -f " + dir_ + "/badvip.yaml --api " + api(1));
+  EXPECT_EQ(vip_rc, 2) << vip_out;
+  EXPECT_NE(vip_out.find("badvip.yaml:5: resources.addr.params.ip: '198.18.0.100/24' has a "
+                         "prefix"),
+            std::string::npos)
+      << vip_out;
 
   // Dry run: the plan, nothing started.
   write_file(dir_ + "/cluster.yaml", definition(true));

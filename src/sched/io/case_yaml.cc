@@ -571,7 +571,8 @@ ClusterSnapshot read_snapshot(Reader& r, const YAML::Node& root) {
 }
 
 // Both entry points: YAML → snapshot → validation, every error as "FILE:LINE: path: what".
-Result<ClusterSnapshot> parse(std::string_view text, std::string_view file, Format format) {
+Result<ClusterSnapshot> parse(std::string_view text, std::string_view file, Format format,
+                              const ParamCheck* check = nullptr) {
   const std::string f(file);
   if (text.size() > kMaxInputBytes) {
     return err(Errc::kInvalidArgument,
@@ -605,6 +606,16 @@ Result<ClusterSnapshot> parse(std::string_view text, std::string_view file, Form
     return err(Errc::kInvalidArgument, f + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
   Status v = format == Format::kDefinition ? cluster::validate_definition(s) : cluster::validate(s);
+  if (v.ok() && check != nullptr && *check) {
+    // The agent's own parameter rules ("params.ip: ..."), under the resource's path.
+    for (const auto& res : s.resources) {
+      Status c = (*check)(res);
+      if (!c.ok()) {
+        v = err(Errc::kInvalidArgument, "resources." + res.id + "." + c.message());
+        break;
+      }
+    }
+  }
   if (!v.ok()) {
     // validate() names a key path first ("constraints.location.x.resource: ..."): find
     // the line it was read from. Paths hold no spaces (ids may hold ':').
@@ -621,8 +632,9 @@ Result<ClusterSnapshot> parse_snapshot_yaml(std::string_view text, std::string_v
   return parse(text, file, Format::kCase);
 }
 
-Result<ClusterSnapshot> parse_cluster_yaml(std::string_view text, std::string_view file) {
-  return parse(text, file, Format::kDefinition);
+Result<ClusterSnapshot> parse_cluster_yaml(std::string_view text, std::string_view file,
+                                           const ParamCheck& check) {
+  return parse(text, file, Format::kDefinition, &check);
 }
 
 }  // namespace vigil::sched

@@ -2,6 +2,7 @@
 // and a cluster definition (`vigil apply -f cluster.yaml`). One reader serves both.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,11 @@ Result<cluster::ClusterSnapshot> parse_snapshot_yaml(std::string_view text, std:
 // take `interval: 10s` / `timeout: 20s` as well as `interval_ms` / `timeout_ms`; validated
 // with cluster::validate_definition(). The first error found is returned. The format is
 // documented in docs/CONFIG.md "Cluster definition".
-Result<cluster::ClusterSnapshot> parse_cluster_yaml(std::string_view text, std::string_view file);
+// `check`, when set, applies an agent class's own parameter rules to each resource (the
+// daemon checks `vip` params with net::parse_vip_params); its error starts with the key path
+// under the resource ("params.ip: ...") and gets the resource's path and line.
+using ParamCheck = std::function<Status(const cluster::Resource&)>;
+Result<cluster::ClusterSnapshot> parse_cluster_yaml(std::string_view text, std::string_view file,
+                                                    const ParamCheck& check = {});
 
 }  // namespace vigil::sched
