@@ -83,6 +83,7 @@ class Agent final : public StoreHost, public ClusterHost {
     co.data_dir = cfg_.data_dir;
     co.hold_ms = cfg_.timers.hold_ms;
     co.clock_drift = cfg_.timers.clock_drift;
+    co.event_retention = cfg_.event_retention;
     if (const char* root = std::getenv("VIGIL_OCF_ROOT")) co.ocf_root = root;
     if (const char* dir = std::getenv("VIGIL_FENCE_DIR")) co.fence_dir = dir;
     cluster_ = std::make_unique<ClusterService>(io_, *store_, *this, co);

@@ -25,8 +25,8 @@ namespace vigil::daemon {
 namespace {
 
 constexpr std::string_view kTopKeys[] = {
-    "node", "id",  "cluster", "data_dir", "listen",           "peers",
-    "tls",  "api", "timers",  "fsync",    "snapshot_entries", "log_level"};
+    "node", "id",     "cluster", "data_dir",         "listen",    "peers",          "tls",
+    "api",  "timers", "fsync",   "snapshot_entries", "log_level", "event_retention"};
 constexpr std::string_view kListenKeys[] = {"peer", "api"};
 constexpr std::string_view kPeerKeys[] = {"name", "id", "peer", "api"};
 constexpr std::string_view kTlsKeys[] = {"insecure", "ca", "cert", "key"};
@@ -1061,6 +1061,11 @@ Result<AgentConfig> parse_impl(std::string_view text, std::string_view filename,
       c.snapshot_entries = *v;
     }
   }
+  if (const Entry* e = find(*top, "event_retention")) {
+    if (auto v = as_uint(*e, 10, 1000000, errors)) {
+      c.event_retention = *v;
+    }
+  }
   if (const Entry* e = find(*top, "log_level")) {
     auto s = as_string(*e, errors);
     if (s) {
@@ -1343,6 +1348,7 @@ std::string render_agent_config(const AgentConfig& c) {
   out << YAML::Key << "fsync" << YAML::Value << c.fsync;
   out << YAML::Key << "snapshot_entries" << YAML::Value << c.snapshot_entries;
   out << YAML::Key << "log_level" << YAML::Value << std::string(log_level_name(c.log_level));
+  out << YAML::Key << "event_retention" << YAML::Value << c.event_retention;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

@@ -133,6 +133,8 @@ struct AgentConfig {
   // Applied entries between two snapshots (then the WAL before the snapshot is dropped).
   uint64_t snapshot_entries = 10000;
   LogLevel log_level = LogLevel::kInfo;
+  // Cluster events kept in the store (vigil events); the leader deletes older ones.
+  uint64_t event_retention = 1000;
 
   // This node's entry in peers (always present in a validated config).
   const PeerConfig& self() const;

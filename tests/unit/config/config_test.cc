@@ -183,7 +183,18 @@ TEST(AgentConfig, RenderLooksLikeTheDocs) {
             "hold_guard_ms: 100, clock_drift: 0.01}\n"
             "fsync: true\n"
             "snapshot_entries: 10000\n"
-            "log_level: info\n");
+            "log_level: info\n"
+            "event_retention: 1000\n");
+}
+
+TEST(AgentConfig, EventRetention) {
+  auto r = parse_agent_config(with("log_level: info", "log_level: info\nevent_retention: 50000"),
+                              "n1.yaml");
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(r->event_retention, 50000u);
+  EXPECT_NE(errors(with("log_level: info", "log_level: info\nevent_retention: 5"))
+                .find("event_retention"),
+            std::string::npos);
 }
 
 // ---- Errors: the file as a whole ----
@@ -221,7 +232,7 @@ TEST(AgentConfigErrors, TooLarge) {
 TEST(AgentConfigErrors, UnknownKeys) {
   EXPECT_EQ(errors(with("fsync: true", "fsync: true\nfsnyc: false")),
             "n1.yaml:13: fsnyc: unknown key (known keys: node, id, cluster, data_dir, listen, "
-            "peers, tls, api, timers, fsync, snapshot_entries, log_level)");
+            "peers, tls, api, timers, fsync, snapshot_entries, log_level, event_retention)");
   EXPECT_EQ(errors(with("tick_ms: 50,", "tick: 50,")),
             "n1.yaml:11: timers.tick: unknown key (known keys: tick_ms, heartbeat_ms, "
             "election_timeout_ms, hold_ms, hold_guard_ms, clock_drift)");
@@ -229,7 +240,7 @@ TEST(AgentConfigErrors, UnknownKeys) {
             "n1.yaml:8: peers[1].role: unknown key (known keys: name, id, peer, api)");
   EXPECT_EQ(errors(with("fsync: true", "fsync: true\n\"a b\": 1")),
             "n1.yaml:13: \"a b\": unknown key (known keys: node, id, cluster, data_dir, listen, "
-            "peers, tls, api, timers, fsync, snapshot_entries, log_level)");
+            "peers, tls, api, timers, fsync, snapshot_entries, log_level, event_retention)");
 }
 
 TEST(AgentConfigErrors, NonScalarKey) {
@@ -435,7 +446,7 @@ TEST(AgentConfigErrors, PeersShape) {
             "n1.yaml:6: peers: must be a list of {name, id, peer, api}, one per voter (got "
             "\"n1, n2\")\n"
             "n1.yaml:7: xpeers: unknown key (known keys: node, id, cluster, data_dir, listen, "
-            "peers, tls, api, timers, fsync, snapshot_entries, log_level)");
+            "peers, tls, api, timers, fsync, snapshot_entries, log_level, event_retention)");
   std::string many = "peers:\n";
   for (int i = 1; i <= 10; ++i) {
     many += "  - {name: n" + std::to_string(i) + ", id: " + std::to_string(i) +
