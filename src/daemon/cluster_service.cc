@@ -152,6 +152,9 @@ Result<ParsedSpec> parse_spec(const std::string& id, const json& j) {
     p.spec.params.clear();
   }
   p.exclusive = j.value("exclusive", false);
+  // An exclusive process dies with its agent: with the agent gone its node cannot hold the
+  // hold, and the copy would run on while the leader recovers it elsewhere.
+  p.spec.process.die_with_agent = p.exclusive;
   if (j.contains("ops") && j["ops"].is_array()) {
     for (const auto& o : j["ops"]) {
       std::string name = o.value("name", "");

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -160,6 +161,7 @@ Result<Spawned> spawn(const SpawnSpec& spec) {
   }
   if (::pipe2(report, O_CLOEXEC) != 0) return fail("pipe2");
 
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return fail("fork");
   if (pid == 0) {
@@ -193,6 +195,13 @@ Result<Spawned> spawn(const SpawnSpec& spec) {
         child_write_errno(report[1], errno);
         ::_exit(127);
       }
+    }
+    if (spec.die_with_parent) {
+      if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+        child_write_errno(report[1], errno);
+        ::_exit(127);
+      }
+      if (::getppid() != parent) ::_exit(127);  // the parent died before the prctl
     }
     ::execve(spec.path.c_str(), argv.data(), envp.data());
     child_write_errno(report[1], errno);

@@ -43,6 +43,10 @@ struct SpawnSpec {
   bool capture_output = true;
   std::string output_path;
   std::optional<Credentials> credentials;
+  // SIGKILLed by the kernel when the process that spawned it exits (PR_SET_PDEATHSIG, set
+  // after the credentials change, which would clear it). The daemon is single-threaded, so
+  // its loop thread is that process.
+  bool die_with_parent = false;
 };
 inline constexpr size_t kMaxStdinBytes = 32 << 10;
 

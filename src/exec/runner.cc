@@ -760,6 +760,7 @@ struct AgentRunner::Impl : std::enable_shared_from_this<Impl> {
     spec.cwd = p.cwd;
     spec.capture_output = false;
     spec.output_path = p.output_path;
+    spec.die_with_parent = p.die_with_agent;
     if (!p.user.empty()) {
       auto creds = lookup_user(p.user);
       if (!creds) return done(make_result(req, OcfCode::kErrConfigured, creds.error().message()));

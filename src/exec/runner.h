@@ -29,6 +29,10 @@ struct ProcessSpec {
   std::string user;  // "" = the agent's own user; otherwise needs root
   // Where stdout and stderr go (appended); "" = /dev/null.
   std::string output_path;
+  // Killed (SIGKILL) by the kernel when the agent exits, instead of running on to be adopted
+  // by the next agent: for exclusive resources, which must not outlive the hold of a node
+  // whose agent is gone.
+  bool die_with_agent = false;
 };
 
 // What to run an action on. `params` become OCF_RESKEY_<name> (ocf), are ignored by lsb

@@ -331,6 +331,19 @@ TEST_F(ClusterE2e, ApplyRunsRecoversMovesAndRemoves) {
   int observer = victim == 1 ? 2 : 1;
   t0 = Clock::now();
   e_->c->kill(victim, SIGKILL);
+  // An exclusive process dies with its agent (the kernel kills it: PR_SET_PDEATHSIG), so it
+  // cannot run on while another node starts it. Dead or a zombie not yet reaped by PID 1.
+  auto dead = [](pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    size_t close = line.rfind(')');
+    return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+  };
+  while (!dead(solo_pid) && Clock::now() - t0 < 2s) std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(dead(solo_pid)) << "solo outlived its agent";
+  std::printf("  agent of %s killed → its exclusive process gone: %lld ms\n", solo.c_str(),
+              static_cast<long long>((Clock::now() - t0) / 1ms));
   ::kill(solo_pid, SIGKILL);
   std::string now_on;
   while (Clock::now() - t0 < 15s) {

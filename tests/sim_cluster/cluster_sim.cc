@@ -406,9 +406,12 @@ class Sim {
     n.up = false;
     n.believes_leader = false;
     n.local.clear();
-    if (machine) {
-      std::erase_if(active_, [&](const NodeResource& k) { return k.first == n.name; });
-    }
+    // The machine takes every process with it; an agent alone takes its exclusive
+    // supervised processes (they die with it: PR_SET_PDEATHSIG), the rest live on.
+    std::erase_if(active_, [&](const NodeResource& k) {
+      return k.first == n.name &&
+             (machine || (cluster_.supervised.contains(k.second) && exclusive(k.second)));
+    });
   }
 
   void boot(Node& n) {

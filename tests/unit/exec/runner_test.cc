@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -382,6 +383,42 @@ TEST_F(RunnerTest, CancelKillsTheRunningStartAtOnce) {
   EXPECT_NE(out->message.find("cancelled"), std::string::npos) << out->message;
   EXPECT_TRUE(process_gone(grandchild));
   EXPECT_TRUE(process_gone(agent));
+}
+
+// die_with_parent: the kernel kills the child when the process that spawned it exits (an
+// exclusive supervised process must not outlive its agent). Without it the child lives on.
+TEST_F(RunnerTest, DieWithParentKillsTheChildWhenItsSpawnerExits) {
+  for (bool die : {true, false}) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    pid_t middle = ::fork();
+    ASSERT_GE(middle, 0);
+    if (middle == 0) {
+      SpawnSpec spec;
+      spec.path = "/bin/sleep";
+      spec.argv = {"sleep", "100000"};
+      spec.capture_output = false;
+      spec.die_with_parent = die;
+      auto s = spawn(spec);
+      pid_t pid = s ? s->pid : -1;
+      (void)!::write(fds[1], &pid, sizeof pid);
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    pid_t child = -1;
+    ASSERT_EQ(::read(fds[0], &child, sizeof child), static_cast<ssize_t>(sizeof child));
+    ::close(fds[0]);
+    ASSERT_GT(child, 1);
+    int st = 0;
+    ::waitpid(middle, &st, 0);
+    if (die) {
+      EXPECT_TRUE(process_gone(child, 5000)) << "the child outlived its parent";
+    } else {
+      EXPECT_FALSE(process_gone(child, 200)) << "the child died without die_with_parent";
+      ::kill(child, SIGKILL);
+      EXPECT_TRUE(process_gone(child, 5000));
+    }
+  }
 }
 
 TEST_F(RunnerTest, MissingAgentIsNotInstalled) {
