@@ -1,0 +1,421 @@
+// End-to-end failover of a virtual IP in front of real nginx servers, as a client sees it:
+// three hosts in network namespaces (src/cli/netns_lab.h), one `vigil agent` each, the
+// group web = [www (nginx as a supervised process), vip (198.18.0.100)], both exclusive,
+// and a client opening a fresh TCP connection to the VIP every 5 ms. Scenarios: the
+// holder dies (machine off), and comes back (stickiness keeps the VIP; with a location
+// preference it moves back); nginx dies on the holder; the leader is the holder and dies;
+// the holder is cut off for 10 s with its link up (never two holders; it drops the VIP
+// within its hold); a rolling restart of every agent with planned moves first.
+// Needs root, `ip`, `nft` and Debian's nginx; skipped otherwise. Logs of a failed test stay
+// in /tmp/vigil-lab-PID. docs/TESTING.md describes the lab.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/netns_lab.h"
+
+namespace vigil::cli {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+constexpr const char* kVip = "198.18.0.100";
+constexpr int kHoldMs = 400;  // the agents' default hold_ms
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::trunc);
+  f << text;
+}
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+// The page is the host's name. One process (no master), in the foreground, everything
+// under the host's private /run.
+std::string nginx_conf(const std::string& host) {
+  return "daemon off;\n"
+         "master_process off;\n"
+         "worker_processes 1;\n"
+         "pid /run/nginx.pid;\n"
+         "error_log /run/nginx-error.log;\n"
+         "events { worker_connections 512; }\n"
+         "http {\n"
+         "  access_log off;\n"
+         "  client_body_temp_path /run/nginx-body;\n"
+         "  proxy_temp_path /run/nginx-proxy;\n"
+         "  fastcgi_temp_path /run/nginx-fastcgi;\n"
+         "  uwsgi_temp_path /run/nginx-uwsgi;\n"
+         "  scgi_temp_path /run/nginx-scgi;\n"
+         "  server {\n"
+         "    listen 80;\n"
+         "    location / { default_type text/plain; return 200 \"" +
+         host +
+         "\\n\"; }\n"
+         "  }\n"
+         "}\n";
+}
+
+std::string definition(const std::string& extra = "") {
+  return std::string(
+             // Constraints may only name nodes listed here (apply refuses "unknown node").
+             "nodes: [{name: n1}, {name: n2}, {name: n3}]\n"
+             "resources:\n"
+             "  - id: www\n"
+             "    agent: process\n"
+             "    params: {command: \"/usr/sbin/nginx -c /run/nginx.conf -e "
+             "/run/nginx-error.log\", output: /run/nginx.out}\n"
+             "    meta: {exclusive: true, stickiness: 100}\n"
+             "  - id: vip\n"
+             "    agent: vip\n"
+             "    params: {ip: ") +
+         kVip +
+         ", cidr_netmask: 24, nic: eth0}\n"
+         "    meta: {exclusive: true, stickiness: 100}\n"
+         "    operations:\n"
+         "      - {name: monitor, interval: 1s, timeout: 5s}\n"
+         "groups:\n"
+         "  - {id: web, members: [www, vip]}\n" +
+         extra;
+}
+
+class VipFailover : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why = NetnsLab::unavailable_reason();
+    if (!why.empty()) GTEST_SKIP() << "the network-namespace lab " << why;
+    if (::access("/usr/sbin/nginx", X_OK) != 0) {
+      GTEST_SKIP() << "/usr/sbin/nginx is missing (scripts/setup.sh installs nginx)";
+    }
+    t_start_ = Clock::now();
+    NetnsLabOptions o;
+    o.hosts = 3;
+    // One directory per test under /tmp/vigil-lab-PID (kept when the test fails).
+    o.dir = "/tmp/vigil-lab-" + std::to_string(::getpid()) + "/" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    o.vigil_binary = VIGIL_BINARY;
+    lab_ = std::make_unique<NetnsLab>(o);
+    ASSERT_TRUE(lab_->setup().ok()) << lab_->setup().to_string();
+    for (int h = 1; h <= 3; ++h)
+      write_file(lab_->run_dir(h) + "/nginx.conf", nginx_conf("n" + std::to_string(h)));
+    Status s = lab_->write_agent_configs();
+    ASSERT_TRUE(s.ok()) << s.to_string();
+    for (int h = 1; h <= 3; ++h) ASSERT_TRUE(lab_->start_agent(h).ok());
+    leader_ = lab_->wait_for_leader(15s);
+    ASSERT_GT(leader_, 0) << lab_->log_tail(1);
+  }
+
+  void TearDown() override {
+    if (!lab_) return;
+    sampler_.reset();
+    prober_.reset();
+    if (HasFailure()) {
+      lab_->set_keep_dir(true);
+      for (int h = 1; h <= lab_->hosts(); ++h) {
+        std::printf("--- n%d.log (tail)\n%s", h, lab_->log_tail(h, 25).c_str());
+      }
+      std::printf("lab files kept in %s\n", lab_->dir().c_str());
+    }
+    std::string parent = fs::path(lab_->dir()).parent_path().string();
+    lab_.reset();
+    std::error_code ec;
+    fs::remove(parent, ec);  // only when empty: no test failed
+    std::printf("  [test took %.1f s]\n",
+                std::chrono::duration<double>(Clock::now() - t_start_).count());
+  }
+
+  // Applies the definition through `host` and waits until a client gets answers.
+  void apply_and_serve(const std::string& def, int host = 0) {
+    write_file(lab_->dir() + "/cluster.yaml", def);
+    auto [rc, out] =
+        lab_->vigil(host ? host : leader_, "apply -f " + lab_->dir() + "/cluster.yaml");
+    ASSERT_EQ(rc, 0) << out;
+    prober_ = std::make_unique<Prober>(*lab_, kVip);
+    prober_->start();
+    ASSERT_TRUE(prober_->wait_good(20, 20s))
+        << prober_->stats().to_string() << "\nholders: " << holders_string();
+    ASSERT_EQ(lab_->vip_holders(kVip).size(), 1u);
+  }
+
+  std::string holders_string() const {
+    std::string out;
+    for (int h : lab_->vip_holders(kVip)) out += (out.empty() ? "n" : " n") + std::to_string(h);
+    return out.empty() ? "none" : out;
+  }
+
+  int holder() const {
+    auto hs = lab_->vip_holders(kVip);
+    return hs.size() == 1 ? hs[0] : 0;
+  }
+
+  // Waits until exactly one host holds the VIP, not `other_than`; 0 on timeout.
+  int wait_holder(std::chrono::milliseconds limit, int other_than = 0) const {
+    auto until = Clock::now() + limit;
+    while (Clock::now() < until) {
+      int h = holder();
+      if (h != 0 && h != other_than) return h;
+      std::this_thread::sleep_for(10ms);
+    }
+    return 0;
+  }
+
+  // Waits until `n` consecutive answers come from a host other than `dead`; returns the
+  // client's view since `from_us`.
+  ProbeStats wait_failover(int64_t from_us, const std::string& dead, std::chrono::seconds limit) {
+    auto until = Clock::now() + limit;
+    while (Clock::now() < until) {
+      auto rs = prober_->records();
+      int good = 0;
+      for (auto it = rs.rbegin(); it != rs.rend() && good < 20; ++it) {
+        if (it->outcome != ProbeOutcome::kOk || it->host == dead) break;
+        ++good;
+      }
+      if (good >= 20) break;
+      std::this_thread::sleep_for(10ms);
+    }
+    return prober_->stats(from_us);
+  }
+
+  // Moves the group web to `host` (planned) and clears the constraint; the client's view of
+  // the move since it began.
+  ProbeStats planned_move(int host, int through) {
+    int64_t t = prober_->now_us();
+    auto [rc, out] = lab_->vigil(through, "resource move web n" + std::to_string(host));
+    // `vigil resource move GROUP` moves the group but never sees it arrive (it looks for a
+    // resource named like the group in the status, and explain's placed_on is empty for a
+    // group): it exits 1 after 2 s with "web cannot run on nK". The client is the judge.
+    if (rc != 0) std::printf("  (vigil resource move exit %d: %s)\n", rc, first_line(out).c_str());
+    auto [crc, cout] = lab_->vigil(through, "resource clear web");
+    EXPECT_EQ(crc, 0) << cout;
+    EXPECT_TRUE(prober_->wait_good(20, 10s, "n" + std::to_string(host)))
+        << prober_->stats(t).to_string();
+    return prober_->stats(t);
+  }
+
+  void print(const char* what, const ProbeStats& s) {
+    std::printf("  %s: %s\n", what, s.to_string().c_str());
+  }
+
+  std::unique_ptr<NetnsLab> lab_;
+  std::unique_ptr<Prober> prober_;
+  std::unique_ptr<HolderSampler> sampler_;
+  int leader_ = 0;
+  Clock::time_point t_start_;
+};
+
+// Scenario 1 and 5a: the machine holding the VIP dies (every process SIGKILLed, its link
+// cut): the client gets answers from another host within 3 s. It comes back: stickiness
+// keeps the VIP where it is, and the client sees nothing.
+TEST_F(VipFailover, HolderDiesAndReturns) {
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(definition()));
+  int h = holder();
+  ASSERT_GT(h, 0);
+  const std::string dead = "n" + std::to_string(h);
+  int64_t t = prober_->now_us();
+  auto k0 = Clock::now();
+  lab_->kill_host(h);
+  std::printf("  kill_host took %.0f ms\n",
+              std::chrono::duration<double, std::milli>(Clock::now() - k0).count());
+  ProbeStats s = wait_failover(t, dead, 15s);
+  print(("holder " + dead + " killed").c_str(), s);
+  ASSERT_TRUE(s.recovered);
+  EXPECT_NE(s.after_host, dead);
+  EXPECT_GT(s.outage_failed, 0u);
+  EXPECT_LT(s.outage_ms, 3000.0);
+  int now_on = wait_holder(2s, h);
+  ASSERT_GT(now_on, 0) << holders_string();
+
+  // Back: a reboot, then its agent. The VIP stays (stickiness), no client error.
+  ASSERT_TRUE(lab_->revive_host(h).ok());
+  ASSERT_TRUE(lab_->start_agent(h).ok());
+  int64_t back = prober_->now_us();
+  ASSERT_GT(lab_->wait_for_leader(15s), 0);
+  std::this_thread::sleep_for(3s);
+  ProbeStats b = prober_->stats(back);
+  print((dead + " back").c_str(), b);
+  EXPECT_EQ(holder(), now_on) << holders_string();
+  EXPECT_EQ(b.ok, b.total);
+  EXPECT_EQ(b.by_host.size(), 1u);
+}
+
+// Scenario 5b: with a location preference stronger than stickiness, the group moves back
+// to the preferred host when it returns (a planned move: stop there, start here).
+TEST_F(VipFailover, PreferredHostReturnsAndTakesItBack) {
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(
+      definition("constraints:\n"
+                 "  location:\n"
+                 "    - {id: web-prefers-n1, resource: web, node: n1, score: 1000}\n")));
+  ASSERT_EQ(wait_holder(10s), 1) << holders_string();
+  int64_t t = prober_->now_us();
+  lab_->kill_host(1);
+  ProbeStats s = wait_failover(t, "n1", 15s);
+  print("preferred n1 killed", s);
+  EXPECT_LT(s.outage_ms, 3000.0);
+  int other = wait_holder(2s, 1);
+  ASSERT_GT(other, 1);
+
+  ASSERT_TRUE(lab_->revive_host(1).ok());
+  ASSERT_TRUE(lab_->start_agent(1).ok());
+  int64_t back = prober_->now_us();
+  EXPECT_TRUE(prober_->wait_good(20, 20s, "n1")) << prober_->stats(back).to_string();
+  ProbeStats b = prober_->stats(back);
+  print("n1 back, failback", b);
+  EXPECT_EQ(holder(), 1) << holders_string();
+  EXPECT_LT(b.outage_ms, 3000.0);
+}
+
+// Scenario 2: nginx dies on the holder (SIGKILL): Vigil sees it at once and restarts it;
+// answers resume.
+TEST_F(VipFailover, ServiceDiesOnHolder) {
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(definition()));
+  int h = holder();
+  ASSERT_GT(h, 0);
+  auto pids = lab_->host_pids(h, "nginx");
+  ASSERT_EQ(pids.size(), 1u);
+  int64_t t = prober_->now_us();
+  ::kill(pids[0], SIGKILL);
+  auto until = Clock::now() + 10s;
+  // Wait for the failure, then for the recovery.
+  while (Clock::now() < until && prober_->stats(t).outage_failed == 0) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(prober_->wait_good(20, 10s)) << prober_->stats(t).to_string();
+  ProbeStats s = prober_->stats(t);
+  print(("nginx killed on n" + std::to_string(h)).c_str(), s);
+  EXPECT_TRUE(s.recovered);
+  EXPECT_LT(s.outage_ms, 3000.0);
+  EXPECT_EQ(wait_holder(2s), h) << "restarted in place: " << holders_string();
+}
+
+// Scenario 4: the leader holds the VIP and dies: a new leader is elected and recovers the
+// group once the dead node's hold has expired.
+TEST_F(VipFailover, LeaderHolderDies) {
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(definition()));
+  if (holder() != leader_) print("planned move to the leader", planned_move(leader_, leader_));
+  ASSERT_EQ(wait_holder(5s), leader_) << holders_string();
+  const std::string dead = "n" + std::to_string(leader_);
+  int64_t t = prober_->now_us();
+  lab_->kill_host(leader_);
+  ProbeStats s = wait_failover(t, dead, 15s);
+  print(("leader and holder " + dead + " killed").c_str(), s);
+  ASSERT_TRUE(s.recovered);
+  EXPECT_NE(s.after_host, dead);
+  EXPECT_LT(s.outage_ms, 3000.0);
+  int new_leader = lab_->wait_for_leader(5s);
+  std::printf("  new leader n%d, VIP on %s\n", new_leader, holders_string().c_str());
+  EXPECT_NE(new_leader, leader_);
+}
+
+// Scenario 3: the holder is cut off for 10 s with its link up. Never two holders (sampled
+// every 20 ms); the isolated node drops the VIP within its hold; the majority takes over;
+// after healing, one holder.
+TEST_F(VipFailover, PartitionedHolder) {
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(definition()));
+  int h = holder();
+  ASSERT_GT(h, 0);
+  sampler_ = std::make_unique<HolderSampler>(*lab_, kVip, 20ms);
+  sampler_->start();
+  std::this_thread::sleep_for(200ms);
+  int64_t t = prober_->now_us();
+  auto t_iso = Clock::now();
+  ASSERT_TRUE(lab_->isolate(h).ok());
+  // When the isolated node drops it (checked every 2 ms here).
+  double dropped_ms = -1;
+  while (Clock::now() - t_iso < 5s) {
+    auto hs = lab_->vip_holders(kVip);
+    if (std::find(hs.begin(), hs.end(), h) == hs.end()) {
+      dropped_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_iso).count();
+      break;
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  int other = wait_holder(5s, h);
+  double taken_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_iso).count();
+  std::this_thread::sleep_until(t_iso + 10s);
+  ProbeStats during = prober_->stats(t);
+  ASSERT_TRUE(lab_->heal(h).ok());
+  auto t_heal = Clock::now();
+  std::this_thread::sleep_for(4s);
+  sampler_->stop();
+  std::printf(
+      "  n%d isolated: dropped the VIP after %.0f ms (hold %d ms); n%d holds it %.0f ms "
+      "after the cut\n",
+      h, dropped_ms, kHoldMs, other, taken_ms);
+  print("client during the partition", during);
+  std::printf("  holders every 20 ms: %s\n", sampler_->timeline().c_str());
+  EXPECT_LE(sampler_->max_holders(), 1u) << sampler_->timeline();
+  EXPECT_GE(dropped_ms, 0) << "the isolated node kept the VIP";
+  EXPECT_LE(dropped_ms, kHoldMs + 50.0);
+  EXPECT_GT(other, 0);
+  EXPECT_TRUE(during.recovered);
+  // Settled: one holder over the last 2 s, and the client is served.
+  auto samples = sampler_->samples();
+  int64_t heal_us =
+      sampler_->now_us() -
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t_heal).count();
+  std::set<int> last;
+  for (const auto& sm : samples) {
+    if (sm.t_us < heal_us + 2000000) continue;
+    EXPECT_EQ(sm.holders.size(), 1u) << sampler_->timeline();
+    for (int x : sm.holders) last.insert(x);
+  }
+  EXPECT_EQ(last.size(), 1u) << sampler_->timeline();
+  EXPECT_TRUE(prober_->wait_good(20, 5s)) << prober_->stats(t).to_string();
+}
+
+// Scenario 6: every agent restarted in turn (SIGTERM, start again), the group moved off
+// each node first by `vigil resource move`: the restarts cost the client nothing; the
+// planned moves are measured.
+TEST_F(VipFailover, RollingRestart) {
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(definition()));
+  // The leader last, as an operator would.
+  int leader = lab_->wait_for_leader(5s);
+  ASSERT_GT(leader, 0);
+  std::vector<int> order;
+  for (int h = 1; h <= 3; ++h) {
+    if (h != leader) order.push_back(h);
+  }
+  order.push_back(leader);
+  for (int h : order) {
+    const bool was_leader = h == leader;
+    if (holder() == h) {
+      int to = order[0] == h ? order[1] : order[0];
+      print(("planned move n" + std::to_string(h) + " -> n" + std::to_string(to)).c_str(),
+            planned_move(to, to));
+    }
+    ASSERT_NE(wait_holder(5s), h) << holders_string();
+    int64_t t = prober_->now_us();
+    lab_->stop_agent(h, SIGTERM);
+    ASSERT_TRUE(lab_->start_agent(h).ok());
+    ASSERT_GT(lab_->wait_for_leader(15s), 0);
+    std::this_thread::sleep_for(1500ms);  // the restarted agent probes and settles
+    ProbeStats s = prober_->stats(t);
+    print(("agent n" + std::to_string(h) + (was_leader ? " (leader)" : "") + " restarted").c_str(),
+          s);
+    if (!was_leader) {
+      EXPECT_EQ(s.ok, s.total) << "a client error while a follower's agent restarted";
+    } else {
+      // Known: a stopping leader does not hand over leadership, so the VIP holder's hold
+      // lapses during the election (~300 ms of hold left vs ~350 ms to elect) and it drops
+      // the VIP, then starts it again (docs/TESTING.md). Bounded here, not zero.
+      EXPECT_LT(s.outage_ms, 3000.0);
+      if (s.ok != s.total) {
+        std::printf("  KNOWN ISSUE: the leader's restart cost the client %.0f ms\n", s.outage_ms);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vigil::cli
