@@ -11,6 +11,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -199,6 +201,15 @@ class ClusterService::Impl {
   Impl(asio::io_context& io, StoreService& store, ClusterHost& host, ClusterServiceOptions o)
       : io_(io), store_(store), host_(host), opt_(std::move(o)), runner_(io, runner_options()) {
     runner_.set_exit_handler([this](const exec::ProcessExit& e) { on_process_exit(e); });
+    // OCF agents set promotion scores with crm_attribute -p / crm_master: Vigil's shims.
+    const exec::AgentRunner::Options ro = runner_options();
+    std::error_code ec;
+    std::filesystem::create_directories(ro.promotion_dir, ec);
+    if (!ro.rsc_tmp_dir.empty()) std::filesystem::create_directories(ro.rsc_tmp_dir, ec);
+    if (Status s = exec::write_promotion_shims(ro.sbin_dir); !s.ok()) {
+      spdlog::warn("{}: promotion scores of OCF agents will not be seen: {}", opt_.node,
+                   s.to_string());
+    }
     runner_.register_class("vip", vip_driver_);
   }
 
@@ -455,6 +466,9 @@ class ClusterService::Impl {
       r.state.failed = j.value("failed", false);
       r.state.fail_count = j.value("fail_count", int64_t{0});
       r.state.last_failure_ms = j.value("last_failure_ms", int64_t{0});
+      if (j.contains("promotion_score") && j["promotion_score"].is_number_integer()) {
+        r.state.promotion_score = j["promotion_score"].get<int64_t>();
+      }
       r.token = j.value("token", int64_t{0});
       (*reported)[key] = r;
     }
@@ -1182,7 +1196,8 @@ class ClusterService::Impl {
     bool probed = false;
     bool busy = false;
     exec::Action busy_action = exec::Action::kMonitor;  // what runs while busy
-    bool cancelling = false;  // the running start was cancelled (hold lost)
+    bool cancelling = false;                 // the running start was cancelled (hold lost)
+    std::optional<int64_t> promotion_score;  // set by an OCF agent (crm_attribute -p)
     bool running = false;
     Role role = Role::kStarted;
     bool failed = false;
@@ -1222,6 +1237,12 @@ class ClusterService::Impl {
     o.fence_dir = opt_.fence_dir;
     o.data_dir = opt_.data_dir;
     o.node_name = opt_.node;
+    o.sbin_dir = opt_.data_dir + "/bin";
+    o.promotion_dir = opt_.data_dir + "/promotion";
+    // Tests run several nodes on one host: each gets its own HA_RSCTMP under VIGIL_RSCTMP.
+    if (const char* t = std::getenv("VIGIL_RSCTMP"); t && *t) {
+      o.rsc_tmp_dir = std::string(t) + "/" + opt_.node;
+    }
     return o;
   }
 
@@ -1477,6 +1498,9 @@ class ClusterService::Impl {
     const bool cancelled = l.cancelling;
     l.cancelling = false;
     l.last_op = std::string(exec::action_name(r.action));
+    if (l.spec.spec.agent.agent_class == exec::AgentClass::kOcf) {
+      l.promotion_score = exec::read_promotion_score(opt_.data_dir + "/promotion", id);
+    }
     l.last_rc = r.exit_code;
     l.duration_ms = r.duration_ms;
     l.message = truncate(r.message);
@@ -1632,6 +1656,7 @@ class ClusterService::Impl {
            {"token", l.token},     {"op", l.last_op},
            {"rc", l.last_rc},      {"duration_ms", l.duration_ms}};
     if (l.last_failure_ms) j["last_failure_ms"] = l.last_failure_ms;
+    if (l.running && l.promotion_score) j["promotion_score"] = *l.promotion_score;
     if (!l.message.empty()) j["message"] = l.message;
     j["spec"] = json::parse(l.spec_text, nullptr, false);
     return j;

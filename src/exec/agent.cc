@@ -310,6 +310,10 @@ Result<std::vector<std::string>> build_ocf_env(const OcfEnvInput& in) {
   env["OCF_RESKEY_CRM_meta_interval"] = std::to_string(in.interval_ms);
   env["OCF_RESKEY_CRM_meta_name"] = std::string(ocf_action_arg(in.action));
   if (!in.node_name.empty()) env["OCF_RESKEY_CRM_meta_on_node"] = in.node_name;
+  env["OCF_RESKEY_crm_feature_set"] = std::string(kCrmFeatureSet);
+  if (!in.sbin_dir.empty()) env["HA_SBIN_DIR"] = in.sbin_dir;
+  if (!in.promotion_file.empty()) env["VIGIL_PROMOTION_FILE"] = in.promotion_file;
+  if (!in.rsc_tmp_dir.empty()) env["HA_RSCTMP"] = in.rsc_tmp_dir;
   env["PATH"] = in.path;
   env["LC_ALL"] = "C";
   env["HOME"] = "/";

@@ -138,7 +138,15 @@ struct OcfEnvInput {
   int check_level = -1;  // OCF_CHECK_LEVEL (OCF 1.1 §"Check Levels"); -1: not set
   std::string node_name;
   std::string path;  // PATH for the agent
+  // Where ocf-shellfuncs finds crm_attribute / crm_master (HA_SBIN_DIR): Vigil's shims,
+  // which write a promotion score to `promotion_file` (VIGIL_PROMOTION_FILE). "": not set.
+  std::string sbin_dir;
+  std::string promotion_file;
+  std::string rsc_tmp_dir;  // HA_RSCTMP (the agents' state and pid files); "": theirs
 };
+// The Pacemaker feature set announced to agents (OCF_RESKEY_crm_feature_set): 3.10 and
+// later make ocf_promotion_score call `crm_attribute -p` rather than crm_master.
+inline constexpr std::string_view kCrmFeatureSet = "3.16.2";
 // Returns the whole environment ("K=V", sorted), or kInvalidArgument when a parameter name
 // is not a shell variable name ([A-Za-z_][A-Za-z0-9_]*) or a value holds a NUL byte.
 Result<std::vector<std::string>> build_ocf_env(const OcfEnvInput& in);

@@ -11,12 +11,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "exec/child.h"
@@ -295,6 +299,9 @@ struct AgentRunner::Impl : std::enable_shared_from_this<Impl> {
     in.check_level = req.check_level;
     in.node_name = opt.node_name;
     in.path = opt.path;
+    in.sbin_dir = opt.sbin_dir;
+    if (!opt.promotion_dir.empty()) in.promotion_file = opt.promotion_dir + "/" + req.resource.id;
+    in.rsc_tmp_dir = opt.rsc_tmp_dir;
     auto env_or = build_ocf_env(in);
     if (!env_or) {
       return done(make_result(req, OcfCode::kErrConfigured, env_or.error().message()));
@@ -897,6 +904,92 @@ size_t AgentRunner::queued() const { return impl_->queued_total; }
 int AgentRunner::process_pid_for_test(const std::string& resource_id) const {
   auto it = impl_->procs.find(resource_id);
   return it == impl_->procs.end() ? -1 : it->second.pid;
+}
+
+// --- promotion-score shims ------------------------------------------------------------
+
+namespace {
+
+constexpr const char kPromotionShim[] = R"SH(#!/bin/sh
+# Written by Vigil (src/exec/runner.cc): stands in for Pacemaker's crm_attribute and
+# crm_master for OCF agents, keeping the promotion score an agent sets in the file
+# $VIGIL_PROMOTION_FILE (one integer, or INFINITY / -INFINITY).
+all="$*"
+promo=0
+[ "${0##*/}" = crm_master ] && promo=1
+op=
+val=
+quiet=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -p|--promotion) promo=1; case "$2" in ""|-*) ;; *) shift ;; esac ;;
+    --promotion=*) promo=1 ;;
+    -v|--update|--attr-value) op=set; val="$2"; shift ;;
+    --update=*|--attr-value=*) op=set; val="${1#*=}" ;;
+    -D|--delete) op=del ;;
+    -G|--query) op=get ;;
+    -q|--quiet|-Q) quiet=1 ;;
+    -l|--lifetime|-N|--node|-n|--name|-t|--type|-r|--resource|-i|--id) shift ;;
+  esac
+  shift
+done
+f="$VIGIL_PROMOTION_FILE"
+if [ "$promo" != 1 ] || [ -z "$f" ]; then
+  echo "vigil: ${0##*/} $all: ignored (Vigil keeps promotion scores only)" >&2
+  exit 0
+fi
+case "$op" in
+  set)
+    case "$val" in
+      INFINITY|+INFINITY|-INFINITY) ;;
+      ''|*[!0-9-]*|?*-*) echo "vigil: ${0##*/}: bad score '$val'" >&2; exit 1 ;;
+    esac
+    printf '%s\n' "$val" > "$f.tmp" && mv -f "$f.tmp" "$f" ;;
+  del) rm -f "$f" ;;
+  get)
+    [ -f "$f" ] || exit 105
+    if [ "$quiet" = 1 ]; then cat "$f"; else
+      printf 'scope=status name=master-%s value=%s\n' "$OCF_RESOURCE_INSTANCE" "$(cat "$f")"
+    fi ;;
+esac
+)SH";
+
+// The scheduler's INFINITY (cluster::kInfinity; src/exec does not depend on src/cluster).
+constexpr int64_t kScoreInfinity = 1000000;
+
+}  // namespace
+
+Status write_promotion_shims(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return err(Errc::kIoError, "create " + dir + ": " + ec.message());
+  for (const char* name : {"crm_attribute", "crm_master"}) {
+    std::string path = dir + "/" + name;
+    std::string tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << kPromotionShim;
+      if (!out.flush()) return err(Errc::kIoError, "write " + tmp);
+    }
+    if (::chmod(tmp.c_str(), 0755) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+      return err(Errc::kIoError, "install " + path + ": " + std::strerror(errno));
+    }
+  }
+  return Status();
+}
+
+std::optional<int64_t> read_promotion_score(const std::string& promotion_dir,
+                                            const std::string& resource_id) {
+  if (promotion_dir.empty()) return std::nullopt;
+  std::ifstream in(promotion_dir + "/" + resource_id);
+  std::string v;
+  if (!in || !std::getline(in, v)) return std::nullopt;
+  if (v == "INFINITY" || v == "+INFINITY") return kScoreInfinity;
+  if (v == "-INFINITY") return -kScoreInfinity;
+  int64_t n = 0;
+  auto [p, e] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (e != std::errc() || p != v.data() + v.size()) return std::nullopt;
+  return std::clamp(n, -kScoreInfinity, kScoreInfinity);
 }
 
 }  // namespace vigil::exec

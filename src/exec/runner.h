@@ -112,6 +112,15 @@ class ClassDriver {
   virtual void run(const ActionRequest& req, std::function<void(ActionResult)> done) = 0;
 };
 
+// Writes `crm_attribute` and `crm_master` into `dir` (created, 0755): shell scripts that
+// record the promotion score an OCF agent sets (`-v N`, `-D`; `-G` prints it) in
+// $VIGIL_PROMOTION_FILE, the way Pacemaker's would store it in its CIB. Other uses of
+// crm_attribute (node attributes) are accepted and ignored, with a note on stderr.
+Status write_promotion_shims(const std::string& dir);
+// The score last set for a resource: nullopt when none (never set, or deleted with -D).
+std::optional<int64_t> read_promotion_score(const std::string& promotion_dir,
+                                            const std::string& resource_id);
+
 // Runs the actions of the resources of one node.
 //
 // Owner: the daemon (one per node). Thread: the io_context's thread only: every method
@@ -138,6 +147,12 @@ class AgentRunner {
     // Pid files of supervised processes: <data_dir>/process/<resource>.pid.
     std::string data_dir = "/var/lib/vigil";
     std::string node_name;  // OCF_RESKEY_CRM_meta_on_node
+    // OCF agents' promotion scores (crm_attribute -p / crm_master): when set, agents get
+    // HA_SBIN_DIR=<sbin_dir> holding Vigil's shims (write_promotion_shims()) and
+    // VIGIL_PROMOTION_FILE=<promotion_dir>/<resource>; read it with read_promotion_score().
+    std::string sbin_dir;
+    std::string promotion_dir;
+    std::string rsc_tmp_dir;  // HA_RSCTMP for OCF agents; "": the agents' default
     std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     int max_children = 16;  // actions in flight at once, all resources together
     int max_queued = 1024;  // actions waiting (beyond that: refused at once)

@@ -381,14 +381,17 @@ class Planner {
   }
 
   // What one primitive contributes on node n (besides the node's own state).
-  void prim_terms(const Prim& p, int n, const std::string& prefix, NodeScore& ns) const {
+  // `clone`: the primitive of a clone, whose copy on an unclean node is left in place
+  // (place_clone) instead of blocking every copy.
+  void prim_terms(const Prim& p, int n, const std::string& prefix, NodeScore& ns,
+                  bool clone = false) const {
     const auto& meta = p.r->meta;
     if (!s_.has_quorum && meta.require != Requires::kNothing) {
       ns.add(
           prefix + "no quorum (requires " + std::string(cluster::requires_name(meta.require)) + ")",
           -kInfinity);
     }
-    if (!p.blocked.empty()) ns.add(prefix + p.blocked, -kInfinity);
+    if (!p.blocked.empty() && !clone) ns.add(prefix + p.blocked, -kInfinity);
     location_terms(p.locs, n, false, prefix, ns);
     const ResourceState* st = state_on(p, n);
     if (st == nullptr) return;
@@ -670,7 +673,7 @@ void Planner::place_clone(Unit& u, Explanation& ex) {
     node_terms(int(n), scores[n]);
     if (u.target == TargetRole::kStopped) scores[n].add("target-role stopped", -kInfinity);
     location_terms(u.locs, int(n), false, "", scores[n]);
-    prim_terms(p, int(n), no_prefix, scores[n]);
+    prim_terms(p, int(n), no_prefix, scores[n], true);
   }
   relation_terms(u, false, scores);
 
@@ -683,6 +686,18 @@ void Planner::place_clone(Unit& u, Explanation& ex) {
       frozen_role[n] = st->role;
       placed += st->copies;
       ex.notes.push_back("left as it is on " + nodes_[n]->name + " (node maintenance)");
+    }
+    // A copy on an unclean node that is not fenced (and has not stopped itself with its
+    // hold) may still run, in its role: it counts as placed there, so that no copy beyond
+    // clone_max starts and no second copy is promoted, while the other copies run on.
+    if (st->running && nodes_[n]->state == NodeState::kUnclean && !fence_[n] &&
+        p.r->meta.require == Requires::kFencing &&
+        !(p.r->meta.exclusive && nodes_[n]->hold_expires_ms &&
+          *nodes_[n]->hold_expires_ms <= s_.now_ms)) {
+      alloc[n] = st->copies;
+      frozen_role[n] = st->role;
+      placed += st->copies;
+      ex.notes.push_back("left as it is on " + nodes_[n]->name + " (unclean, not fenced)");
     }
   }
   const int64_t want = c.clone_max > 0 ? c.clone_max : int64_t(n_nodes);
@@ -748,7 +763,16 @@ void Planner::place_clone(Unit& u, Explanation& ex) {
             nodes_[n]->state == NodeState::kMaintenance) {
           continue;
         }
-        if (best < 0 || prom[n].total > prom[best].total) best = int(n);
+        // A tie goes to the copy that is promoted (or being promoted) already: scores that
+        // arrive one by one must not move the promotion back and forth.
+        auto now_promoted = [&](size_t m) {
+          const ResourceState* st = state_on(p, int(m));
+          return st && st->running && st->role == Role::kPromoted;
+        };
+        if (best < 0 || prom[n].total > prom[best].total ||
+            (prom[n].total == prom[best].total && now_promoted(n) && !now_promoted(best))) {
+          best = int(n);
+        }
       }
       if (best < 0) break;
       promoted[best] = 1;
@@ -836,7 +860,9 @@ void Planner::actions() {
     }
     for (const Placed& pl : p.target) {
       int n = node_index_.at(pl.node);
+      // Left as it is: maintenance, or a clone's copy on an unclean node (place_clone).
       if (nodes_[n]->state == NodeState::kMaintenance) continue;
+      if (nodes_[n]->state == NodeState::kUnclean) continue;
       Here& h = per[n];
       h.tgt = pl.copies;
       h.tgt_role = pl.role;

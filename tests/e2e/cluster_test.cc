@@ -83,6 +83,8 @@ class ClusterE2e : public ::testing::Test {
     ASSERT_TRUE(e_->c->init().ok());
     // The agents find the test fence agent (fence/fence_vigil_test) there.
     ::setenv("VIGIL_FENCE_DIR", VIGIL_FENCE_DIR, 1);
+    // Three nodes on one host: each its own HA_RSCTMP (Stateful keeps its state there).
+    ::setenv("VIGIL_RSCTMP", (e_->o.dir + "/rsctmp").c_str(), 1);
     ASSERT_TRUE(e_->c->start_all().ok());
     auto leader = e_->c->wait_for_leader(10s);
     ASSERT_TRUE(leader.has_value());
@@ -696,6 +698,82 @@ TEST_F(ClusterE2e, NginxAgentStartsMonitorsRecovers) {
 // An LSB init script, installed in /etc/init.d for the test (the executor runs scripts from
 // there, as Pacemaker does): started, its status polled as the monitor, the daemon killed
 // and started again, stopped on disable.
+// A promotable clone of Debian's ocf:heartbeat:Stateful, unmodified: the agent sets its
+// promotion score with ocf_promotion_score (crm_attribute -p, Vigil's shim), one copy is
+// promoted, and when that node dies another copy is promoted once its hold has expired.
+TEST_F(ClusterE2e, StatefulPromotableClonePromotesOneAndFailsOver) {
+  if (!fs::exists("/usr/lib/ocf/resource.d/heartbeat/Stateful")) {
+    GTEST_SKIP() << "ocf:heartbeat:Stateful is not installed (resource-agents)";
+  }
+  write_file(dir_ + "/cluster.yaml",
+             "resources:\n"
+             "  - id: db\n"
+             "    agent: ocf:heartbeat:Stateful\n"
+             "    meta: {exclusive: true}  # under a hold: recovered once it expired\n"
+             "    operations:\n"
+             "      - {name: monitor, interval_ms: 200, timeout_ms: 5000}\n"
+             "clones:\n"
+             "  - {id: db-clone, resource: db, promotable: true, promoted_max: 1}\n");
+  auto [rc, out] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(1));
+  ASSERT_EQ(rc, 0) << out;
+  // (running nodes, promoted nodes) by the status of node `from`.
+  auto roles = [&](int from) {
+    std::set<std::string> running, promoted;
+    json s = status(from);
+    if (!s.is_object()) return std::pair{running, promoted};
+    for (const auto& r : s["resources"]) {
+      if (r["id"] != "db") continue;
+      for (const auto& on : r["nodes"]) {
+        if (!on.value("running", false) || on.contains("pending")) continue;
+        running.insert(on["node"].get<std::string>());
+        if (on.value("role", "") == "promoted") promoted.insert(on["node"].get<std::string>());
+      }
+    }
+    return std::pair{running, promoted};
+  };
+  std::string primary;
+  auto until = Clock::now() + 20s;
+  while (Clock::now() < until) {
+    auto [running, promoted] = roles(1);
+    ASSERT_LE(promoted.size(), 1u);
+    if (running.size() == 3 && promoted.size() == 1) {
+      primary = *promoted.begin();
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_FALSE(primary.empty()) << status().dump(2);
+  // The agent's own state file says master on that node only.
+  auto state_of = [&](const std::string& node) {
+    std::string t = read_file(dir_ + "/rsctmp/" + node + "/Stateful-db.state");
+    t.erase(t.find_last_not_of(" \n") + 1);
+    return t;
+  };
+  for (const char* n : {"n1", "n2", "n3"}) {
+    EXPECT_EQ(state_of(n), n == primary ? "master" : "slave") << n;
+  }
+  // The primary's node dies: another copy is promoted, never two at once.
+  int victim = node_number(primary);
+  int observer = victim == 1 ? 2 : 1;
+  auto t0 = Clock::now();
+  e_->c->kill(victim, SIGKILL);
+  std::string next;
+  while (Clock::now() - t0 < 15s) {
+    auto [running, promoted] = roles(observer);
+    promoted.erase(primary);
+    ASSERT_LE(promoted.size(), 1u);
+    if (promoted.size() == 1) {
+      next = *promoted.begin();
+      break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_FALSE(next.empty()) << status(observer).dump(2);
+  std::printf("  Stateful: %s promoted first; node killed → %s promoted: %lld ms\n",
+              primary.c_str(), next.c_str(), static_cast<long long>((Clock::now() - t0) / 1ms));
+  EXPECT_EQ(state_of(next), "master");
+}
+
 TEST_F(ClusterE2e, LsbInitScriptStartsMonitorsRecovers) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root (installs a script in /etc/init.d)";
   const std::string name = "vigil-e2e-" + std::to_string(::getpid());

@@ -161,6 +161,26 @@ TEST(OcfEnv, HoldsTheOcfAndCrmMetaVariables) {
   for (const auto& kv : *env) EXPECT_NE(kv.rfind("LD_", 0), 0u) << kv;
 }
 
+TEST(OcfEnv, PromotionShimsAndResourceTmpWhenGiven) {
+  OcfEnvInput in;
+  in.resource_id = "db";
+  auto env = build_ocf_env(in);
+  ASSERT_TRUE(env);
+  EXPECT_TRUE(has(*env, "OCF_RESKEY_crm_feature_set=3.16.2"));
+  for (const auto& kv : *env) {
+    EXPECT_NE(kv.rfind("HA_SBIN_DIR=", 0), 0u) << kv;  // not set: the agents' default
+    EXPECT_NE(kv.rfind("HA_RSCTMP=", 0), 0u) << kv;
+  }
+  in.sbin_dir = "/var/lib/vigil/bin";
+  in.promotion_file = "/var/lib/vigil/promotion/db";
+  in.rsc_tmp_dir = "/run/resource-agents/n1";
+  env = build_ocf_env(in);
+  ASSERT_TRUE(env);
+  EXPECT_TRUE(has(*env, "HA_SBIN_DIR=/var/lib/vigil/bin"));
+  EXPECT_TRUE(has(*env, "VIGIL_PROMOTION_FILE=/var/lib/vigil/promotion/db"));
+  EXPECT_TRUE(has(*env, "HA_RSCTMP=/run/resource-agents/n1"));
+}
+
 TEST(OcfEnv, RefusesParameterNamesThatAreNotShellVariables) {
   OcfEnvInput in;
   in.params = {{"bad-name", "x"}};

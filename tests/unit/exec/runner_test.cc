@@ -421,6 +421,35 @@ TEST_F(RunnerTest, DieWithParentKillsTheChildWhenItsSpawnerExits) {
   }
 }
 
+// The crm_attribute / crm_master shims, run as ocf-shellfuncs runs them.
+TEST_F(RunnerTest, PromotionShimsRecordWhatAgentsSet) {
+  std::string bin = dir_ / "bin";
+  std::string promo = dir_ / "promotion";
+  ASSERT_TRUE(write_promotion_shims(bin).ok());
+  fs::create_directories(promo);
+  auto run = [&](const std::string& args) {
+    std::string cmd = "OCF_RESOURCE_INSTANCE=db VIGIL_PROMOTION_FILE=" + promo + "/db " + bin +
+                      "/" + args + " 2>/dev/null";
+    return std::system(cmd.c_str());
+  };
+  EXPECT_FALSE(read_promotion_score(promo, "db").has_value());
+  EXPECT_EQ(run("crm_attribute -p -v 5"), 0);  // ocf_promotion_score -v 5 (feature set 3.10+)
+  EXPECT_EQ(read_promotion_score(promo, "db"), 5);
+  EXPECT_EQ(run("crm_master -l reboot -v 10"), 0);  // older agents
+  EXPECT_EQ(read_promotion_score(promo, "db"), 10);
+  EXPECT_EQ(run("crm_attribute --promotion=db --update=-3"), 0);
+  EXPECT_EQ(read_promotion_score(promo, "db"), -3);
+  EXPECT_EQ(run("crm_master -l reboot -v INFINITY"), 0);
+  EXPECT_EQ(read_promotion_score(promo, "db"), 1000000);
+  EXPECT_NE(run("crm_attribute -p -v x7"), 0);  // not a score: refused, the last one kept
+  EXPECT_EQ(read_promotion_score(promo, "db"), 1000000);
+  EXPECT_EQ(run("crm_attribute -p -D"), 0);
+  EXPECT_FALSE(read_promotion_score(promo, "db").has_value());
+  EXPECT_NE(run("crm_master -G -q"), 0);                      // nothing to query
+  EXPECT_EQ(run("crm_attribute -N n1 -n color -v blue"), 0);  // a node attribute: ignored
+  EXPECT_FALSE(read_promotion_score(promo, "db").has_value());
+}
+
 TEST_F(RunnerTest, MissingAgentIsNotInstalled) {
   AgentRunner runner(io_, options());
   ActionResult r = act(runner, resource("ghost", "ocf:heartbeat:NoSuchAgent"), Action::kStart);
