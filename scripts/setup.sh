@@ -10,7 +10,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   iproute2 nftables procps psmisc curl
-  resource-agents nginx fence-agents
+  resource-agents nginx fence-agents keepalived
 )
 
 missing=()
