@@ -82,6 +82,7 @@ class Agent final : public StoreHost, public ClusterHost {
     for (const auto& p : cfg_.peers) co.members.push_back(p.name);
     co.data_dir = cfg_.data_dir;
     co.hold_ms = cfg_.timers.hold_ms;
+    co.hold_guard_ms = cfg_.timers.hold_guard_ms;
     co.clock_drift = cfg_.timers.clock_drift;
     co.event_retention = cfg_.event_retention;
     if (const char* root = std::getenv("VIGIL_OCF_ROOT")) co.ocf_root = root;
@@ -262,7 +263,20 @@ class Agent final : public StoreHost, public ClusterHost {
 
   void on_soft_state(const raft::SoftState& ss) {
     const bool leader = ss.role == raft::StateRole::kLeader;
-    if (leader && !was_leader_) leader_since_ms_ = wall_ms();
+    if (leader && !was_leader_) {
+      leader_since_ms_ = wall_ms();
+      // The leader this node followed, if it led the term just before this one.
+      previous_leader_.clear();
+      if (followed_leader_ != kNoNode && followed_term_ + 1 == raft_->term().value()) {
+        previous_leader_ = name_of(followed_leader_);
+      }
+    } else if (!leader && was_leader_) {
+      ++hold_generation_;
+    }
+    if (!leader && ss.leader != kNoNode && ss.leader != raft_->id()) {
+      followed_leader_ = ss.leader;
+      followed_term_ = raft_->term().value();
+    }
     was_leader_ = leader;
     store_->on_leadership(leader, now_ms());
     if (ss.leader != known_leader_) {
@@ -477,6 +491,8 @@ class Agent final : public StoreHost, public ClusterHost {
     return std::nullopt;
   }
   int64_t leader_since_ms() const override { return leader_since_ms_; }
+  std::string previous_leader() const override { return previous_leader_; }
+  uint64_t hold_generation() const override { return hold_generation_; }
 
   static int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
@@ -570,6 +586,10 @@ class Agent final : public StoreHost, public ClusterHost {
   Clock::time_point last_leader_contact_{};
   bool was_leader_ = false;
   int64_t leader_since_ms_ = 0;
+  NodeId followed_leader_;  // the last leader this node followed, and its term
+  uint64_t followed_term_ = 0;
+  std::string previous_leader_;   // as leader: sched::HoldClock's previous leader
+  uint64_t hold_generation_ = 0;  // bumped on every step-down (ClusterHost)
   std::map<NodeId, std::string> peer_names_;
   std::map<NodeId, std::string> peer_api_;
   NodeId known_leader_;

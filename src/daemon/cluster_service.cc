@@ -643,13 +643,21 @@ class ClusterService::Impl {
       }
       Plan one;
       one.explanation.push_back(e);
+      // A group is placed where its members are (together); `members` lets the CLI wait
+      // for every one of them after a move.
+      json members = json::array({id});
+      for (const auto& g : s.groups) {
+        if (g.id == id) members = g.members;
+      }
       json placed = json::array();
-      if (auto it = p->placement.find(id); it != p->placement.end()) {
+      if (auto it = p->placement.find(members.front().get<std::string>());
+          it != p->placement.end()) {
         for (const auto& pl : it->second) placed.push_back(pl.node);
       }
       return api::json_response(json{{"resource", id},
                                      {"unit", e.unit},
                                      {"kind", e.kind},
+                                     {"members", members},
                                      {"placed_on", placed},
                                      {"scores", scores},
                                      {"notes", e.notes},
@@ -859,10 +867,15 @@ class ClusterService::Impl {
     // A new leader has not heard from everyone yet: for up to one hold it waits for every
     // member (and its executor) before it plans, so that a cold start or a leader change
     // does not mark live nodes offline and pile everything on the nodes it heard first. It
-    // costs nothing on failover: what a silent node held waits for its hold to expire anyway.
+    // costs nothing on failover: what a silent node held waits for its hold to expire anyway
+    // (the previous leader's ends sooner, and so does the wait for it).
+    // The previous leader is waited for only as long as its hold lasts (the guard,
+    // sched::HoldClock): a live one answers this leader's first heartbeat within that.
+    const std::string previous = host_.previous_leader();
     if (now - host_.leader_since_ms() < opt_.hold_ms) {
       for (const auto& m : opt_.members) {
         if (m == opt_.node) continue;
+        if (m == previous && now - host_.leader_since_ms() >= opt_.hold_guard_ms) continue;
         auto heard = host_.last_heard_ms(m);
         if (!heard || *heard < host_.leader_since_ms() || !executor_ready(m)) return;
       }
@@ -889,8 +902,9 @@ class ClusterService::Impl {
     // Once expired, a hold stays expired until the node is online again: a node that comes
     // back is heard before its executor has probed, and its stale reports must not count as
     // running under a revived hold (the copy recovered elsewhere would be stopped for them).
-    hold_clock_.apply(s, now, host_.leader_since_ms(),
-                      [this](const std::string& n) { return host_.last_heard_ms(n); });
+    hold_clock_.apply(
+        s, now, host_.leader_since_ms(),
+        [this](const std::string& n) { return host_.last_heard_ms(n); }, previous, &pending_);
     auto p = sched::plan(s);
     if (!p) {
       spdlog::error("{}: cannot plan: {}", opt_.node, p.error().message());
@@ -1254,7 +1268,12 @@ class ClusterService::Impl {
       if (!j.is_object()) continue;
       mine[kv.key.substr(prefix.size())] = {Assignment{role_of(j, "role"), kv.mod_revision}, j};
     }
-    const bool hold = host_.hold_valid();
+    bool hold = host_.hold_valid();
+    if (host_.hold_generation() != seen_hold_generation_) {
+      seen_hold_generation_ = host_.hold_generation();
+      if (hold) spdlog::info("{}: no longer leader: the lease's hold ends here", opt_.node);
+      hold = false;  // stepped down: what ran under the lease stops (ClusterHost)
+    }
     if (!hold) {
       synced_ = false;
       ++sync_gen_;
@@ -1701,6 +1720,7 @@ class ClusterService::Impl {
   bool ready_once_ = false;
   int64_t readiness_sent_ms_ = 0;
   bool synced_ = false;
+  uint64_t seen_hold_generation_ = 0;
   int64_t synced_at_ = 0;  // the store revision when this node last (re)synced
   bool sync_pending_ = false;
   uint64_t sync_gen_ = 0;
@@ -1708,7 +1728,8 @@ class ClusterService::Impl {
   bool had_quorum_ = false;
   sched::PendingEdits pending_;  // the coordinator's proposals not committed yet
   int64_t pending_leader_since_ = -1;
-  sched::HoldClock hold_clock_{opt_.hold_ms, opt_.clock_drift};  // holds as the leader sees them
+  sched::HoldClock hold_clock_{opt_.hold_ms, opt_.clock_drift,
+                               opt_.hold_guard_ms};  // holds as the leader sees them
   int64_t planned_revision_ = -1;
   int64_t planned_ms_ = 0;
   int64_t now_ms_ = 0;

@@ -59,6 +59,13 @@ class ClusterHost {
   virtual std::optional<int64_t> last_heard_ms(const std::string& node) const = 0;
   // When this node became leader (wall-clock ms).
   virtual int64_t leader_since_ms() const = 0;
+  // As leader: the node that led the term just before this leader's, if this node followed
+  // it in that term; "" otherwise (sched::HoldClock: its hold ended with its lease).
+  virtual std::string previous_leader() const = 0;
+  // Bumped each time this node stops leading. The executor counts its hold as lost once for
+  // each, even when a follower hold follows at once: what it ran under its lease stops, so
+  // that the next leader may count that hold as ended (sched::HoldClock, previous leader).
+  virtual uint64_t hold_generation() const = 0;
 };
 
 struct ClusterServiceOptions {
@@ -66,10 +73,11 @@ struct ClusterServiceOptions {
   std::vector<std::string> members;  // every voter's name
   std::string data_dir;              // the agent's; supervised processes keep pid files here
   int64_t hold_ms = 400;
+  int64_t hold_guard_ms = 100;  // timers.hold_guard_ms: what a lost hold's stops get
   double clock_drift = 0.01;
   std::string ocf_root = "/usr/lib/ocf";
   std::string fence_dir = "/usr/sbin";  // fence agents (Debian's fence-agents: fence_*)
-  size_t event_retention = 1000;  // events kept in the store; the leader deletes older ones
+  size_t event_retention = 1000;        // events kept in the store; the leader deletes older ones
 };
 
 // Owned by the Agent after the StoreService it builds on; runs on the agent's event-loop

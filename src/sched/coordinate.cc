@@ -237,6 +237,13 @@ size_t PendingEdits::settle(const std::map<NodeResource, Assignment>& committed,
   return pending_.size();
 }
 
+bool PendingEdits::writes_pending_on(const std::string& node) const {
+  for (const auto& [key, p] : pending_) {
+    if (key.first == node && !p.remove && p.role != cluster::Role::kStopped) return true;
+  }
+  return false;
+}
+
 std::map<NodeResource, Assignment> PendingEdits::overlay(
     const std::map<NodeResource, Assignment>& committed) const {
   std::map<NodeResource, Assignment> out = committed;
@@ -274,21 +281,35 @@ cluster::NodeState member_state(const MemberView& m, int64_t now_ms, int64_t hol
   return m.reports_running ? NodeState::kUnclean : NodeState::kOffline;
 }
 
-int64_t HoldClock::expiry(std::optional<int64_t> last_heard_ms, int64_t leader_since_ms) const {
+int64_t HoldClock::expiry(std::optional<int64_t> last_heard_ms, int64_t leader_since_ms,
+                          bool previous_leader) const {
   int64_t base = last_heard_ms ? std::max(*last_heard_ms, leader_since_ms) : leader_since_ms;
-  return base + static_cast<int64_t>(static_cast<double>(hold_ms_) * (1 + drift_));
+  int64_t e = base + static_cast<int64_t>(static_cast<double>(hold_ms_) * (1 + drift_));
+  // Only for the hold it had when this leader was elected: once heard from since, it may
+  // hold one this leader granted.
+  if (previous_leader && (!last_heard_ms || *last_heard_ms < leader_since_ms)) {
+    e = std::min(
+        e, leader_since_ms + static_cast<int64_t>(static_cast<double>(guard_ms_) * (1 + drift_)));
+  }
+  return e;
 }
 
 void HoldClock::apply(cluster::ClusterSnapshot& s, int64_t now_ms, int64_t leader_since_ms,
-                      const std::function<std::optional<int64_t>(const std::string&)>& last_heard) {
+                      const std::function<std::optional<int64_t>(const std::string&)>& last_heard,
+                      const std::string& previous_leader, const PendingEdits* pending) {
   using cluster::NodeState;
   for (auto& n : s.nodes) {
     if (n.state == NodeState::kUnclean || n.state == NodeState::kOffline) {
+      if (pending != nullptr && pending->writes_pending_on(n.name)) {
+        n.hold_expires_ms = std::max(expiry(last_heard(n.name), leader_since_ms), now_ms + 1);
+        continue;
+      }
       auto it = expired_.find(n.name);
       if (it != expired_.end()) {
         n.hold_expires_ms = it->second;
       } else {
-        n.hold_expires_ms = expiry(last_heard(n.name), leader_since_ms);
+        n.hold_expires_ms = expiry(last_heard(n.name), leader_since_ms,
+                                   !previous_leader.empty() && n.name == previous_leader);
         if (*n.hold_expires_ms <= now_ms) expired_[n.name] = *n.hold_expires_ms;
       }
     } else if (n.state != NodeState::kFenced) {

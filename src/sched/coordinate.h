@@ -93,6 +93,9 @@ class PendingEdits {
   std::map<NodeResource, Assignment> overlay(
       const std::map<NodeResource, Assignment>& committed) const;
   bool contains(const NodeResource& key) const { return pending_.contains(key); }
+  // A start or role write (not a stop order, not a delete) to `node` is proposed and not
+  // committed yet.
+  bool writes_pending_on(const std::string& node) const;
   void clear() { pending_.clear(); }
 
  private:
@@ -129,18 +132,39 @@ cluster::NodeState member_state(const MemberView& m, int64_t now_ms, int64_t hol
 // max(last contact, leader since) + H × (1 + drift). Once expired it stays expired until the
 // node is online again: a returning node is heard before its executor has probed, and its
 // stale reports must not count as running under a revived hold. clear() on a leader change.
+//
+// One exception, the previous leader: the leader of the term just before this leader's,
+// whom this leader followed in that term. Its hold was its leader lease (a leader's hold is
+// its lease, not a grant), and that lease had ended before this leader was elected: a
+// quorum promised not to vote until it would have (raft.h lease_expiry_tick()), and this
+// leader's votes came from a quorum. No term came between (this leader's term is the next),
+// so no other leader can have granted it a hold since. What it ran stops at once when its
+// lease ends; like a follower's, that stop gets the guard: its hold ends at leader since +
+// guard × (1 + drift), as long as this leader has not heard from it (once it has, it may
+// hold a hold this leader granted: the usual rule). This is what makes the leader's own
+// death cost an election, not an election and then a hold.
 class HoldClock {
  public:
-  HoldClock(int64_t hold_ms, double drift) : hold_ms_(hold_ms), drift_(drift) {}
-  int64_t expiry(std::optional<int64_t> last_heard_ms, int64_t leader_since_ms) const;
-  // Sets hold_expires_ms of every offline or unclean node of `s`.
+  HoldClock(int64_t hold_ms, double drift, int64_t guard_ms = 0)
+      : hold_ms_(hold_ms), drift_(drift), guard_ms_(guard_ms) {}
+  int64_t expiry(std::optional<int64_t> last_heard_ms, int64_t leader_since_ms,
+                 bool previous_leader = false) const;
+  // Sets hold_expires_ms of every offline or unclean node of `s`. `previous_leader`: the
+  // node that led the term just before this leader's, as this leader followed it ("" if it
+  // did not know that term's leader).
+  // `pending`: this leader's proposals not committed yet. A node with a start proposed to it
+  // keeps its hold until that commits (or is lost): committed after the node resynced, it
+  // would be a fresh assignment to the node, which then starts it (found by
+  // tests/sim_cluster with commits lagging).
   void apply(cluster::ClusterSnapshot& s, int64_t now_ms, int64_t leader_since_ms,
-             const std::function<std::optional<int64_t>(const std::string&)>& last_heard);
+             const std::function<std::optional<int64_t>(const std::string&)>& last_heard,
+             const std::string& previous_leader = "", const PendingEdits* pending = nullptr);
   void clear() { expired_.clear(); }
 
  private:
   int64_t hold_ms_;
   double drift_;
+  int64_t guard_ms_;
   std::map<std::string, int64_t> expired_;
 };
 

@@ -169,6 +169,10 @@ struct Node {
   int group = 0;   // nodes talk only within a group
   // Raft, as far as this node knows.
   bool believes_leader = false;
+  // Bumped whenever it stops leading; the executor counts its hold as lost once for each
+  // (ClusterHost::hold_generation()).
+  uint64_t hold_gen = 0;
+  uint64_t seen_hold_gen = 0;
   int64_t last_leader_contact = 0;  // when it last received from the leader
   int64_t election_deadline = 0;
   int64_t last_majority = 0;  // as leader: when a majority last answered
@@ -186,8 +190,13 @@ struct Node {
   bool readiness_stale_sent = false;
   // The coordinator (used while leader). sent_edits_ survives leader changes, as in the daemon.
   sched::PendingEdits pending;
-  sched::HoldClock holds{kHoldMs, kDrift};
+  sched::HoldClock holds{kHoldMs, kDrift, kHoldGuardMs};
   int64_t leader_since = 0;
+  // The leader it last followed and that leader's term; as leader, the previous term's
+  // leader if it followed that one (sched::HoldClock's previous leader), else "".
+  std::string followed;
+  int64_t followed_term = -1;
+  std::string previous_leader;
   std::map<std::string, int64_t> last_heard;  // as leader: members' last answers
   int64_t planned_rev = -1;
   int64_t planned_ms = 0;
@@ -374,6 +383,7 @@ class Sim {
         Node* l = leader();
         if (l == nullptr || l->name == who || !connected(*l, n)) return;
         l->believes_leader = false;
+        ++l->hold_gen;
         elect(n);
         note("leader-change", "leadership moves to %s", who.c_str());
         break;
@@ -428,6 +438,8 @@ class Sim {
     n.sent.clear();
     n.last_heard.clear();
     n.planned_rev = -1;
+    n.followed.clear();
+    n.followed_term = -1;
     n.last_leader_contact = now_ - kHoldMs;  // nothing heard yet
     n.election_deadline = now_ + rng_.range(kElectionMinMs, kElectionMaxMs);
     // The replica survives in its WAL: it keeps what it had applied.
@@ -459,6 +471,7 @@ class Sim {
       p.commit_at = now_ + kStepMs;
     }
     last_commit_at_ = std::max(last_commit_at_, now_ + kStepMs);
+    n.previous_leader = n.followed_term == term_ && n.followed != n.name ? n.followed : "";
     ++term_;
     catch_up(n);  // a Raft leader has every committed entry
     leader_ = n.name;
@@ -471,8 +484,13 @@ class Sim {
     ++out_.leader_changes;
     for (auto& m : nodes_) {
       if (connected(n, m)) {
-        if (&m != &n) m.believes_leader = false;  // it hears the new term
+        if (&m != &n && m.believes_leader) {  // it hears the new term
+          m.believes_leader = false;
+          ++m.hold_gen;
+        }
         m.last_leader_contact = now_;
+        m.followed = n.name;
+        m.followed_term = term_;
         m.election_deadline = now_ + rng_.range(kElectionMinMs, kElectionMaxMs);
       }
     }
@@ -493,6 +511,7 @@ class Sim {
       if (reach(n) >= majority()) n.last_majority = now_;
       if (now_ - n.last_majority >= kElectionMinMs) {
         n.believes_leader = false;
+        ++n.hold_gen;
         log("%s steps down (no quorum)", n.name.c_str());
       }
     }
@@ -501,6 +520,8 @@ class Sim {
       for (auto& m : nodes_) {
         if (&m == l || !connected(*l, m)) continue;
         m.last_leader_contact = now_ - 2;  // received 2 ms after it was sent
+        m.followed = l->name;
+        m.followed_term = term_;
         m.election_deadline = now_ + rng_.range(kElectionMinMs, kElectionMaxMs);
         l->last_heard[m.name] = now_;  // its answer, back at the leader
       }
@@ -640,7 +661,11 @@ class Sim {
     for (auto& [id, l] : n.local) {
       if (l.busy != Act::kNone && l.done_at <= now_) complete(n, id, l);
     }
-    const bool hold = hold_valid(n);
+    bool hold = hold_valid(n);
+    if (n.seen_hold_gen != n.hold_gen && o_.bug != Bug::kNoStepDownGap) {
+      n.seen_hold_gen = n.hold_gen;
+      hold = false;  // it led until now: its lease's hold ends before any follower hold
+    }
     if (!hold) {
       n.synced = false;
       n.sync_rev = -1;
@@ -816,6 +841,7 @@ class Sim {
     if (now_ - l.leader_since < kHoldMs) {
       for (const auto& m : nodes_) {
         if (m.name == l.name) continue;
+        if (m.name == l.previous_leader && now_ - l.leader_since >= kHoldGuardMs) continue;
         auto h = l.last_heard.find(m.name);
         if (h == l.last_heard.end() || h->second < l.leader_since || !executor_ready(v, m.name)) {
           return;
@@ -857,10 +883,13 @@ class Sim {
     s.has_quorum = true;
     for (auto& n : s.nodes) n.state = states[n.name];
     sched::merge_status(s, assigned, v.reported);
-    l.holds.apply(s, now_, l.leader_since, [&](const std::string& name) {
-      auto h = l.last_heard.find(name);
-      return h == l.last_heard.end() ? std::optional<int64_t>() : h->second;
-    });
+    l.holds.apply(
+        s, now_, l.leader_since,
+        [&](const std::string& name) {
+          auto h = l.last_heard.find(name);
+          return h == l.last_heard.end() ? std::optional<int64_t>() : h->second;
+        },
+        l.previous_leader, o_.bug == Bug::kExpireWithStartInFlight ? nullptr : &l.pending);
     if (o_.bug == Bug::kHoldsIgnored) {
       for (auto& n : s.nodes) {
         if (n.hold_expires_ms) n.hold_expires_ms = now_ - 1;

@@ -18,13 +18,15 @@ namespace vigil::simcluster {
 // Bugs the checkers must catch (self-tests): each turns one rule of the daemon off.
 enum class Bug {
   kNone,
-  kNoOverlay,      // plans on committed assignments only (no PendingEdits)
-  kStopByDelete,   // a stop deletes the assignment instead of writing a stop order
-  kHoldsIgnored,   // the leader counts a silent node's hold as expired at once
-  kNoHoldStop,     // a node that loses its hold keeps its exclusive resources running
-  kNoHoldGuard,    // a node's hold ends when the leader's reckoning does (no stop margin)
-  kNoResyncBlock,  // a node that regains its hold starts what was assigned before
-  kNoRepublish,    // a report whose proposal was lost is never sent again (liveness)
+  kNoOverlay,                // plans on committed assignments only (no PendingEdits)
+  kStopByDelete,             // a stop deletes the assignment instead of writing a stop order
+  kHoldsIgnored,             // the leader counts a silent node's hold as expired at once
+  kNoHoldStop,               // a node that loses its hold keeps its exclusive resources running
+  kNoHoldGuard,              // a node's hold ends when the leader's reckoning does (no stop margin)
+  kNoResyncBlock,            // a node that regains its hold starts what was assigned before
+  kNoRepublish,              // a report whose proposal was lost is never sent again (liveness)
+  kNoStepDownGap,            // a leader that steps down keeps running into a follower hold
+  kExpireWithStartInFlight,  // a hold expires while a start proposed to the node is uncommitted
 };
 
 struct Options {

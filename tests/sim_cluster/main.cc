@@ -20,7 +20,8 @@ void usage() {
                "  --steps=K           10 ms steps with faults before the heal phase (3000)\n"
                "  --inject-bug=B      turn one rule off (checker self-test): no-overlay,\n"
                "                      stop-by-delete, holds-ignored, no-hold-stop, no-hold-guard,\n"
-               "                      no-resync-block, no-republish\n"
+               "                      no-resync-block, no-republish, no-step-down-gap,\n"
+               "                      expire-with-start-in-flight\n"
                "  --expect-violation  succeed iff some seed breaks an invariant\n"
                "  -v                  trace every event\n");
 }
@@ -75,6 +76,10 @@ int main(int argc, char** argv) {
         bug = Bug::kNoResyncBlock;
       } else if (v == "no-republish") {
         bug = Bug::kNoRepublish;
+      } else if (v == "no-step-down-gap") {
+        bug = Bug::kNoStepDownGap;
+      } else if (v == "expire-with-start-in-flight") {
+        bug = Bug::kExpireWithStartInFlight;
       } else {
         ok = false;
       }

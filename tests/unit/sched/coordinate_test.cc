@@ -922,6 +922,41 @@ TEST(HoldClock, AnExpiredHoldStaysExpiredUntilTheNodeIsOnline) {
   EXPECT_EQ(s.nodes[1].hold_expires_ms, 2404);
 }
 
+// The previous term's leader held its lease, which ended before this leader was elected:
+// only the guard is left, and only until this leader hears from it.
+TEST(HoldClock, ThePreviousLeaderGetsTheGuardUntilHeardFrom) {
+  HoldClock h(400, 0.01, 100);
+  EXPECT_EQ(h.expiry(900, 1000, true), 1101);           // leader since 1000 + 100 × 1.01
+  EXPECT_EQ(h.expiry(std::nullopt, 1000, true), 1101);  // never heard
+  EXPECT_EQ(h.expiry(1050, 1000, true), 1454);          // heard since: may hold our grant
+  EXPECT_EQ(h.expiry(900, 1000, false), 1404);
+  ClusterSnapshot s = cluster_of({"n1", "n2", "n3"}, {});
+  set_state(s, "n2", NodeState::kUnclean);
+  set_state(s, "n3", NodeState::kUnclean);
+  auto last = [](const std::string&) { return std::optional<int64_t>(900); };
+  h.apply(s, 1200, 1000, last, "n2");
+  EXPECT_EQ(s.nodes[1].hold_expires_ms, 1101);  // n2 led the term before
+  EXPECT_EQ(s.nodes[2].hold_expires_ms, 1404);  // n3 followed: a full hold
+}
+
+// A start proposed to a node and not committed yet keeps its hold from expiring: committed
+// after the node resynced, it would be a fresh assignment there.
+TEST(HoldClock, AStartInFlightToTheNodeKeepsItsHold) {
+  HoldClock h(400, 0.01);
+  ClusterSnapshot s = cluster_of({"n1", "n2"}, {});
+  set_state(s, "n2", NodeState::kUnclean);
+  auto last = [](const std::string&) { return std::optional<int64_t>(1000); };
+  PendingEdits pe;
+  pe.proposed(AssignmentEdit{false, "n2", "db", Role::kStarted, "start"}, 10, 1300);
+  h.apply(s, 1500, 0, last, "", &pe);
+  EXPECT_EQ(s.nodes[1].hold_expires_ms, 1501);  // not expired while the start is in flight
+  PendingEdits stop;
+  stop.proposed(AssignmentEdit{false, "n2", "db", Role::kStopped, "stop"}, 10, 1300);
+  stop.proposed(AssignmentEdit{true, "n2", "web", Role::kStopped, "gone"}, 10, 1300);
+  h.apply(s, 1500, 0, last, "", &stop);
+  EXPECT_EQ(s.nodes[1].hold_expires_ms, 1404);  // stops and deletes do not hold it
+}
+
 LocalView local(bool running, int64_t token, bool exclusive = true, int64_t blocked = -1,
                 int64_t synced_at = 0) {
   LocalView l;
