@@ -2,7 +2,7 @@
 # Every target first runs scripts/setup.sh, which installs what is missing with apt-get.
 #
 #   make test           setup, configure build/ (RelWithDebInfo, Ninja, ccache), build, ctest
-#   make demo           setup, build, then the guided failover demo on real agents
+#   make demo           setup, build, then the virtual-IP failover demo (root: namespaces)
 #   make build          setup, configure and build only
 #   make test-sanitize  the same tests built with ASan + UBSan in build-asan/
 #   make fuzz           libFuzzer targets (clang) in build-fuzz/, each for FUZZ_SECONDS
@@ -43,7 +43,8 @@ build: configure
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout $(TEST_TIMEOUT)
 
-# The guided failover demo (src/cli/demo.h): real agents on loopback, exit 0 if nothing lost.
+# The VIP failover demo (src/cli/vip_demo.h): three agents in network namespaces, nginx behind
+# a VIP, the serving machine killed. Without root it points to `vigil demo --store`.
 demo: build
 	$(BUILD_DIR)/vigil demo
 

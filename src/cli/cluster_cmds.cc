@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -228,20 +229,30 @@ int cmd_resource(const ClientTarget& to, const ResourceOpOptions& o, bool as_jso
     auto s = call(what, to, "GET", "/v1/cluster/status", &usage);
     if (e && s && e->status == 200 && s->status == 200) {
       json st = json::parse(s->body, nullptr, false);
-      bool there = false, elsewhere = false;
+      json ex = json::parse(e->body, nullptr, false);
+      // A group moves when every member runs on the node and none elsewhere.
+      std::set<std::string> members = {o.resource};
+      if (ex.is_object() && ex.contains("members") && ex["members"].is_array()) {
+        members.clear();
+        for (const auto& m : ex["members"]) {
+          if (m.is_string()) members.insert(m.get<std::string>());
+        }
+      }
+      std::set<std::string> there;
+      bool elsewhere = false;
       for (const auto& res : st["resources"]) {
-        if (str(res, "id") != o.resource) continue;
+        if (members.count(str(res, "id")) == 0) continue;
         for (const auto& on : res["nodes"]) {
           const bool pending = on.contains("pending");
           if (!on.value("running", false) && !pending) continue;
           if (str(on, "node") != o.node) {
             elsewhere = true;  // runs there, or may (a stop not answered yet)
           } else if (!pending) {
-            there = true;  // runs there, and the start is answered
+            there.insert(str(res, "id"));  // runs there, and the start is answered
           }
         }
       }
-      if (there && !elsewhere) {
+      if (there.size() == members.size() && !elsewhere) {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - t0)
                       .count();
@@ -257,7 +268,6 @@ int cmd_resource(const ClientTarget& to, const ResourceOpOptions& o, bool as_jso
         }
         return kExitOk;
       }
-      json ex = json::parse(e->body, nullptr, false);
       bool placed_there = false;
       for (const auto& n : ex["placed_on"]) placed_there |= n == o.node;
       if (!placed_there && std::chrono::steady_clock::now() - t0 > std::chrono::seconds(2)) {

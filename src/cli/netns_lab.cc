@@ -135,10 +135,12 @@ Status NetnsLab::sh(const std::vector<std::string>& argv) {
 
 std::string NetnsLab::unavailable_reason() {
   if (::geteuid() != 0) return "needs root (network namespaces, veth, nftables)";
-  for (const char* tool : {"/usr/sbin/ip", "/usr/sbin/nft"}) {
-    if (::access(tool, X_OK) != 0 && ::access((std::string("/usr") + tool).c_str(), X_OK) != 0) {
-      return std::string(tool) + " is missing (apt-get install iproute2 nftables)";
+  for (const char* tool : {"ip", "nft"}) {
+    bool found = false;
+    for (const char* d : {"/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"}) {
+      found = found || ::access((std::string(d) + tool).c_str(), X_OK) == 0;
     }
+    if (!found) return std::string("`") + tool + "` is missing (apt-get install iproute2 nftables)";
   }
   if (::access("/proc/self/ns/net", R_OK) != 0 || ::access("/proc/self/ns/pid", R_OK) != 0) {
     return "this kernel has no network or PID namespaces";

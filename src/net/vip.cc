@@ -942,7 +942,7 @@ advertisements.</longdesc>
     <parameter name="arp_count"><content type="integer" default="3"/></parameter>
     <parameter name="arp_interval_ms"><content type="integer" default="200"/></parameter>
     <parameter name="arp_refresh_ms"><content type="integer" default="0"/></parameter>
-    <parameter name="probe_ms"><content type="integer" default="300"/></parameter>
+    <parameter name="probe_ms"><content type="integer" default="50"/></parameter>
     <parameter name="takeover"><content type="boolean" default="false"/></parameter>
   </parameters>
   <actions>

@@ -54,7 +54,7 @@ struct VipParams {
   int arp_count = 3;              // announcements after a start (0..100)
   int arp_interval_ms = 200;      // between them (10..10000); the first goes at once
   int arp_refresh_ms = 0;         // re-announce while running (0 = off, else 100..86400000)
-  int probe_ms = 300;             // ARP probe / DAD wait before adding (0 = off, ..10000)
+  int probe_ms = 50;              // ARP probe / DAD wait before adding (0 = off, ..10000)
   bool takeover = false;          // add it even if another host answers for it
 };
 Result<VipParams> parse_vip_params(const std::map<std::string, std::string>& params);

@@ -73,7 +73,7 @@ TEST(VipParams, Defaults) {
   EXPECT_EQ(p->arp_count, 3);
   EXPECT_EQ(p->arp_interval_ms, 200);
   EXPECT_EQ(p->arp_refresh_ms, 0);
-  EXPECT_EQ(p->probe_ms, 300);
+  EXPECT_EQ(p->probe_ms, 50);
   EXPECT_FALSE(p->takeover);
 }
 
