@@ -215,6 +215,7 @@ class ClusterService::Impl {
 
   ~Impl() {
     alive_ = std::make_shared<bool>(false);
+    deadline_timer_.cancel();
     for (auto& [id, l] : local_) {
       if (l.monitor) l.monitor->cancel();
     }
@@ -845,10 +846,41 @@ class ClusterService::Impl {
   }
 
   // ------------------------------------------------------------ the coordinator
-  void coordinate(bool from_tick) {
+  // The next moment a node's state or hold changes by the clock alone: a member heard
+  // last at T goes silent at T + hold_ms, a silent node's hold ends at hold_expires_ms. The
+  // coordinator plans again right then instead of at the next replan tick (up to kReplanMs
+  // later): that delay was part of every failover.
+  void arm_deadline(const ClusterSnapshot& s, int64_t now) {
+    int64_t next = INT64_MAX;
+    for (const auto& n : s.nodes) {
+      if (n.name == opt_.node) continue;
+      if (n.state == cluster::NodeState::kOnline) {
+        if (auto heard = host_.last_heard_ms(n.name))
+          next = std::min(next, *heard + opt_.hold_ms + 1);
+      } else if (n.hold_expires_ms && *n.hold_expires_ms > now) {
+        next = std::min(next, *n.hold_expires_ms);
+      }
+    }
+    if (next == INT64_MAX || next <= now || next - now > kReplanMs) return;
+    if (next == deadline_ms_) return;
+    deadline_ms_ = next;
+    deadline_timer_.expires_after(std::chrono::milliseconds(next - now));
+    deadline_timer_.async_wait(
+        [this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
+          if (ec || alive.expired() || !*alive.lock()) return;
+          deadline_ms_ = -1;
+          if (!host_.is_leader()) return;
+          now_ms_ = wall_ms();
+          coordinate(true, /*deadline=*/true);
+        });
+  }
+
+  void coordinate(bool from_tick, bool deadline = false) {
     const int64_t rev = store_.revision();
     const int64_t now = wall_ms();
-    if (rev == planned_revision_ && (!from_tick || now - planned_ms_ < kReplanMs)) return;
+    if (rev == planned_revision_ && !deadline && (!from_tick || now - planned_ms_ < kReplanMs)) {
+      return;
+    }
     // A leader without its lease cannot be sure it still leads: it changes nothing (its
     // nodes stop what is exclusive by themselves when their holds end).
     const bool quorum = host_.has_quorum();
@@ -905,6 +937,7 @@ class ClusterService::Impl {
     hold_clock_.apply(
         s, now, host_.leader_since_ms(),
         [this](const std::string& n) { return host_.last_heard_ms(n); }, previous, &pending_);
+    arm_deadline(s, now);
     auto p = sched::plan(s);
     if (!p) {
       spdlog::error("{}: cannot plan: {}", opt_.node, p.error().message());
@@ -1721,6 +1754,8 @@ class ClusterService::Impl {
   int64_t readiness_sent_ms_ = 0;
   bool synced_ = false;
   uint64_t seen_hold_generation_ = 0;
+  asio::steady_timer deadline_timer_{io_};  // arm_deadline()
+  int64_t deadline_ms_ = -1;
   int64_t synced_at_ = 0;  // the store revision when this node last (re)synced
   bool sync_pending_ = false;
   uint64_t sync_gen_ = 0;
