@@ -43,11 +43,9 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -64,13 +62,15 @@ using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 using vigil::Status;
 using vigil::cli::HolderSampler;
+using vigil::cli::lab_nginx_conf;
+using vigil::cli::lab_web_definition;
 using vigil::cli::NetnsLab;
 using vigil::cli::NetnsLabOptions;
-using vigil::cli::ProbeOutcome;
 using vigil::cli::Prober;
 using vigil::cli::ProbeStats;
+using vigil::cli::write_text;
 
-constexpr const char* kVip = "198.18.0.100";
+constexpr const char* kVip = vigil::cli::kLabVip;
 constexpr const char* kNginx = "/usr/sbin/nginx";
 constexpr const char* kKeepalived = "/usr/sbin/keepalived";
 constexpr const char* kCurl = "/usr/bin/curl";
@@ -78,18 +78,6 @@ constexpr auto kPartition = 10s;
 
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::trunc);
-  f << text;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 std::string utc_now() {
@@ -100,8 +88,6 @@ std::string utc_now() {
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
   return buf;
 }
-
-std::string nginx_conf(const std::string& host) { return vigil::cli::lab_nginx_conf(host); }
 
 // --- Configurations -----------------------------------------------------------------------
 
@@ -153,7 +139,7 @@ std::vector<Config> all_configs() {
 // preference for `prefer` (score 50, below the stickiness).
 std::string vigil_definition(const Config& c, int prefer) {
   std::string probe = c.probe_ms >= 0 ? ", probe_ms: " + std::to_string(c.probe_ms) : "";
-  return vigil::cli::lab_web_definition(
+  return lab_web_definition(
       "constraints:\n"
       "  location:\n"
       "    - {id: web-bench, resource: web, node: n" +
@@ -228,6 +214,7 @@ class Bench {
     o.heartbeat_ms = c.heartbeat_ms;
     o.election_timeout_ms = c.election_timeout_ms;
     o.hold_ms = c.hold_ms;
+    o.hold_guard_ms = c.hold_guard_ms;
     lab_ = std::make_unique<NetnsLab>(o);
     auto fail = [&](const std::string& why) {
       r.ok = false;
@@ -246,21 +233,12 @@ class Bench {
     Status s = lab_->setup();
     if (!s.ok()) return fail("lab setup: " + s.to_string());
     for (int h = 1; h <= lab_->hosts(); ++h) {
-      write_file(lab_->run_dir(h) + "/nginx.conf", nginx_conf(lab_->host_name(h)));
+      write_text(lab_->run_dir(h) + "/nginx.conf", lab_nginx_conf(lab_->host_name(h)));
     }
     int target = 0;  // the host that holds the VIP when the fault comes
     int leader = 0;
     if (c.vigil) {
       if (!(s = lab_->write_agent_configs()).ok()) return fail("configs: " + s.to_string());
-      if (c.hold_guard_ms >= 0) {
-        // The lab writes the guard of the default timers (100); the profile has its own.
-        for (int h = 1; h <= 3; ++h) {
-          std::string text = read_file(lab_->config_path(h));
-          text = std::regex_replace(text, std::regex("hold_guard_ms: [0-9]+"),
-                                    "hold_guard_ms: " + std::to_string(c.hold_guard_ms));
-          write_file(lab_->config_path(h), text);
-        }
-      }
       for (int h = 1; h <= 3; ++h) {
         if (!(s = lab_->start_agent(h)).ok()) return fail("agent: " + s.to_string());
       }
@@ -268,14 +246,14 @@ class Bench {
       if (leader == 0) return fail("no leader within 15 s");
       const int follower = leader % 3 + 1;
       target = scenario == 4 ? leader : scenario == 3 && index % 2 == 1 ? leader : follower;
-      write_file(lab_->dir() + "/cluster.yaml", vigil_definition(c, target));
+      write_text(lab_->dir() + "/cluster.yaml", vigil_definition(c, target));
       auto [rc, out] = lab_->vigil(leader, "apply -f " + lab_->dir() + "/cluster.yaml");
       if (rc != 0) return fail("apply: " + out);
     } else {
       for (int h = 1; h <= c.hosts; ++h) {
         const std::string kd = lab_->dir() + "/n" + std::to_string(h) + "-keepalived";
         fs::create_directories(kd);
-        write_file(kd + "/keepalived.conf", keepalived_conf(c, h));
+        write_text(kd + "/keepalived.conf", keepalived_conf(c, h));
         auto np = lab_->spawn(h, {kNginx, "-c", "/run/nginx.conf", "-e", "/run/nginx-error.log"},
                               lab_->run_dir(h) + "/nginx.out");
         if (!np) return fail("nginx: " + np.error().to_string());
@@ -409,17 +387,7 @@ class Bench {
   // Until 20 consecutive good answers came from a host other than `dead`; the client's view
   // since from_us.
   ProbeStats wait_failover(int64_t from_us, const std::string& dead, std::chrono::seconds limit) {
-    auto until = Clock::now() + limit;
-    while (Clock::now() < until) {
-      auto rs = prober_->records();
-      int good = 0;
-      for (auto it = rs.rbegin(); it != rs.rend() && good < 20; ++it) {
-        if (it->outcome != ProbeOutcome::kOk || it->host == dead) break;
-        ++good;
-      }
-      if (good >= 20) break;
-      std::this_thread::sleep_for(10ms);
-    }
+    (void)prober_->wait_good_elsewhere(20, limit, dead);
     return prober_->stats(from_us);
   }
 

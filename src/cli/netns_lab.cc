@@ -48,12 +48,6 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
-bool write_text(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::trunc);
-  f << text;
-  return static_cast<bool>(f);
-}
-
 // Everything an exec after fork() needs, built before the fork (only async-signal-safe
 // calls between fork and exec: this process has threads).
 struct Argv {
@@ -85,6 +79,12 @@ bool read_full(int fd, void* buf, size_t n) {
 }
 
 }  // namespace
+
+bool write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::trunc);
+  f << text;
+  return static_cast<bool>(f);
+}
 
 // --- Static helpers ---------------------------------------------------------------------
 
@@ -613,6 +613,9 @@ Status NetnsLab::write_agent_configs() {
     if (options_.heartbeat_ms) c.timers.heartbeat_ms = options_.heartbeat_ms;
     if (options_.election_timeout_ms) c.timers.election_timeout_ms = options_.election_timeout_ms;
     if (options_.hold_ms) c.timers.hold_ms = options_.hold_ms;
+    c.timers.hold_guard_ms = options_.hold_guard_ms >= 0
+                                 ? static_cast<uint32_t>(options_.hold_guard_ms)
+                                 : c.timers.default_hold_guard_ms();
     c.fsync = options_.fsync;
     if (!write_text(nodes[i].config_path, daemon::render_agent_config(c))) {
       return err(Errc::kIoError, "write " + nodes[i].config_path);
@@ -976,13 +979,23 @@ std::string ProbeStats::to_string() const {
 }
 
 bool Prober::wait_good(int n, std::chrono::milliseconds timeout, const std::string& host) const {
+  return wait_good_if(n, timeout, [&](const std::string& h) { return host.empty() || h == host; });
+}
+
+bool Prober::wait_good_elsewhere(int n, std::chrono::milliseconds timeout,
+                                 const std::string& dead) const {
+  return wait_good_if(n, timeout, [&](const std::string& h) { return h != dead; });
+}
+
+bool Prober::wait_good_if(int n, std::chrono::milliseconds timeout,
+                          const std::function<bool(const std::string&)>& host_ok) const {
   auto until = Clock::now() + timeout;
   while (Clock::now() < until) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       int good = 0;
       for (auto it = records_.rbegin(); it != records_.rend() && good < n; ++it) {
-        if (it->outcome != ProbeOutcome::kOk || (!host.empty() && it->host != host)) break;
+        if (it->outcome != ProbeOutcome::kOk || !host_ok(it->host)) break;
         ++good;
       }
       if (good >= n) return true;

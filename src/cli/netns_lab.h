@@ -44,6 +44,10 @@
 
 namespace vigil::cli {
 
+// Writes `text` to `path` (truncating); false on any error. For the lab's users' files
+// (nginx configs, cluster definitions) as for its own.
+bool write_text(const std::string& path, const std::string& text);
+
 struct NetnsLabOptions {
   int hosts = 3;             // 1..99
   std::string dir;           // "": /tmp/vigil-lab-PID (made afresh by setup(); removed by
@@ -51,8 +55,10 @@ struct NetnsLabOptions {
   std::string vigil_binary;  // for agents, `vigil cert` and the CLI
   bool keep_dir = false;     // keep DIR (logs) when the lab goes
   std::string cluster = "lab";
-  // Agent timers (0: the agent's defaults).
+  // Agent timers (0: the agent's defaults; hold_guard_ms -1: its default for the hold and
+  // heartbeat used).
   uint32_t tick_ms = 0, heartbeat_ms = 0, election_timeout_ms = 0, hold_ms = 0;
+  int hold_guard_ms = -1;
   bool fsync = true;
 };
 
@@ -217,9 +223,14 @@ class Prober {
   // Waits until `n` consecutive good answers came (from `host` if not empty); false on
   // timeout.
   bool wait_good(int n, std::chrono::milliseconds timeout, const std::string& host = "") const;
+  // Waits until `n` consecutive good answers came from hosts other than `dead` (a failover
+  // done); false on timeout.
+  bool wait_good_elsewhere(int n, std::chrono::milliseconds timeout, const std::string& dead) const;
 
  private:
   void loop();
+  bool wait_good_if(int n, std::chrono::milliseconds timeout,
+                    const std::function<bool(const std::string&)>& host_ok) const;
   std::string ns_, ip_;
   int port_;
   std::chrono::milliseconds interval_, timeout_;

@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -110,10 +109,6 @@ class Board {
 int holder_of(const NetnsLab& lab) {
   auto hs = lab.vip_holders(kLabVip);
   return hs.size() == 1 ? hs[0] : 0;
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::trunc) << text;
 }
 
 }  // namespace
@@ -228,7 +223,7 @@ int run_vip_demo(const VipDemoOptions& o) {
     t = Clock::now();
     say("[2/6] one `vigil agent` per machine, mutual TLS, default timers ... ");
     for (int h = 1; h <= 3; ++h)
-      write_file(lab.run_dir(h) + "/nginx.conf", lab_nginx_conf("n" + std::to_string(h)));
+      write_text(lab.run_dir(h) + "/nginx.conf", lab_nginx_conf("n" + std::to_string(h)));
     if (Status s = lab.write_agent_configs(); !s.ok()) return fail("configs: " + s.to_string());
     for (int h = 1; h <= 3; ++h) {
       if (Status s = lab.start_agent(h); !s.ok()) return fail("agent: " + s.to_string());
@@ -239,7 +234,7 @@ int run_vip_demo(const VipDemoOptions& o) {
 
     t = Clock::now();
     say("[3/6] vigil apply: group web = [www (nginx), vip %s/24 on eth0] ... ", kLabVip);
-    write_file(lab.dir() + "/cluster.yaml", lab_web_definition());
+    write_text(lab.dir() + "/cluster.yaml", lab_web_definition());
     auto [arc, aout] = lab.vigil(leader, "apply -f " + lab.dir() + "/cluster.yaml");
     if (arc != 0) return fail("apply failed:\n" + aout);
     Prober prober(lab, kLabVip);
@@ -364,7 +359,7 @@ int run_vip_demo(const VipDemoOptions& o) {
       case DemoFault::kLeader:
         say("[6/6] n%d boots again and its agent starts ... ", victim);
         if (Status s = lab.revive_host(victim); !s.ok()) return fail("revive: " + s.to_string());
-        write_file(lab.run_dir(victim) + "/nginx.conf",
+        write_text(lab.run_dir(victim) + "/nginx.conf",
                    lab_nginx_conf("n" + std::to_string(victim)));
         if (Status s = lab.start_agent(victim); !s.ok()) return fail("agent: " + s.to_string());
         break;

@@ -1028,10 +1028,7 @@ Result<AgentConfig> parse_impl(std::string_view text, std::string_view filename,
         }
       }
       // The default leaves at least two heartbeats of the hold, like an explicit value must.
-      t.hold_guard_ms = t.hold_ms / 4;
-      if (heartbeat_ok && t.hold_ms >= 2 * t.heartbeat_ms) {
-        t.hold_guard_ms = std::min(t.hold_guard_ms, t.hold_ms - 2 * t.heartbeat_ms);
-      }
+      t.hold_guard_ms = heartbeat_ok ? t.default_hold_guard_ms() : t.hold_ms / 4;
       if (const Entry* x = find(*f, "hold_guard_ms")) {
         if (auto v = as_uint(*x, 0, 60000, errors)) {
           t.hold_guard_ms = static_cast<uint32_t>(*v);

@@ -1,6 +1,7 @@
 // The agent's config file (YAML): its typed form, a fail-closed loader and a renderer.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -108,6 +109,12 @@ struct TimerConfig {
   // Default hold_ms / 4.
   uint32_t hold_guard_ms = 100;
 
+  // hold_guard_ms's default for these hold_ms and heartbeat_ms: hold / 4, leaving at least
+  // two heartbeats of the hold.
+  uint32_t default_hold_guard_ms() const {
+    uint32_t g = hold_ms / 4;
+    return hold_ms >= 2 * heartbeat_ms ? std::min(g, hold_ms - 2 * heartbeat_ms) : g;
+  }
   int heartbeat_ticks() const { return static_cast<int>(heartbeat_ms / tick_ms); }
   int election_ticks() const { return static_cast<int>(election_timeout_ms / tick_ms); }
   int hold_ticks() const { return static_cast<int>(hold_ms / tick_ms); }

@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <set>
 #include <string>
@@ -34,13 +33,8 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-constexpr const char* kVip = "198.18.0.100";
+constexpr const char* kVip = vigil::cli::kLabVip;
 constexpr int kHoldMs = 400;  // the agents' default hold_ms
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::trunc);
-  f << text;
-}
 
 // "03:20:11.123" (UTC), to find a moment in the agents' logs.
 std::string wall_clock() {
@@ -54,13 +48,11 @@ std::string wall_clock() {
   return buf;
 }
 
-
 // The page nginx serves and the group web = [www (nginx), vip] are the demo's
 // (cli/vip_demo.h), so that the demo, these tests and the VIP benchmark run the same thing.
-std::string nginx_conf(const std::string& host) { return vigil::cli::lab_nginx_conf(host); }
-std::string definition(const std::string& extra = "") {
-  return vigil::cli::lab_web_definition(extra);
-}
+using vigil::cli::lab_nginx_conf;
+using vigil::cli::lab_web_definition;
+using vigil::cli::write_text;
 
 class VipFailover : public ::testing::Test {
  protected:
@@ -80,7 +72,7 @@ class VipFailover : public ::testing::Test {
     lab_ = std::make_unique<NetnsLab>(o);
     ASSERT_TRUE(lab_->setup().ok()) << lab_->setup().to_string();
     for (int h = 1; h <= 3; ++h)
-      write_file(lab_->run_dir(h) + "/nginx.conf", nginx_conf("n" + std::to_string(h)));
+      write_text(lab_->run_dir(h) + "/nginx.conf", lab_nginx_conf("n" + std::to_string(h)));
     Status s = lab_->write_agent_configs();
     ASSERT_TRUE(s.ok()) << s.to_string();
     for (int h = 1; h <= 3; ++h) ASSERT_TRUE(lab_->start_agent(h).ok());
@@ -109,7 +101,7 @@ class VipFailover : public ::testing::Test {
 
   // Applies the definition through `host` and waits until a client gets answers.
   void apply_and_serve(const std::string& def, int host = 0) {
-    write_file(lab_->dir() + "/cluster.yaml", def);
+    write_text(lab_->dir() + "/cluster.yaml", def);
     auto [rc, out] =
         lab_->vigil(host ? host : leader_, "apply -f " + lab_->dir() + "/cluster.yaml");
     ASSERT_EQ(rc, 0) << out;
@@ -142,20 +134,10 @@ class VipFailover : public ::testing::Test {
     return 0;
   }
 
-  // Waits until `n` consecutive answers come from a host other than `dead`; returns the
-  // client's view since `from_us`.
+  // Until 20 consecutive good answers came from a host other than `dead`; the client's view
+  // since from_us.
   ProbeStats wait_failover(int64_t from_us, const std::string& dead, std::chrono::seconds limit) {
-    auto until = Clock::now() + limit;
-    while (Clock::now() < until) {
-      auto rs = prober_->records();
-      int good = 0;
-      for (auto it = rs.rbegin(); it != rs.rend() && good < 20; ++it) {
-        if (it->outcome != ProbeOutcome::kOk || it->host == dead) break;
-        ++good;
-      }
-      if (good >= 20) break;
-      std::this_thread::sleep_for(10ms);
-    }
+    (void)prober_->wait_good_elsewhere(20, limit, dead);
     return prober_->stats(from_us);
   }
 
@@ -190,7 +172,7 @@ class VipFailover : public ::testing::Test {
 // cut): the client gets answers from another host within 3 s. It comes back: stickiness
 // keeps the VIP where it is, and the client sees nothing.
 TEST_F(VipFailover, HolderDiesAndReturns) {
-  ASSERT_NO_FATAL_FAILURE(apply_and_serve(definition()));
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
   int h = holder();
   ASSERT_GT(h, 0);
   const std::string dead = "n" + std::to_string(h);
@@ -228,9 +210,9 @@ TEST_F(VipFailover, HolderDiesAndReturns) {
 // to the preferred host when it returns (a planned move: stop there, start here).
 TEST_F(VipFailover, PreferredHostReturnsAndTakesItBack) {
   ASSERT_NO_FATAL_FAILURE(apply_and_serve(
-      definition("constraints:\n"
-                 "  location:\n"
-                 "    - {id: web-prefers-n1, resource: web, node: n1, score: 1000}\n")));
+      lab_web_definition("constraints:\n"
+                         "  location:\n"
+                         "    - {id: web-prefers-n1, resource: web, node: n1, score: 1000}\n")));
   ASSERT_EQ(wait_holder(10s), 1) << holders_string();
   int64_t t = prober_->now_us();
   lab_->kill_host(1);
@@ -253,7 +235,7 @@ TEST_F(VipFailover, PreferredHostReturnsAndTakesItBack) {
 // Scenario 2: nginx dies on the holder (SIGKILL): Vigil sees it at once and restarts it;
 // answers resume.
 TEST_F(VipFailover, ServiceDiesOnHolder) {
-  ASSERT_NO_FATAL_FAILURE(apply_and_serve(definition()));
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
   int h = holder();
   ASSERT_GT(h, 0);
   auto pids = lab_->host_pids(h, "nginx");
@@ -276,7 +258,7 @@ TEST_F(VipFailover, ServiceDiesOnHolder) {
 // Scenario 4: the leader holds the VIP and dies: a new leader is elected and recovers the
 // group once the dead node's hold has expired.
 TEST_F(VipFailover, LeaderHolderDies) {
-  ASSERT_NO_FATAL_FAILURE(apply_and_serve(definition()));
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
   if (holder() != leader_) print("planned move to the leader", planned_move(leader_, leader_));
   ASSERT_EQ(wait_holder(5s), leader_) << holders_string();
   const std::string dead = "n" + std::to_string(leader_);
@@ -296,7 +278,7 @@ TEST_F(VipFailover, LeaderHolderDies) {
 // every 20 ms); the isolated node drops the VIP within its hold; the majority takes over;
 // after healing, one holder.
 TEST_F(VipFailover, PartitionedHolder) {
-  ASSERT_NO_FATAL_FAILURE(apply_and_serve(definition()));
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
   int h = holder();
   ASSERT_GT(h, 0);
   const int leader_now = lab_->wait_for_leader(2s);
@@ -356,7 +338,7 @@ TEST_F(VipFailover, PartitionedHolder) {
 // each node first by `vigil resource move`: the restarts cost the client nothing; the
 // planned moves are measured.
 TEST_F(VipFailover, RollingRestart) {
-  ASSERT_NO_FATAL_FAILURE(apply_and_serve(definition()));
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
   // The leader last, as an operator would.
   int leader = lab_->wait_for_leader(5s);
   ASSERT_GT(leader, 0);
