@@ -870,7 +870,6 @@ class ClusterService::Impl {
           if (ec || alive.expired() || !*alive.lock()) return;
           deadline_ms_ = -1;
           if (!host_.is_leader()) return;
-          now_ms_ = wall_ms();
           coordinate(true, /*deadline=*/true);
         });
   }
@@ -899,10 +898,9 @@ class ClusterService::Impl {
     // A new leader has not heard from everyone yet: for up to one hold it waits for every
     // member (and its executor) before it plans, so that a cold start or a leader change
     // does not mark live nodes offline and pile everything on the nodes it heard first. It
-    // costs nothing on failover: what a silent node held waits for its hold to expire anyway
-    // (the previous leader's ends sooner, and so does the wait for it).
-    // The previous leader is waited for only as long as its hold lasts (the guard,
-    // sched::HoldClock): a live one answers this leader's first heartbeat within that.
+    // costs nothing on failover: what a silent node held waits for its hold to expire anyway.
+    // The previous leader's hold is only the guard (sched::HoldClock), and so is the wait for
+    // it: a live one answers this leader's first heartbeat within that.
     const std::string previous = host_.previous_leader();
     if (now - host_.leader_since_ms() < opt_.hold_ms) {
       for (const auto& m : opt_.members) {
