@@ -902,13 +902,15 @@ class ClusterService::Impl {
     // The previous leader's hold is only the guard (sched::HoldClock), and so is the wait for
     // it: a live one answers this leader's first heartbeat within that.
     const std::string previous = host_.previous_leader();
-    if (now - host_.leader_since_ms() < opt_.hold_ms) {
-      for (const auto& m : opt_.members) {
-        if (m == opt_.node) continue;
-        if (m == previous && now - host_.leader_since_ms() >= opt_.hold_guard_ms) continue;
-        auto heard = host_.last_heard_ms(m);
-        if (!heard || *heard < host_.leader_since_ms() || !executor_ready(m)) return;
-      }
+    std::vector<std::string> others;
+    for (const auto& m : opt_.members) {
+      if (m != opt_.node) others.push_back(m);
+    }
+    if (sched::new_leader_waits(
+            others, now, host_.leader_since_ms(), opt_.hold_ms, opt_.hold_guard_ms, previous,
+            [this](const std::string& m) { return host_.last_heard_ms(m); },
+            [this](const std::string& m) { return executor_ready(m); })) {
+      return;
     }
     planned_revision_ = rev;
     planned_ms_ = now;

@@ -281,6 +281,20 @@ cluster::NodeState member_state(const MemberView& m, int64_t now_ms, int64_t hol
   return m.reports_running ? NodeState::kUnclean : NodeState::kOffline;
 }
 
+bool new_leader_waits(const std::vector<std::string>& others, int64_t now_ms,
+                      int64_t leader_since_ms, int64_t hold_ms, int64_t guard_ms,
+                      const std::string& previous_leader,
+                      const std::function<std::optional<int64_t>(const std::string&)>& last_heard,
+                      const std::function<bool(const std::string&)>& executor_ready) {
+  if (now_ms - leader_since_ms >= hold_ms) return false;
+  for (const auto& m : others) {
+    if (m == previous_leader && now_ms - leader_since_ms >= guard_ms) continue;
+    auto heard = last_heard(m);
+    if (!heard || *heard < leader_since_ms || !executor_ready(m)) return true;
+  }
+  return false;
+}
+
 int64_t HoldClock::expiry(std::optional<int64_t> last_heard_ms, int64_t leader_since_ms,
                           bool previous_leader) const {
   int64_t base = last_heard_ms ? std::max(*last_heard_ms, leader_since_ms) : leader_since_ms;

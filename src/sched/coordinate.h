@@ -128,6 +128,16 @@ bool may_run_on(const std::string& node, const std::map<NodeResource, Assignment
                 const std::map<NodeResource, Reported>& reported);
 cluster::NodeState member_state(const MemberView& m, int64_t now_ms, int64_t hold_ms);
 
+// Whether a new leader still waits before it plans (daemon/cluster_service.cc coordinate()):
+// for up to one hold after its election, until every other member has been heard from since
+// then and its executor is ready, so that a cold start or a leader change does not mark live
+// nodes offline. The previous leader (HoldClock below) is waited for only for the guard.
+bool new_leader_waits(const std::vector<std::string>& others, int64_t now_ms,
+                      int64_t leader_since_ms, int64_t hold_ms, int64_t guard_ms,
+                      const std::string& previous_leader,
+                      const std::function<std::optional<int64_t>(const std::string&)>& last_heard,
+                      const std::function<bool(const std::string&)>& executor_ready);
+
 // Holds as the leader reckons them (DESIGN.md "Holds"): a silent node's hold ends at
 // max(last contact, leader since) + H × (1 + drift). Once expired it stays expired until the
 // node is online again: a returning node is heard before its executor has probed, and its

@@ -838,15 +838,18 @@ class Sim {
     if (!hold_valid(l)) return;  // has_quorum(): the leader's lease
     const View& v = l.view;
     if (v.rev == l.planned_rev && now_ - l.planned_ms < kReplanMs) return;
-    if (now_ - l.leader_since < kHoldMs) {
-      for (const auto& m : nodes_) {
-        if (m.name == l.name) continue;
-        if (m.name == l.previous_leader && now_ - l.leader_since >= kHoldGuardMs) continue;
-        auto h = l.last_heard.find(m.name);
-        if (h == l.last_heard.end() || h->second < l.leader_since || !executor_ready(v, m.name)) {
-          return;
-        }
-      }
+    std::vector<std::string> others;
+    for (const auto& m : nodes_) {
+      if (m.name != l.name) others.push_back(m.name);
+    }
+    auto heard = [&](const std::string& name) {
+      auto h = l.last_heard.find(name);
+      return h == l.last_heard.end() ? std::optional<int64_t>() : h->second;
+    };
+    if (sched::new_leader_waits(others, now_, l.leader_since, kHoldMs, kHoldGuardMs,
+                                l.previous_leader, heard,
+                                [&](const std::string& name) { return executor_ready(v, name); })) {
+      return;
     }
     l.planned_rev = v.rev;
     l.planned_ms = now_;
@@ -883,13 +886,8 @@ class Sim {
     s.has_quorum = true;
     for (auto& n : s.nodes) n.state = states[n.name];
     sched::merge_status(s, assigned, v.reported);
-    l.holds.apply(
-        s, now_, l.leader_since,
-        [&](const std::string& name) {
-          auto h = l.last_heard.find(name);
-          return h == l.last_heard.end() ? std::optional<int64_t>() : h->second;
-        },
-        l.previous_leader, o_.bug == Bug::kExpireWithStartInFlight ? nullptr : &l.pending);
+    l.holds.apply(s, now_, l.leader_since, heard, l.previous_leader,
+                  o_.bug == Bug::kExpireWithStartInFlight ? nullptr : &l.pending);
     if (o_.bug == Bug::kHoldsIgnored) {
       for (auto& n : s.nodes) {
         if (n.hold_expires_ms) n.hold_expires_ms = now_ - 1;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -920,6 +921,28 @@ TEST(HoldClock, AnExpiredHoldStaysExpiredUntilTheNodeIsOnline) {
   h.clear();  // a new leader reckons from its own start
   h.apply(s, 2100, 2000, last);
   EXPECT_EQ(s.nodes[1].hold_expires_ms, 2404);
+}
+
+// A new leader waits (up to one hold) for every member to be heard since its election and
+// ready; for the previous leader only for the guard.
+TEST(NewLeaderWaits, ForEveryMemberUpToAHoldAndThePreviousLeaderForTheGuard) {
+  std::map<std::string, int64_t> heard{{"n2", 1010}, {"n3", 900}};
+  std::set<std::string> ready{"n2", "n3"};
+  auto last = [&](const std::string& m) {
+    auto it = heard.find(m);
+    return it == heard.end() ? std::optional<int64_t>() : it->second;
+  };
+  auto is_ready = [&](const std::string& m) { return ready.count(m) > 0; };
+  const Strings others{"n2", "n3"};
+  // Leader since 1000, hold 400, guard 100; n3 (heard at 900, before the election) is silent.
+  EXPECT_TRUE(new_leader_waits(others, 1050, 1000, 400, 100, "", last, is_ready));
+  EXPECT_FALSE(new_leader_waits(others, 1400, 1000, 400, 100, "", last, is_ready));  // a hold
+  EXPECT_TRUE(new_leader_waits(others, 1050, 1000, 400, 100, "n3", last, is_ready));
+  EXPECT_FALSE(new_leader_waits(others, 1100, 1000, 400, 100, "n3", last, is_ready));  // guard
+  heard["n3"] = 1020;
+  EXPECT_FALSE(new_leader_waits(others, 1050, 1000, 400, 100, "", last, is_ready));
+  ready.erase("n2");  // heard, but its executor has not said it is ready
+  EXPECT_TRUE(new_leader_waits(others, 1050, 1000, 400, 100, "", last, is_ready));
 }
 
 // The previous term's leader held its lease, which ended before this leader was elected:
