@@ -486,8 +486,12 @@ std::vector<pid_t> NetnsLab::host_pids(int host, const std::string& comm) const 
 }
 
 namespace {
+// The switch namespace has one table per port, so that hosts are cut and healed apart.
+std::string cut_table(const std::string& dev) { return "vigil_lab_" + dev; }
+
 std::string isolate_rules(const std::string& dev) {
-  return "table netdev vigil_lab {\n"
+  return "table netdev " + cut_table(dev) +
+         " {\n"
          "  chain in {\n"
          "    type filter hook ingress device \"" +
          dev +
@@ -497,22 +501,39 @@ std::string isolate_rules(const std::string& dev) {
 }
 }  // namespace
 
-Status NetnsLab::isolate(int host) {
+Status NetnsLab::isolate(int host, Cut cut) {
   const std::string file = dir_ + "/isolate-" + host_name(host);
   const std::string port = "p" + std::to_string(host);
-  if (!write_text(file + "-sw.nft", isolate_rules(port)) ||
-      !write_text(file + "-host.nft", isolate_rules("eth0"))) {
-    return err(Errc::kIoError, "write " + file);
+  Host& h = hosts_[host];
+  // What the host sends enters the switch at its port; what it receives enters at its eth0.
+  if (cut != Cut::kInbound && !h.cut_out) {
+    if (!write_text(file + "-sw.nft", isolate_rules(port)))
+      return err(Errc::kIoError, "write " + file + "-sw.nft");
+    RETURN_IF_ERROR(sh({"ip", "netns", "exec", switch_ns(), "nft", "-f", file + "-sw.nft"}));
+    h.cut_out = true;
   }
-  RETURN_IF_ERROR(sh({"ip", "netns", "exec", switch_ns(), "nft", "-f", file + "-sw.nft"}));
-  return sh({"ip", "netns", "exec", host_ns(host), "nft", "-f", file + "-host.nft"});
+  if (cut != Cut::kOutbound && !h.cut_in) {
+    if (!write_text(file + "-host.nft", isolate_rules("eth0")))
+      return err(Errc::kIoError, "write " + file + "-host.nft");
+    RETURN_IF_ERROR(sh({"ip", "netns", "exec", host_ns(host), "nft", "-f", file + "-host.nft"}));
+    h.cut_in = true;
+  }
+  return Status();
 }
 
 Status NetnsLab::heal(int host) {
-  Status a =
-      sh({"ip", "netns", "exec", switch_ns(), "nft", "delete", "table", "netdev", "vigil_lab"});
-  Status b =
-      sh({"ip", "netns", "exec", host_ns(host), "nft", "delete", "table", "netdev", "vigil_lab"});
+  Host& h = hosts_[host];
+  Status a, b;
+  if (h.cut_out) {
+    a = sh({"ip", "netns", "exec", switch_ns(), "nft", "delete", "table", "netdev",
+            cut_table("p" + std::to_string(host))});
+    if (a.ok()) h.cut_out = false;
+  }
+  if (h.cut_in) {
+    b = sh({"ip", "netns", "exec", host_ns(host), "nft", "delete", "table", "netdev",
+            cut_table("eth0")});
+    if (b.ok()) h.cut_in = false;
+  }
   return a.ok() ? b : a;
 }
 

@@ -112,8 +112,12 @@ class NetnsLab {
   static bool process_alive(pid_t pid);
 
   // --- Partitions ---------------------------------------------------------------------
-  Status isolate(int host);  // drop everything both ways at the host's veth; link stays up
-  Status heal(int host);
+  // What isolate() drops at the host's veth (nftables netdev ingress; the link stays up):
+  // both ways, only what the host sends (it still hears everyone: a one-way partition), or
+  // only what it receives.
+  enum class Cut { kBoth, kOutbound, kInbound };
+  Status isolate(int host, Cut cut = Cut::kBoth);
+  Status heal(int host);  // undoes whatever isolate() dropped
 
   // --- Observation --------------------------------------------------------------------
   // Hosts (1-based) that have `ip` configured on an interface now (rtnetlink dump through a
@@ -158,7 +162,8 @@ class NetnsLab {
     pid_t mid = -1;   // our child that waits for init
     pid_t agent = -1;
     bool up = false;
-    int nl_fd = -1;  // rtnetlink socket in its namespace
+    int nl_fd = -1;                        // rtnetlink socket in its namespace
+    bool cut_out = false, cut_in = false;  // isolate()'s rules in place
   };
   Status sh(const std::vector<std::string>& argv);  // run(), error unless exit 0
   Status start_init(int host);

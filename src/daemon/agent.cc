@@ -411,7 +411,34 @@ class Agent final : public StoreHost, public ClusterHost {
       }
       m.snapshot->data = std::move(data);
     }
+    stamp_hold(m);
     (void)transport_->send(m.to, raft::encode_message(m));
+  }
+
+  // Holds, the Chubby rule (DESIGN.md "Holds"): every message carries when it was sent; a
+  // leader whose lease is valid tells each peer the latest of those it received from it, and
+  // a follower's hold runs from there. A follower whose messages stop reaching the leader
+  // (a one-way partition) loses its hold no later than the leader counts it lost, however
+  // long it keeps hearing the leader.
+  void stamp_hold(raft::Message& m) {
+    m.hold_sent = static_cast<uint64_t>(now_ms());
+    if (is_leader() && m.term == raft_->term() && raft_->lease_valid()) {
+      auto it = peer_hold_sent_.find(m.to);
+      if (it != peer_hold_sent_.end()) m.hold_granted = it->second;
+    }
+  }
+
+  // A grant from the leader this node follows renews its hold from the moment it sent what
+  // the leader received. Only a time this process stamped counts: not one from before it
+  // started, nor from the future (a stamp the leader kept from an earlier boot).
+  void take_hold_grant(NodeId from, const raft::Message& m) {
+    if (m.hold_granted == 0 || is_leader() || raft_->leader() != from || m.term != raft_->term()) {
+      return;
+    }
+    const int64_t granted = static_cast<int64_t>(m.hold_granted);
+    if (granted < started_ms_ || granted > now_ms()) return;
+    last_leader_contact_ =
+        std::max(last_leader_contact_, Clock::time_point(std::chrono::milliseconds(granted)));
   }
 
   // ------------------------------------------------------------------ peers
@@ -433,10 +460,9 @@ class Agent final : public StoreHost, public ClusterHost {
     }
     if (m->type == raft::MsgType::kReadIndex && m->from != from) return;
     last_heard_[from] = wall_ms();
-    if (m->type == raft::MsgType::kHeartbeat || m->type == raft::MsgType::kAppend) {
-      if (m->term >= raft_->term()) last_leader_contact_ = Clock::now();
-    }
+    if (m->hold_sent != 0) peer_hold_sent_[from] = m->hold_sent;
     Status s = raft_->step(*m);
+    take_hold_grant(from, *m);
     if (!s.ok()) {
       spdlog::debug("{}: step {} from {}: {}", cfg_.node, raft::msg_type_name(m->type),
                     name_of(from), s.to_string());
@@ -471,8 +497,9 @@ class Agent final : public StoreHost, public ClusterHost {
   }
   bool is_leader() const override { return raft_->role() == raft::StateRole::kLeader; }
   bool has_quorum() const override { return is_leader() && raft_->lease_valid(); }
-  // Measured from when this node received the leader's message, which is no later than when
-  // the leader hears back (the leader's reckoning starts there, DESIGN.md "Holds").
+  // Measured from when this node sent the latest message the leader says it received
+  // (take_hold_grant), which is no later than the leader's reckoning starts (DESIGN.md
+  // "Holds", sched::HoldClock).
   bool hold_valid() const override {
     if (is_leader()) return raft_->lease_valid();
     if (raft_->leader() == kNoNode) return false;
@@ -583,7 +610,9 @@ class Agent final : public StoreHost, public ClusterHost {
   std::unique_ptr<RegistryService> registry_;  // after store_: destroyed first
   std::unique_ptr<ClusterService> cluster_;    // after store_: destroyed first
   std::map<NodeId, int64_t> last_heard_;       // wall-clock ms of the last message per peer
-  Clock::time_point last_leader_contact_{};
+  Clock::time_point last_leader_contact_{};    // the send of the latest granted message
+  std::map<NodeId, uint64_t> peer_hold_sent_;  // hold_sent of the last message per peer
+  const int64_t started_ms_ = now_ms();
   bool was_leader_ = false;
   int64_t leader_since_ms_ = 0;
   NodeId followed_leader_;  // the last leader this node followed, and its term

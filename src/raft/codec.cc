@@ -5,9 +5,9 @@
 //   SnapshotMeta u64 index, u64 term, ConfState
 //   ConfChange   u8 type, u64 node, bytes context
 //   Message      u8 version, u8 type, u64 from, to, term, log_term, index, commit,
-//                reject_hint, lease_tick, u8 flags (bit0 reject, bit1 snapshot,
-//                bit2 snapshot data present), u32 n, n × Entry, bytes context,
-//                [SnapshotMeta, [u64 length, data]]
+//                reject_hint, lease_tick, [hold_sent, hold_granted: version 2], u8 flags (bit0
+//                reject, bit1 snapshot, bit2 snapshot data present), u32 n, n × Entry, bytes
+//                context, [SnapshotMeta, [u64 length, data]]
 #include "raft/codec.h"
 
 #include <utility>
@@ -289,7 +289,7 @@ std::string encode_message(const Message& m) {
   for (const Entry& e : m.entries) reserve += kMinEntryBytes + e.data.size();
   out.reserve(reserve);
   ByteWriter w(&out);
-  w.u8(kCodecVersion);
+  w.u8(kMessageVersion);
   w.u8(static_cast<uint8_t>(m.type));
   w.u64(m.from.v);
   w.u64(m.to.v);
@@ -299,6 +299,8 @@ std::string encode_message(const Message& m) {
   w.u64(m.commit.v);
   w.u64(m.reject_hint.v);
   w.u64(m.lease_tick);
+  w.u64(m.hold_sent);
+  w.u64(m.hold_granted);
   uint8_t flags = 0;
   if (m.reject) flags |= kFlagReject;
   if (m.snapshot) {
@@ -323,7 +325,14 @@ std::string encode_message(const Message& m) {
 Result<Message> decode_message(std::string_view in) {
   const Path root{nullptr, "message"};
   ByteReader r(in);
-  RETURN_IF_ERROR(check_version(r, root));
+  // Version 1 (before holds were carried) is still read: its hold fields are 0.
+  ASSIGN_OR_RETURN(uint8_t version, get_u8(r, root.child("version")));
+  if (version != kCodecVersion && version != kMessageVersion) {
+    return fail(root.child("version"),
+                "unsupported version " + std::to_string(version) + " (expected " +
+                    std::to_string(kCodecVersion) + " or " + std::to_string(kMessageVersion) + ")",
+                0);
+  }
   Message m;
   const size_t type_at = r.position();
   ASSIGN_OR_RETURN(uint8_t type, get_u8(r, root.child("type")));
@@ -339,6 +348,10 @@ Result<Message> decode_message(std::string_view in) {
   ASSIGN_OR_RETURN(uint64_t commit, get_u64(r, root.child("commit")));
   ASSIGN_OR_RETURN(uint64_t reject_hint, get_u64(r, root.child("reject_hint")));
   ASSIGN_OR_RETURN(m.lease_tick, get_u64(r, root.child("lease_tick")));
+  if (version >= kMessageVersion) {
+    ASSIGN_OR_RETURN(m.hold_sent, get_u64(r, root.child("hold_sent")));
+    ASSIGN_OR_RETURN(m.hold_granted, get_u64(r, root.child("hold_granted")));
+  }
   m.from = NodeId(from);
   m.to = NodeId(to);
   m.term = Term(term);
@@ -398,7 +411,8 @@ bool message_equal(const Message& a, const Message& b) {
   if (a.type != b.type || a.from != b.from || a.to != b.to || a.term != b.term ||
       a.log_term != b.log_term || a.index != b.index || a.entries != b.entries ||
       a.commit != b.commit || a.reject != b.reject || a.reject_hint != b.reject_hint ||
-      a.context != b.context || a.lease_tick != b.lease_tick) {
+      a.context != b.context || a.lease_tick != b.lease_tick || a.hold_sent != b.hold_sent ||
+      a.hold_granted != b.hold_granted) {
     return false;
   }
   if (a.snapshot.has_value() != b.snapshot.has_value()) return false;

@@ -15,6 +15,9 @@ namespace vigil::raft {
 // (encode_message, encode_conf_change). A decoder rejects any other version, so a format
 // change bumps this and teaches the decoder both.
 inline constexpr uint8_t kCodecVersion = 1;
+// Messages are written in version 2 (hold_sent and hold_granted after lease_tick);
+// decode_message still reads version 1 (both 0).
+inline constexpr uint8_t kMessageVersion = 2;
 
 // Limits a decoder enforces before it allocates anything (STYLE.md principle 5).
 inline constexpr uint32_t kMaxEntriesPerMessage = 1u << 20;

@@ -113,6 +113,12 @@ struct Message {
   std::optional<Snapshot> snapshot;
   std::string context;      // read-index context, campaign kind, lease tick
   uint64_t lease_tick = 0;  // leader's tick when it sent a heartbeat; echoed in the reply
+  // Holds (DESIGN.md "Holds"), filled in by the shell, not by Raft: the sender's monotonic
+  // clock in ms when it sent the message, and, from a leader whose lease is valid, the
+  // latest hold_sent it has received from the recipient (0: none). A follower's hold runs
+  // from the send of a message the leader confirms it received.
+  uint64_t hold_sent = 0;
+  uint64_t hold_granted = 0;
 };
 
 enum class StateRole : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };

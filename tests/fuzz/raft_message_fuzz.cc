@@ -1,5 +1,6 @@
 // Fuzz target for the Raft codec: decoding never crashes, and whatever decodes re-encodes
-// to the same bytes and decodes to an equal value (the encoding is canonical).
+// to the same bytes and decodes to an equal value (the encoding is canonical). A message of
+// the older version 1 re-encodes as the current version instead.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -14,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   if (auto m = decode_message(in)) {
     const std::string again = encode_message(*m);
-    CHECK(again == in);
+    CHECK(in[0] != kMessageVersion || again == in);
     auto m2 = decode_message(again);
     CHECK(m2.has_value());
     CHECK(message_equal(*m, *m2));

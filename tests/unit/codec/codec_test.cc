@@ -46,6 +46,8 @@ Message full_message() {
   m.snapshot = snap;
   m.context = "ctx";
   m.lease_tick = 0xdeadbeefcafeULL;
+  m.hold_sent = 0x1122334455ULL;
+  m.hold_granted = 0x1122330000ULL;
   return m;
 }
 
@@ -110,11 +112,29 @@ TEST(CodecTest, TrailingBytesRejected) {
 
 TEST(CodecTest, UnknownVersionRejected) {
   std::string bytes = encode_message(Message{});
-  bytes[0] = 2;
+  bytes[0] = 3;
   auto r = decode_message(bytes);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().message(),
-            "message: version: unsupported version 2 (expected 1) at offset 0");
+            "message: version: unsupported version 3 (expected 1 or 2) at offset 0");
+}
+
+// A version-1 message (from a node built before holds were carried) has no hold fields: it
+// decodes with both 0, and everything else intact.
+TEST(CodecTest, VersionOneMessageStillDecodes) {
+  for (const Message& m : sample_messages()) {
+    std::string v2 = encode_message(m);
+    ASSERT_EQ(v2[0], 2);
+    const size_t hold_at = 2 + 8 * 8;  // after lease_tick
+    std::string v1 = v2.substr(0, hold_at) + v2.substr(hold_at + 16);
+    v1[0] = 1;
+    auto back = decode_message(v1);
+    ASSERT_TRUE(back.has_value()) << back.error().to_string();
+    Message want = m;
+    want.hold_sent = 0;
+    want.hold_granted = 0;
+    EXPECT_TRUE(message_equal(want, *back));
+  }
 }
 
 TEST(CodecTest, BadMessageTypeRejected) {
@@ -125,8 +145,8 @@ TEST(CodecTest, BadMessageTypeRejected) {
   EXPECT_EQ(r.error().message(), "message: type: unknown message type 14 at offset 1");
 }
 
-// Offsets of the message layout (see codec.cc): version, type, 8 × u64, flags, count.
-constexpr size_t kFlagsOffset = 2 + 8 * 8;
+// Offsets of the message layout (see codec.cc): version, type, 10 × u64, flags, count.
+constexpr size_t kFlagsOffset = 2 + 10 * 8;
 constexpr size_t kEntriesOffset = kFlagsOffset + 1 + 4;
 
 TEST(CodecTest, BadFlagsRejected) {
