@@ -353,7 +353,13 @@ ExecDecision executor_step(const LocalView& l, const std::optional<Assignment>& 
     return d;
   }
   const Assignment& a = *assigned;
-  if (a.token == l.blocked_token) return d;
+  if (a.token == l.blocked_token) {
+    // Stopped or failed under this token: answered, so that the coordinator writes a new
+    // one. (An agent that restarted mid-start stops what its probe found while it has no
+    // hold, under a token its reports never answered: found by tests/sim_cluster.)
+    d.token = std::max(l.token, a.token);
+    return d;
+  }
   if (!l.running && l.exclusive && a.token <= l.synced_at) {
     d.token = a.token;  // answered, not running: a new assignment is needed
     d.blocked_token = a.token;

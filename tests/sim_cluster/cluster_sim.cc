@@ -165,17 +165,23 @@ struct Local {
 
 struct Node {
   std::string name;
-  bool up = true;  // the agent runs (false: crashed agent, or the whole machine is down)
-  int group = 0;   // nodes talk only within a group
+  bool up = true;     // the agent runs (false: crashed agent, or the whole machine is down)
+  int group = 0;      // nodes talk only within a group
+  bool mute = false;  // what it sends reaches no one; it still hears its group (one-way)
   // Raft, as far as this node knows.
   bool believes_leader = false;
   // Bumped whenever it stops leading; the executor counts its hold as lost once for each
   // (ClusterHost::hold_generation()).
   uint64_t hold_gen = 0;
   uint64_t seen_hold_gen = 0;
-  int64_t last_leader_contact = 0;  // when it last received from the leader
+  // Its hold runs from here: the send of its latest answer that a leader with a valid lease
+  // confirmed it received (the daemon's hold_granted; Bug::kHoldOnReceipt: its last receipt).
+  int64_t last_leader_contact = 0;
   int64_t election_deadline = 0;
-  int64_t last_majority = 0;  // as leader: when a majority last answered
+  int64_t last_majority = 0;  // as leader: its last heartbeat that a majority answered
+  // When it last heard a leader (or restarted): for an election timeout after, it grants no
+  // vote (raft.cc in_lease(), the promise the leader's lease rests on).
+  int64_t heard_leader = -1000000;
   // The replica.
   View view;
   // The executor.
@@ -197,7 +203,8 @@ struct Node {
   std::string followed;
   int64_t followed_term = -1;
   std::string previous_leader;
-  std::map<std::string, int64_t> last_heard;  // as leader: members' last answers
+  std::map<std::string, int64_t> last_heard;   // as leader: members' last answers
+  std::map<std::string, int64_t> answer_sent;  // as leader: when those answers were sent
   int64_t planned_rev = -1;
   int64_t planned_ms = 0;
   std::map<std::string, std::pair<std::string, int64_t>> sent;
@@ -312,6 +319,7 @@ class Sim {
         log("%s %s back", name.c_str(), kind == "machine" ? "machine" : "agent");
       } else if (kind == "heal") {
         n.group = 0;
+        n.mute = false;
         log("%s rejoins", name.c_str());
       } else if (kind == "lag") {
         lag_max_ = 20;
@@ -326,7 +334,7 @@ class Sim {
     Node& n = node(who);
     const auto& rs = cluster_.def.resources;
     const std::string& res = rs[rng_.next() % rs.size()].id;
-    const int kind = static_cast<int>(rng_.range(0, 11));
+    const int kind = static_cast<int>(rng_.range(0, 12));
     const bool someone_out =
         !returns_.empty() && std::any_of(returns_.begin(), returns_.end(),
                                          [](const auto& r) { return r.second.first != "lag"; });
@@ -394,6 +402,13 @@ class Sim {
         returns_.insert({now_ + rng_.range(500, 3000), {"lag", ""}});
         note("commit-lag", "commits take up to %lld ms", static_cast<long long>(lag_max_));
         break;
+      case 12: {  // one-way partition: what it sends is dropped, it still hears everyone
+        if (someone_out || !n.up) return;
+        n.mute = true;
+        returns_.insert({now_ + rng_.range(200, 4000), {"heal", who}});
+        note("one-way-partition", "%s's messages are dropped", who.c_str());
+        break;
+      }
     }
   }
 
@@ -402,7 +417,10 @@ class Sim {
       if (r.first == "machine" || r.first == "agent") boot(node(r.second));
     }
     returns_.clear();
-    for (auto& n : nodes_) n.group = 0;
+    for (auto& n : nodes_) {
+      n.group = 0;
+      n.mute = false;
+    }
     lag_max_ = 20;
     next_fault_.clear();
     for (auto& n : nodes_) {
@@ -437,17 +455,24 @@ class Sim {
     n.holds.clear();
     n.sent.clear();
     n.last_heard.clear();
+    n.answer_sent.clear();
     n.planned_rev = -1;
     n.followed.clear();
     n.followed_term = -1;
     n.last_leader_contact = now_ - kHoldMs;  // nothing heard yet
+    n.heard_leader = now_;  // a restarted node votes only after an election timeout
     n.election_deadline = now_ + rng_.range(kElectionMinMs, kElectionMaxMs);
     // The replica survives in its WAL: it keeps what it had applied.
   }
 
   // ---- Raft, modelled --------------------------------------------------------------------------
 
-  bool connected(const Node& a, const Node& b) const { return a.up && b.up && a.group == b.group; }
+  // What `from` sends reaches `to`.
+  bool delivers(const Node& from, const Node& to) const {
+    return from.up && to.up && from.group == to.group && !from.mute;
+  }
+  // Both ways: what a round trip (a vote, a ReadIndex, a proposal and its result) needs.
+  bool connected(const Node& a, const Node& b) const { return delivers(a, b) && delivers(b, a); }
 
   int majority() const { return static_cast<int>(nodes_.size()) / 2 + 1; }
 
@@ -479,22 +504,35 @@ class Sim {
     n.leader_since = now_;
     n.last_majority = now_;
     n.last_heard.clear();
+    n.answer_sent.clear();
     n.holds.clear();
     n.pending.clear();
     ++out_.leader_changes;
     for (auto& m : nodes_) {
-      if (connected(n, m)) {
+      if (delivers(n, m) || &m == &n) {
         if (&m != &n && m.believes_leader) {  // it hears the new term
           m.believes_leader = false;
           ++m.hold_gen;
         }
-        m.last_leader_contact = now_;
+        // A vote it sent just now reached the leader, whose first heartbeat confirms it.
+        if (connected(n, m) || o_.bug == Bug::kHoldOnReceipt) m.last_leader_contact = now_;
+        m.heard_leader = now_;
         m.followed = n.name;
         m.followed_term = term_;
         m.election_deadline = now_ + rng_.range(kElectionMinMs, kElectionMaxMs);
       }
     }
     log("%s leads (term %lld)", n.name.c_str(), static_cast<long long>(term_));
+  }
+
+  // The votes a candidate gets: its own and those of the nodes it reaches that have not
+  // heard a leader for an election timeout.
+  int votes(const Node& n) const {
+    int v = 0;
+    for (const auto& m : nodes_) {
+      v += &m == &n || (connected(n, m) && now_ - m.heard_leader >= kElectionMinMs) ? 1 : 0;
+    }
+    return v;
   }
 
   int reach(const Node& n) const {
@@ -508,7 +546,7 @@ class Sim {
     // down (check-quorum) after an election timeout without one.
     for (auto& n : nodes_) {
       if (!n.believes_leader) continue;
-      if (reach(n) >= majority()) n.last_majority = now_;
+      if (reach(n) >= majority() && now_ % kHeartbeatMs == 0) n.last_majority = now_;
       if (now_ - n.last_majority >= kElectionMinMs) {
         n.believes_leader = false;
         ++n.hold_gen;
@@ -517,20 +555,28 @@ class Sim {
     }
     Node* l = leader();
     if (l != nullptr && now_ % kHeartbeatMs == 0) {
+      const bool grants = hold_valid(*l);  // only under a valid lease
       for (auto& m : nodes_) {
-        if (&m == l || !connected(*l, m)) continue;
-        m.last_leader_contact = now_ - 2;  // received 2 ms after it was sent
+        if (&m == l || !delivers(*l, m)) continue;
+        if (o_.bug == Bug::kHoldOnReceipt) {
+          m.last_leader_contact = now_ - 2;  // received 2 ms after it was sent
+        } else if (auto it = l->answer_sent.find(m.name); grants && it != l->answer_sent.end()) {
+          m.last_leader_contact = std::max(m.last_leader_contact, it->second);
+        }
         m.followed = l->name;
         m.followed_term = term_;
+        m.heard_leader = now_;
         m.election_deadline = now_ + rng_.range(kElectionMinMs, kElectionMaxMs);
-        l->last_heard[m.name] = now_;  // its answer, back at the leader
+        if (!delivers(m, *l)) continue;
+        l->last_heard[m.name] = now_;       // its answer, back at the leader
+        l->answer_sent[m.name] = now_ - 1;  // sent 1 ms before; the next heartbeat confirms it
       }
     }
     // Elections: a node of a majority group that has not heard a leader in time campaigns.
     if (l == nullptr || reach(*l) < majority()) {
       for (auto& n : nodes_) {
         if (!n.up || n.believes_leader || now_ < n.election_deadline) continue;
-        if (reach(n) >= majority()) {
+        if (votes(n) >= majority()) {
           elect(n);
           break;
         }
@@ -555,7 +601,7 @@ class Sim {
     }
     // Followers apply what they can see, a little later.
     for (auto& n : nodes_) {
-      if (l == nullptr || &n == l || !connected(*l, n)) continue;
+      if (l == nullptr || &n == l || !delivers(*l, n)) continue;
       int64_t lag = rng_.range(0, 10);
       while (n.view.rev < static_cast<int64_t>(log_.size()) &&
              log_[static_cast<size_t>(n.view.rev)].first <= now_ - lag) {
@@ -688,15 +734,16 @@ class Sim {
         l.token = r.token;
       }
     }
-    if (n.started) {
-      for (const auto& [key, a] : n.view.assigned) {
-        if (key.first == n.name) (void)n.local[key.second];
-      }
+    // What its replica assigns it is probed at once, before any hold or sync (the daemon's
+    // adopt()): after an agent restart, what still runs of it is then stopped below while
+    // the node has no hold.
+    for (const auto& [key, a] : n.view.assigned) {
+      if (key.first == n.name) (void)n.local[key.second];
     }
     for (auto& [id, l] : n.local) {
       if (l.busy != Act::kNone) continue;
       if (!l.probed) {
-        if (n.synced) begin(n, id, l, Act::kProbe, "adopt");
+        begin(n, id, l, Act::kProbe, "adopt");
         continue;
       }
       // A supervised process that died is seen at once (pidfd); others at their monitor.

@@ -27,6 +27,8 @@ enum class Bug {
   kNoRepublish,              // a report whose proposal was lost is never sent again (liveness)
   kNoStepDownGap,            // a leader that steps down keeps running into a follower hold
   kExpireWithStartInFlight,  // a hold expires while a start proposed to the node is uncommitted
+  kHoldOnReceipt,            // a follower renews its hold on receipt of the leader's messages
+                             // (not from the send of what the leader confirms it received)
 };
 
 struct Options {

@@ -21,7 +21,7 @@ void usage() {
                "  --inject-bug=B      turn one rule off (checker self-test): no-overlay,\n"
                "                      stop-by-delete, holds-ignored, no-hold-stop, no-hold-guard,\n"
                "                      no-resync-block, no-republish, no-step-down-gap,\n"
-               "                      expire-with-start-in-flight\n"
+               "                      expire-with-start-in-flight, hold-on-receipt\n"
                "  --expect-violation  succeed iff some seed breaks an invariant\n"
                "  -v                  trace every event\n");
 }
@@ -80,6 +80,8 @@ int main(int argc, char** argv) {
         bug = Bug::kNoStepDownGap;
       } else if (v == "expire-with-start-in-flight") {
         bug = Bug::kExpireWithStartInFlight;
+      } else if (v == "hold-on-receipt") {
+        bug = Bug::kHoldOnReceipt;
       } else {
         ok = false;
       }

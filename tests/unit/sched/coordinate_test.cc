@@ -1003,6 +1003,19 @@ TEST(ExecutorStep, HoldLostStopsAnExclusiveResourceAndBlocksItsToken) {
             ExecStep::kNone);
 }
 
+// An agent restarted while a start ran: its start-up probe finds the resource running, and
+// with no hold yet it is stopped under a token it never answered (its reports say 0). Once
+// the hold is back the blocked token is answered, or the coordinator would wait for it
+// forever (the group's next member with it).
+TEST(ExecutorStep, ABlockedTokenIsAnsweredEvenIfItWasNeverAnsweredBefore) {
+  auto d = executor_step(local(true, 0), Assignment{Role::kStarted, 156}, false, false);
+  EXPECT_EQ(d.step, ExecStep::kStop);
+  EXPECT_EQ(d.blocked_token, 156);
+  d = executor_step(local(false, 0, true, 156, 231), Assignment{Role::kStarted, 156}, true, true);
+  EXPECT_EQ(d.step, ExecStep::kNone);
+  EXPECT_EQ(d.token, 156);
+}
+
 TEST(ExecutorStep, StartsStopsAndAnswersAsAssigned) {
   auto d = executor_step(local(false, 3), Assignment{Role::kStarted, 4}, true, true);
   EXPECT_EQ(d.step, ExecStep::kStart);
