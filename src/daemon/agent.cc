@@ -154,12 +154,7 @@ class Agent final : public StoreHost, public ClusterHost {
         });
     RETURN_IF_ERROR(http_->listen(cfg_.listen.api.to_string()));
 
-    signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
-      if (!ec) {
-        spdlog::info("{}: signal {}: stopping", cfg_.node, sig);
-        stop(0);
-      }
-    });
+    wait_for_signal();
     next_tick_ = Clock::now();
     schedule_tick();
     schedule_drive();
@@ -167,6 +162,51 @@ class Agent final : public StoreHost, public ClusterHost {
                  cfg_.id.value(), cfg_.listen.peer.to_string(), cfg_.listen.api.to_string(),
                  cfg_.cluster);
     return Status();
+  }
+
+  // SIGTERM or SIGINT: the node gives up its hold and stops its exclusive resources (VIPs
+  // first), hands leadership on if it leads, then exits. A second signal exits at once.
+  void wait_for_signal() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (leaving_) {
+        spdlog::warn("{}: signal {} again: stopping now", cfg_.node, sig);
+        return stop(0);
+      }
+      leaving_ = true;
+      spdlog::info("{}: signal {}: stopping", cfg_.node, sig);
+      wait_for_signal();
+      cluster_->shutdown([this] { hand_on_leadership(); });
+    });
+  }
+
+  // As leader: leadership goes to the most up-to-date active voter before this node exits,
+  // so that the cluster does not wait out an election timeout. Waits at most one election
+  // timeout for it.
+  void hand_on_leadership() {
+    if (!is_leader()) return stop(0);
+    NodeId best;
+    LogIndex best_match;
+    for (const auto& p : raft_->progress()) {
+      if (p.id == cfg_.id || p.is_learner || !p.recent_active) continue;
+      if (best == kNoNode || p.match > best_match) {
+        best = p.id;
+        best_match = p.match;
+      }
+    }
+    if (best == kNoNode || !raft_->transfer_leadership(best).ok()) return stop(0);
+    spdlog::info("{}: handing leadership to {}", cfg_.node, name_of(best));
+    schedule_drive();
+    leave_deadline_ = Clock::now() + std::chrono::milliseconds(cfg_.timers.election_timeout_ms);
+    wait_to_leave();
+  }
+
+  void wait_to_leave() {
+    if (!is_leader() || Clock::now() >= leave_deadline_) return stop(0);
+    auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(10));
+    t->async_wait([this, t](const boost::system::error_code& ec) {
+      if (!ec && !stopping_) wait_to_leave();
+    });
   }
 
   void stop(int code) {
@@ -634,6 +674,8 @@ class Agent final : public StoreHost, public ClusterHost {
   raft::SnapshotMeta sent_snapshot_meta_;
   bool drive_posted_ = false;
   bool stopping_ = false;
+  bool leaving_ = false;  // a signal came: shutting down (wait_for_signal)
+  Clock::time_point leave_deadline_;
   int exit_code_ = 0;
 };
 

@@ -312,9 +312,27 @@ class ClusterService::Impl {
     if (host_.is_leader()) coordinate(false);
   }
 
+  // The agent stops (SIGTERM): this node gives up its hold, as if it had lost it (VIPs
+  // first, then every other exclusive resource), and `done` runs once nothing exclusive
+  // runs here or is busy, or after the longest stop timeout. What is not exclusive (clone
+  // copies) runs on; supervised processes die with the agent.
+  void shutdown(std::function<void()> done) {
+    if (shutting_down_) return;
+    shutting_down_ = true;
+    shutdown_done_ = std::move(done);
+    int64_t longest = 0;
+    for (const auto& [id, l] : local_) {
+      if (l.spec.exclusive) longest = std::max<int64_t>(longest, l.spec.times.stop_timeout_ms);
+    }
+    shutdown_started_ = std::chrono::steady_clock::now();
+    shutdown_limit_ms_ = longest + 2000;
+    spdlog::info("{}: stopping: giving up the hold, exclusive resources stop first", opt_.node);
+    reconcile();
+  }
+
   void tick(int64_t now_ms) {
     now_ms_ = now_ms;
-    bool hold = host_.hold_valid();
+    bool hold = host_.hold_valid() && !shutting_down_;
     if (hold != hold_was_valid_) {
       spdlog::info("{}: hold {}", opt_.node, hold ? "valid" : "lost");
       hold_was_valid_ = hold;
@@ -875,6 +893,7 @@ class ClusterService::Impl {
   }
 
   void coordinate(bool from_tick, bool deadline = false) {
+    if (shutting_down_) return;  // a stopping leader places nothing
     const int64_t rev = store_.revision();
     const int64_t now = wall_ms();
     if (rev == planned_revision_ && !deadline && (!from_tick || now - planned_ms_ < kReplanMs)) {
@@ -1301,7 +1320,7 @@ class ClusterService::Impl {
       if (!j.is_object()) continue;
       mine[kv.key.substr(prefix.size())] = {Assignment{role_of(j, "role"), kv.mod_revision}, j};
     }
-    bool hold = host_.hold_valid();
+    bool hold = host_.hold_valid() && !shutting_down_;
     if (host_.hold_generation() != seen_hold_generation_) {
       seen_hold_generation_ = host_.hold_generation();
       if (hold) spdlog::info("{}: no longer leader: the lease's hold ends here", opt_.node);
@@ -1418,6 +1437,30 @@ class ClusterService::Impl {
       }
     }
     publish_all();
+    if (shutting_down_) check_shutdown();
+  }
+
+  void check_shutdown() {
+    if (!shutdown_done_) return;
+    std::vector<std::string> left;
+    for (const auto& [id, l] : local_) {
+      if (l.spec.exclusive && (l.running || l.busy)) left.push_back(id);
+    }
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - shutdown_started_)
+                            .count();
+    if (!left.empty() && waited < shutdown_limit_ms_) return;
+    if (!left.empty()) {
+      std::string names;
+      for (const auto& n : left) names += (names.empty() ? "" : ", ") + n;
+      spdlog::error("{}: stopping anyway after {} ms: still running or busy: {}", opt_.node, waited,
+                    names);
+    } else {
+      spdlog::info("{}: exclusive resources stopped in {} ms", opt_.node, waited);
+    }
+    // Posted: the caller stops the event loop, which must not happen inside reconcile().
+    asio::post(io_, std::move(shutdown_done_));
+    shutdown_done_ = nullptr;
   }
 
   // Is this node in maintenance (by the operator's flag or the definition)?
@@ -1748,6 +1791,10 @@ class ClusterService::Impl {
   std::map<std::string, std::string> last_published_;
   std::map<std::string, std::pair<std::string, int64_t>> sent_edits_;
   bool started_ = false;
+  bool shutting_down_ = false;  // shutdown(): the hold is given up
+  std::function<void()> shutdown_done_;
+  std::chrono::steady_clock::time_point shutdown_started_;
+  int64_t shutdown_limit_ms_ = 0;
   const int64_t boot_ms_ = wall_ms();
   std::string readiness_sent_;
   bool ready_once_ = false;
@@ -1787,5 +1834,6 @@ bool ClusterService::handle(const api::HttpRequest& req, const api::Responder& r
 }
 void ClusterService::after_apply(int64_t now_ms) { impl_->after_apply(now_ms); }
 void ClusterService::tick(int64_t now_ms) { impl_->tick(now_ms); }
+void ClusterService::shutdown(std::function<void()> done) { impl_->shutdown(std::move(done)); }
 
 }  // namespace vigil::daemon

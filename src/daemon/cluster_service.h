@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -97,6 +98,10 @@ class ClusterService {
   // plans again.
   void after_apply(int64_t now_ms);
   void tick(int64_t now_ms);
+  // The agent is stopping: the node gives up its hold and stops its exclusive resources
+  // (VIPs first); `done` runs on the event loop once they are stopped (or their stop
+  // timeouts passed).
+  void shutdown(std::function<void()> done);
 
  private:
   class Impl;

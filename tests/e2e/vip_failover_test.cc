@@ -335,6 +335,67 @@ TEST_F(VipFailover, LeaderHolderDies) {
   EXPECT_NE(new_leader, leader_);
 }
 
+// The leader dies while a follower holds the VIP: the holder keeps serving through the
+// election (its hold outlives the leader by at most hold_ms, and the new leader renews it).
+TEST_F(VipFailover, LeaderDiesWhileAFollowerHolds) {
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
+  int leader = lab_->wait_for_leader(2s);
+  ASSERT_GT(leader, 0);
+  if (holder() == leader)
+    print("planned move off the leader", planned_move(leader % 3 + 1, leader));
+  int h = wait_holder(5s);
+  ASSERT_GT(h, 0);
+  ASSERT_NE(h, leader);
+  sampler_ = std::make_unique<HolderSampler>(*lab_, kVip, 20ms);
+  sampler_->start();
+  int64_t t = prober_->now_us();
+  std::printf("  killing the leader n%d (n%d holds the VIP) at %s\n", leader, h,
+              wall_clock().c_str());
+  lab_->kill_host(leader);
+  int new_leader = 0;
+  auto until = Clock::now() + 10s;
+  while (Clock::now() < until && (new_leader == 0 || new_leader == leader)) {
+    new_leader = lab_->wait_for_leader(1s);
+  }
+  std::this_thread::sleep_for(2s);
+  sampler_->stop();
+  ProbeStats s = prober_->stats(t);
+  print("client while the leader died", s);
+  std::printf("  holders every 20 ms: %s\n", sampler_->timeline().c_str());
+  EXPECT_NE(new_leader, leader);
+  EXPECT_EQ(holder(), h) << holders_string();
+  EXPECT_LE(sampler_->max_holders(), 1u) << sampler_->timeline();
+  // Known gap (docs/STATUS.md): the holder's hold (hold_ms - hold_guard_ms after the last
+  // grant) ends before the election does (election_timeout_ms to twice that), so it drops
+  // the VIP until the new leader grants it a hold again: ~0.6 s with the default timers.
+  EXPECT_LT(s.outage_ms, 3000.0) << s.to_string();
+}
+
+// The holder's agent is stopped (SIGTERM, as `systemctl stop vigil` does) and not started
+// again: it stops its exclusive resources, VIP first, before it exits, so the VIP is never
+// on two hosts when the leader recovers it elsewhere.
+TEST_F(VipFailover, HolderAgentStopped) {
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
+  int h = holder();
+  ASSERT_GT(h, 0);
+  sampler_ = std::make_unique<HolderSampler>(*lab_, kVip, 20ms);
+  sampler_->start();
+  int64_t t = prober_->now_us();
+  std::printf("  stopping the agent of n%d (SIGTERM) at %s\n", h, wall_clock().c_str());
+  lab_->stop_agent(h, SIGTERM);
+  ProbeStats s = wait_failover(t, "n" + std::to_string(h), 15s);
+  std::this_thread::sleep_for(1s);
+  sampler_->stop();
+  print("client while the holder's agent stopped", s);
+  std::printf("  holders every 20 ms: %s\n", sampler_->timeline().c_str());
+  EXPECT_TRUE(s.recovered) << s.to_string();
+  EXPECT_LE(sampler_->max_holders(), 1u) << sampler_->timeline();
+  int now_on = holder();
+  EXPECT_GT(now_on, 0) << holders_string();
+  EXPECT_NE(now_on, h) << holders_string();
+  EXPECT_TRUE(lab_->host_pids(h, "nginx").empty()) << "nginx outlived its agent";
+}
+
 // Scenario 3: the holder is cut off both ways for 10 s with its link up.
 TEST_F(VipFailover, PartitionedHolder) {
   ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
