@@ -232,6 +232,7 @@ std::string NetnsLab::host_name(int host) const { return "n" + std::to_string(ho
 std::string NetnsLab::client_ns() const { return id_ + "-cl"; }
 std::string NetnsLab::switch_ns() const { return id_ + "-sw"; }
 std::string NetnsLab::host_ip(int host) { return "198.18.0." + std::to_string(host); }
+std::string NetnsLab::host_ip6(int host) { return "2001:2::" + std::to_string(host); }
 std::string NetnsLab::run_dir(int host) const { return dir_ + "/" + host_name(host) + "-run"; }
 
 Status NetnsLab::setup() {
@@ -251,19 +252,20 @@ Status NetnsLab::setup() {
   RETURN_IF_ERROR(add_ns(sw));
   RETURN_IF_ERROR(sh({"ip", "-n", sw, "link", "add", "br0", "type", "bridge"}));
   RETURN_IF_ERROR(sh({"ip", "-n", sw, "link", "set", "br0", "up"}));
-  auto plug = [&](const std::string& ns, const std::string& port,
-                  const std::string& addr) -> Status {
+  auto plug = [&](const std::string& ns, const std::string& port, const std::string& addr,
+                  const std::string& addr6) -> Status {
     RETURN_IF_ERROR(add_ns(ns));
     RETURN_IF_ERROR(sh({"ip", "-n", sw, "link", "add", port, "type", "veth", "peer", "name", "eth0",
                         "netns", ns}));
     RETURN_IF_ERROR(sh({"ip", "-n", sw, "link", "set", port, "master", "br0"}));
     RETURN_IF_ERROR(sh({"ip", "-n", sw, "link", "set", port, "up"}));
     RETURN_IF_ERROR(sh({"ip", "-n", ns, "addr", "add", addr + "/24", "dev", "eth0"}));
+    RETURN_IF_ERROR(sh({"ip", "-n", ns, "addr", "add", addr6 + "/64", "dev", "eth0", "nodad"}));
     return sh({"ip", "-n", ns, "link", "set", "eth0", "up"});
   };
-  RETURN_IF_ERROR(plug(client_ns(), "pc", kClientIp));
+  RETURN_IF_ERROR(plug(client_ns(), "pc", kClientIp, kClientIp6));
   for (int h = 1; h <= options_.hosts; ++h) {
-    RETURN_IF_ERROR(plug(host_ns(h), "p" + std::to_string(h), host_ip(h)));
+    RETURN_IF_ERROR(plug(host_ns(h), "p" + std::to_string(h), host_ip(h), host_ip6(h)));
     fs::create_directories(run_dir(h), ec);
     // A netlink socket that lives in the host's namespace, for vip_holders().
     int fd = -1;
@@ -455,6 +457,8 @@ Status NetnsLab::revive_host(int host) {
   (void)run({"ip", "-n", host_ns(host), "addr", "flush", "dev", "eth0"});
   RETURN_IF_ERROR(
       sh({"ip", "-n", host_ns(host), "addr", "add", host_ip(host) + "/24", "dev", "eth0"}));
+  RETURN_IF_ERROR(sh(
+      {"ip", "-n", host_ns(host), "addr", "add", host_ip6(host) + "/64", "dev", "eth0", "nodad"}));
   RETURN_IF_ERROR(sh({"ip", "-n", switch_ns(), "link", "set", "p" + std::to_string(host), "up"}));
   return start_init(host);
 }
@@ -539,8 +543,10 @@ Status NetnsLab::heal(int host) {
 
 std::vector<int> NetnsLab::vip_holders(const std::string& ip) const {
   std::vector<int> out;
-  in_addr want{};
-  if (::inet_pton(AF_INET, ip.c_str(), &want) != 1) return out;
+  unsigned char want[16] = {};
+  const int family = ip.find(':') == std::string::npos ? AF_INET : AF_INET6;
+  const size_t want_len = family == AF_INET ? 4 : 16;
+  if (::inet_pton(family, ip.c_str(), want) != 1) return out;
   std::lock_guard<std::mutex> lock(nl_mu_);
   for (int h = 1; h <= options_.hosts; ++h) {
     int fd = hosts_[h].nl_fd;
@@ -553,7 +559,7 @@ std::vector<int> NetnsLab::vip_holders(const std::string& ip) const {
     req.nh.nlmsg_type = RTM_GETADDR;
     req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     req.nh.nlmsg_seq = ++nl_seq_;
-    req.ifa.ifa_family = AF_INET;
+    req.ifa.ifa_family = static_cast<unsigned char>(family);
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
     if (::sendto(fd, &req, sizeof req, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) <
@@ -579,7 +585,7 @@ std::vector<int> NetnsLab::vip_holders(const std::string& ip) const {
         int alen = static_cast<int>(IFA_PAYLOAD(nh));
         for (auto* rta = IFA_RTA(ifa); RTA_OK(rta, alen); rta = RTA_NEXT(rta, alen)) {
           if ((rta->rta_type == IFA_LOCAL || rta->rta_type == IFA_ADDRESS) &&
-              RTA_PAYLOAD(rta) == 4 && std::memcmp(RTA_DATA(rta), &want, 4) == 0) {
+              RTA_PAYLOAD(rta) == want_len && std::memcmp(RTA_DATA(rta), want, want_len) == 0) {
             found = true;
           }
         }
@@ -805,11 +811,25 @@ void Prober::loop() {
     bool connected = false;
     std::string in;
   };
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(port_));
-  ::inet_pton(AF_INET, ip_.c_str(), &to.sin_addr);
-  const std::string request = "GET / HTTP/1.0\r\nHost: " + ip_ + "\r\n\r\n";
+  // IPv4 or IPv6, by the address's form.
+  const int family = ip_.find(':') == std::string::npos ? AF_INET : AF_INET6;
+  sockaddr_storage to{};
+  socklen_t to_len = 0;
+  if (family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&to);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(static_cast<uint16_t>(port_));
+    ::inet_pton(AF_INET, ip_.c_str(), &a->sin_addr);
+    to_len = sizeof(sockaddr_in);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&to);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(static_cast<uint16_t>(port_));
+    ::inet_pton(AF_INET6, ip_.c_str(), &a->sin6_addr);
+    to_len = sizeof(sockaddr_in6);
+  }
+  const std::string host_header = family == AF_INET ? ip_ : "[" + ip_ + "]";
+  const std::string request = "GET / HTTP/1.0\r\nHost: " + host_header + "\r\n\r\n";
   const int64_t interval_us = interval_.count() * 1000, timeout_us = timeout_.count() * 1000;
   std::vector<InFlight> flight;
   int64_t next_us = now_us();
@@ -846,12 +866,12 @@ void Prober::loop() {
     if (!stop_ && now >= next_us) {
       next_us += interval_us;
       if (next_us < now) next_us = now + interval_us;  // never a burst after a stall
-      InFlight f{::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), now};
+      InFlight f{::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), now};
       if (f.fd < 0) {
         std::lock_guard<std::mutex> lock(mu_);
         records_.push_back({now, 0, ProbeOutcome::kError, ""});
       } else {
-        int rc = ::connect(f.fd, reinterpret_cast<sockaddr*>(&to), sizeof to);
+        int rc = ::connect(f.fd, reinterpret_cast<sockaddr*>(&to), to_len);
         if (rc == 0 || errno == EINPROGRESS) {
           flight.push_back(std::move(f));
         } else {

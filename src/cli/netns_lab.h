@@ -91,6 +91,10 @@ class NetnsLab {
   std::string switch_ns() const;
   static std::string host_ip(int host);  // "198.18.0.K"
   static constexpr const char* kClientIp = "198.18.0.200";
+  // Every host and the client also have an IPv6 address in the benchmarking prefix
+  // 2001:2::/48 (RFC 5180; the IPv6 sibling of 198.18.0.0/15), /64 on eth0, without DAD.
+  static std::string host_ip6(int host);  // "2001:2::K"
+  static constexpr const char* kClientIp6 = "2001:2::200";
   std::string run_dir(int host) const;  // DIR/n<K>-run: the host's /run
 
   // --- Processes in hosts -------------------------------------------------------------

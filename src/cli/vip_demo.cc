@@ -129,6 +129,7 @@ std::string lab_nginx_conf(const std::string& host) {
          "  scgi_temp_path /run/nginx-scgi;\n"
          "  server {\n"
          "    listen 80;\n"
+         "    listen [::]:80;\n"
          "    location / { default_type text/plain; return 200 \"" +
          host +
          "\\n\"; }\n"
@@ -136,7 +137,8 @@ std::string lab_nginx_conf(const std::string& host) {
          "}\n";
 }
 
-std::string lab_web_definition(const std::string& extra, const std::string& vip_params) {
+std::string lab_web_definition(const std::string& extra, const std::string& vip_params,
+                               const std::string& vip, int cidr_netmask) {
   return std::string(
              "nodes: [{name: n1}, {name: n2}, {name: n3}]\n"
              "resources:\n"
@@ -147,8 +149,8 @@ std::string lab_web_definition(const std::string& extra, const std::string& vip_
              "    meta: {exclusive: true, stickiness: 100}\n"
              "  - id: vip\n"
              "    agent: vip\n"
-             "    params: {ip: ") +
-         kLabVip + ", cidr_netmask: 24, nic: eth0" + vip_params +
+             "    params: {ip: \"") +
+         vip + "\", cidr_netmask: " + std::to_string(cidr_netmask) + ", nic: eth0" + vip_params +
          "}\n"
          "    meta: {exclusive: true, stickiness: 100}\n"
          "    operations:\n"

@@ -22,8 +22,11 @@ std::string lab_nginx_conf(const std::string& host);
 // nodes n1..n3, the group web = [www (nginx as a supervised process), vip (198.18.0.100/24
 // on eth0)], both exclusive with stickiness 100, plus `extra` YAML; `vip_params` are more
 // of the vip's parameters (", probe_ms: 30").
-std::string lab_web_definition(const std::string& extra = "", const std::string& vip_params = "");
+// `vip`/`cidr_netmask` replace the VIP (kLabVip6 with 64 for IPv6).
 inline constexpr const char* kLabVip = "198.18.0.100";
+inline constexpr const char* kLabVip6 = "2001:2::100";
+std::string lab_web_definition(const std::string& extra = "", const std::string& vip_params = "",
+                               const std::string& vip = kLabVip, int cidr_netmask = 24);
 
 // Needs root (network namespaces): without it, says so, points at `vigil demo --store` and
 // `vigil local-cluster`, and returns 2. Cleans up on exit, on Ctrl-C and what a crashed

@@ -34,7 +34,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-constexpr const char* kVip = vigil::cli::kLabVip;
 constexpr int kHoldMs = 400;  // the agents' default hold_ms
 
 // "03:20:11.123" (UTC), to find a moment in the agents' logs.
@@ -106,21 +105,21 @@ class VipFailover : public ::testing::Test {
     auto [rc, out] =
         lab_->vigil(host ? host : leader_, "apply -f " + lab_->dir() + "/cluster.yaml");
     ASSERT_EQ(rc, 0) << out;
-    prober_ = std::make_unique<Prober>(*lab_, kVip);
+    prober_ = std::make_unique<Prober>(*lab_, vip_);
     prober_->start();
     ASSERT_TRUE(prober_->wait_good(20, 20s))
         << prober_->stats().to_string() << "\nholders: " << holders_string();
-    ASSERT_EQ(lab_->vip_holders(kVip).size(), 1u);
+    ASSERT_EQ(lab_->vip_holders(vip_).size(), 1u);
   }
 
   std::string holders_string() const {
     std::string out;
-    for (int h : lab_->vip_holders(kVip)) out += (out.empty() ? "n" : " n") + std::to_string(h);
+    for (int h : lab_->vip_holders(vip_)) out += (out.empty() ? "n" : " n") + std::to_string(h);
     return out.empty() ? "none" : out;
   }
 
   int holder() const {
-    auto hs = lab_->vip_holders(kVip);
+    auto hs = lab_->vip_holders(vip_);
     return hs.size() == 1 ? hs[0] : 0;
   }
 
@@ -167,7 +166,7 @@ class VipFailover : public ::testing::Test {
   // over; after healing, one holder.
   void partition_holder(int h, NetnsLab::Cut cut, std::chrono::seconds length) {
     const int leader_now = lab_->wait_for_leader(2s);
-    sampler_ = std::make_unique<HolderSampler>(*lab_, kVip, 20ms);
+    sampler_ = std::make_unique<HolderSampler>(*lab_, vip_, 20ms);
     sampler_->start();
     std::this_thread::sleep_for(200ms);
     int64_t t = prober_->now_us();
@@ -180,7 +179,7 @@ class VipFailover : public ::testing::Test {
     // When the isolated node drops it (checked every 2 ms here).
     double dropped_ms = -1;
     while (Clock::now() - t_iso < 5s) {
-      auto hs = lab_->vip_holders(kVip);
+      auto hs = lab_->vip_holders(vip_);
       if (std::find(hs.begin(), hs.end(), h) == hs.end()) {
         dropped_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_iso).count();
         break;
@@ -222,6 +221,7 @@ class VipFailover : public ::testing::Test {
     EXPECT_TRUE(prober_->wait_good(20, 5s)) << prober_->stats(t).to_string();
   }
 
+  std::string vip_ = vigil::cli::kLabVip;  // what the helpers probe and sample
   std::unique_ptr<NetnsLab> lab_;
   std::unique_ptr<Prober> prober_;
   std::unique_ptr<HolderSampler> sampler_;
@@ -346,7 +346,7 @@ TEST_F(VipFailover, LeaderDiesWhileAFollowerHolds) {
   int h = wait_holder(5s);
   ASSERT_GT(h, 0);
   ASSERT_NE(h, leader);
-  sampler_ = std::make_unique<HolderSampler>(*lab_, kVip, 20ms);
+  sampler_ = std::make_unique<HolderSampler>(*lab_, vip_, 20ms);
   sampler_->start();
   int64_t t = prober_->now_us();
   std::printf("  killing the leader n%d (n%d holds the VIP) at %s\n", leader, h,
@@ -378,7 +378,7 @@ TEST_F(VipFailover, HolderAgentStopped) {
   ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
   int h = holder();
   ASSERT_GT(h, 0);
-  sampler_ = std::make_unique<HolderSampler>(*lab_, kVip, 20ms);
+  sampler_ = std::make_unique<HolderSampler>(*lab_, vip_, 20ms);
   sampler_->start();
   int64_t t = prober_->now_us();
   std::printf("  stopping the agent of n%d (SIGTERM) at %s\n", h, wall_clock().c_str());
@@ -420,6 +420,32 @@ TEST_F(VipFailover, OneWayPartitionedHolder) {
   ASSERT_GT(h, 0);
   ASSERT_NE(h, leader);
   partition_holder(h, NetnsLab::Cut::kOutbound, 6s);
+}
+
+// IPv6: the same group with the VIP 2001:2::100/64 (unsolicited neighbour advertisements,
+// DAD instead of the ARP probe). The holder's machine dies; then the new holder is cut off
+// both ways: never two holders, the isolated node drops it within its hold.
+TEST_F(VipFailover, Ipv6HolderDiesThenIsPartitioned) {
+  vip_ = vigil::cli::kLabVip6;
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition("", "", vip_, 64)));
+  int h = holder();
+  ASSERT_GT(h, 0);
+  const std::string dead = "n" + std::to_string(h);
+  int64_t t = prober_->now_us();
+  lab_->kill_host(h);
+  ProbeStats s = wait_failover(t, dead, 15s);
+  print(("IPv6 holder " + dead + " killed").c_str(), s);
+  ASSERT_TRUE(s.recovered);
+  EXPECT_NE(s.after_host, dead);
+  EXPECT_LT(s.outage_ms, 3000.0);
+  int now_on = wait_holder(2s, h);
+  ASSERT_GT(now_on, 0) << holders_string();
+  // Two machines left: cutting one off leaves no quorum, so the dead one comes back first.
+  ASSERT_TRUE(lab_->revive_host(h).ok());
+  ASSERT_TRUE(lab_->start_agent(h).ok());
+  ASSERT_GT(lab_->wait_for_leader(15s), 0);
+  ASSERT_TRUE(prober_->wait_good(20, 10s));
+  partition_holder(wait_holder(5s), NetnsLab::Cut::kBoth, 5s);
 }
 
 // Scenario 6: every agent restarted in turn (SIGTERM, start again), the group moved off
