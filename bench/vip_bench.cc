@@ -23,7 +23,8 @@
 //
 // Scenarios: 1 the holder's machine dies (NetnsLab::kill_host); 2 nginx on the holder is
 // SIGKILLed; 3 the holder is isolated for 10 s with its link up (nftables), then healed;
-// 4 the holder is the leader and its machine dies (Vigil only: keepalived has no leader).
+// 4 the holder is the leader and its machine dies (Vigil only: keepalived has no leader);
+// 5 the leader's machine dies while a follower holds the VIP (Vigil only).
 // Every run gets a fresh lab (namespaces, agents or keepalived, nginx): no state carries
 // over (fail counts, ARP caches, VRRP states). The outage is Prober::stats().outage_ms: from
 // the last good answer before the longest run of failed probes to the first good one after.
@@ -302,6 +303,22 @@ class Bench {
       if (!st.recovered || st.after_host == target_name) {
         return fail("no failover: " + st.to_string());
       }
+    } else if (scenario == 5) {
+      // The leader dies; a follower holds the VIP and keeps it: what the client sees is the
+      // gap between the end of the holder's hold and the next leader's first grant.
+      lab_->kill_host(leader);
+      int now_leader = 0;
+      auto until = Clock::now() + 15s;
+      while (Clock::now() < until && (now_leader == 0 || now_leader == leader)) {
+        now_leader = lab_->wait_for_leader(1s);
+      }
+      if (now_leader == 0 || now_leader == leader) return fail("no new leader within 15 s");
+      if (!prober_->wait_good(20, 10s, target_name))
+        return fail("the holder did not serve again: " + prober_->stats(t).to_string());
+      ProbeStats st = prober_->stats(t);
+      r.outage_ms = st.outage_failed ? st.outage_ms : 0;
+      r.recovered = st.recovered || st.outage_failed == 0;
+      r.after_host = target_name;
     } else if (scenario == 2) {
       auto pids = lab_->host_pids(target, "nginx");
       if (pids.size() != 1)
@@ -473,7 +490,7 @@ std::set<std::string> parse_words(const std::string& s) {
 int main(int argc, char** argv) {
   int runs = 10, fast_runs = -1, ka_runs = -1;
   bool keep = false;
-  std::string only, scen = "1,2,3,4";
+  std::string only, scen = "1,2,3,4,5";
   std::string dir = "/tmp/vigil-vip-bench-" + std::to_string(::getpid());
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -495,7 +512,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: vigil-vip-bench [--runs N] [--fast-runs N] [--ka-runs N] "
-                   "[--only vigil,vigil-fast,ka2-1,ka2-0.1,ka3-1,ka3-0.1] [--scenarios 1,2,3,4] "
+                   "[--only vigil,vigil-fast,ka2-1,ka2-0.1,ka3-1,ka3-0.1] [--scenarios 1,2,3,4,5] "
                    "[--dir DIR] [--keep]\n");
       return 2;
     }
@@ -540,8 +557,8 @@ int main(int argc, char** argv) {
   Results res;
   auto t_all = Clock::now();
   for (const Config& c : configs) {
-    for (int sc : {1, 2, 4, 3}) {
-      if (!scenarios.contains(sc) || (sc == 4 && !c.vigil)) continue;
+    for (int sc : {1, 2, 4, 5, 3}) {
+      if (!scenarios.contains(sc) || ((sc == 4 || sc == 5) && !c.vigil)) continue;
       auto& rs = res.runs[{c.key, sc}];
       for (int i = 0; i < c.runs; ++i) {
         Run r = bench.run(c, sc, i);
@@ -604,6 +621,12 @@ int main(int argc, char** argv) {
        300, std::nullopt},
       {"4 leader = holder, machine dies: client outage", 4, &Run::outage_ms,
        "defaults < 1.0 s, fast < 500 ms", 1000, 500},
+      {"5 leader dies, a follower holds the VIP: client outage (known gap)",
+       5,
+       &Run::outage_ms,
+       "",
+       {},
+       {}},
       {"3 holder isolated 10 s: longest time 2 hosts held the VIP", 3, &Run::double_ms,
        "0 in every run", 0, 0, true},
       {"3 holder isolated 10 s: isolated host dropped the VIP after",
@@ -628,7 +651,8 @@ int main(int argc, char** argv) {
     for (const Config& c : configs) {
       auto* rs = runs_of(c.key, row.scenario);
       if (!rs) {
-        std::printf(" %s |", row.scenario == 4 && !c.vigil ? "n/a (no leader)" : "—");
+        std::printf(" %s |",
+                    (row.scenario == 4 || row.scenario == 5) && !c.vigil ? "n/a (no leader)" : "—");
         continue;
       }
       if (row.field == &Run::dropped_ms) {
@@ -677,7 +701,7 @@ int main(int argc, char** argv) {
   std::printf("\nfailed probes in the quiet second before the fault (spurious failovers):");
   for (const Config& c : configs) {
     size_t n = 0, total = 0;
-    for (int sc : {1, 2, 3, 4}) {
+    for (int sc : {1, 2, 3, 4, 5}) {
       if (auto* rs = runs_of(c.key, sc)) {
         for (const auto& r : *rs) {
           total += r.ok;
