@@ -464,7 +464,15 @@ class Agent final : public StoreHost, public ClusterHost {
     m.hold_sent = static_cast<uint64_t>(now_ms());
     if (is_leader() && m.term == raft_->term() && raft_->lease_valid()) {
       auto it = peer_hold_sent_.find(m.to);
-      if (it != peer_hold_sent_.end()) m.hold_granted = it->second;
+      // Only what arrived while this node led this term: the new leader's reckoning of a
+      // node it has not heard since it was elected (the previous leader: only the guard,
+      // sched::HoldClock) must not be outlived by a grant of an older stamp. And only what
+      // arrived within a hold: older, it grants nothing, and after the peer rebooted (its
+      // monotonic clock restarted) it could look like a time the new process stamped.
+      if (it != peer_hold_sent_.end() && it->second.leader_term == raft_->term().value() &&
+          now_ms() - it->second.received_ms < cfg_.timers.hold_ms) {
+        m.hold_granted = it->second.sent;
+      }
     }
   }
 
@@ -500,7 +508,9 @@ class Agent final : public StoreHost, public ClusterHost {
     }
     if (m->type == raft::MsgType::kReadIndex && m->from != from) return;
     last_heard_[from] = wall_ms();
-    if (m->hold_sent != 0) peer_hold_sent_[from] = m->hold_sent;
+    if (m->hold_sent != 0) {
+      peer_hold_sent_[from] = {m->hold_sent, is_leader() ? raft_->term().value() : 0, now_ms()};
+    }
     Status s = raft_->step(*m);
     take_hold_grant(from, *m);
     if (!s.ok()) {
@@ -651,7 +661,12 @@ class Agent final : public StoreHost, public ClusterHost {
   std::unique_ptr<ClusterService> cluster_;    // after store_: destroyed first
   std::map<NodeId, int64_t> last_heard_;       // wall-clock ms of the last message per peer
   Clock::time_point last_leader_contact_{};    // the send of the latest granted message
-  std::map<NodeId, uint64_t> peer_hold_sent_;  // hold_sent of the last message per peer
+  struct HoldStamp {
+    uint64_t sent = 0;         // the peer's hold_sent
+    uint64_t leader_term = 0;  // the term this node led when it arrived (0: not leading)
+    int64_t received_ms = 0;   // now_ms() at arrival
+  };
+  std::map<NodeId, HoldStamp> peer_hold_sent_;  // of the last message per peer
   const int64_t started_ms_ = now_ms();
   bool was_leader_ = false;
   int64_t leader_since_ms_ = 0;

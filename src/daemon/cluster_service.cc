@@ -530,6 +530,13 @@ class ClusterService::Impl {
         }
       }
     }
+    // A leader that is stopping (shutdown()) plans its own node as standby: it keeps handling
+    // the rest of the cluster, and what it ran starts elsewhere once its stop is reported.
+    if (shutting_down_) {
+      for (auto& n : s.nodes) {
+        if (n.name == opt_.node && n.state == NodeState::kOnline) n.state = NodeState::kStandby;
+      }
+    }
     // vigil resource disable: target role stopped, on a resource, a group or a clone.
     for (const auto& kv : scan(store_.store(), kRoleOverridePrefix)) {
       std::string id = kv.key.substr(kRoleOverridePrefix.size());
@@ -893,7 +900,6 @@ class ClusterService::Impl {
   }
 
   void coordinate(bool from_tick, bool deadline = false) {
-    if (shutting_down_) return;  // a stopping leader places nothing
     const int64_t rev = store_.revision();
     const int64_t now = wall_ms();
     if (rev == planned_revision_ && !deadline && (!from_tick || now - planned_ms_ < kReplanMs)) {
