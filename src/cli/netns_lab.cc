@@ -78,6 +78,11 @@ bool read_full(int fd, void* buf, size_t n) {
   return true;
 }
 
+// The address family of a lab address by its form ("2001:2::100" or "198.18.0.100").
+int family_of(const std::string& ip) {
+  return ip.find(':') == std::string::npos ? AF_INET : AF_INET6;
+}
+
 }  // namespace
 
 bool write_text(const std::string& path, const std::string& text) {
@@ -259,8 +264,7 @@ Status NetnsLab::setup() {
                         "netns", ns}));
     RETURN_IF_ERROR(sh({"ip", "-n", sw, "link", "set", port, "master", "br0"}));
     RETURN_IF_ERROR(sh({"ip", "-n", sw, "link", "set", port, "up"}));
-    RETURN_IF_ERROR(sh({"ip", "-n", ns, "addr", "add", addr + "/24", "dev", "eth0"}));
-    RETURN_IF_ERROR(sh({"ip", "-n", ns, "addr", "add", addr6 + "/64", "dev", "eth0", "nodad"}));
+    RETURN_IF_ERROR(add_addresses(ns, addr, addr6));
     return sh({"ip", "-n", ns, "link", "set", "eth0", "up"});
   };
   RETURN_IF_ERROR(plug(client_ns(), "pc", kClientIp, kClientIp6));
@@ -452,13 +456,16 @@ void NetnsLab::kill_host(int host) {
   run({"ip", "-n", host_ns(host), "addr", "flush", "dev", "eth0"});
 }
 
+Status NetnsLab::add_addresses(const std::string& ns, const std::string& ip4,
+                               const std::string& ip6) {
+  RETURN_IF_ERROR(sh({"ip", "-n", ns, "addr", "add", ip4 + "/24", "dev", "eth0"}));
+  return sh({"ip", "-n", ns, "addr", "add", ip6 + "/64", "dev", "eth0", "nodad"});
+}
+
 Status NetnsLab::revive_host(int host) {
   if (hosts_[host].up) return Status();
   (void)run({"ip", "-n", host_ns(host), "addr", "flush", "dev", "eth0"});
-  RETURN_IF_ERROR(
-      sh({"ip", "-n", host_ns(host), "addr", "add", host_ip(host) + "/24", "dev", "eth0"}));
-  RETURN_IF_ERROR(sh(
-      {"ip", "-n", host_ns(host), "addr", "add", host_ip6(host) + "/64", "dev", "eth0", "nodad"}));
+  RETURN_IF_ERROR(add_addresses(host_ns(host), host_ip(host), host_ip6(host)));
   RETURN_IF_ERROR(sh({"ip", "-n", switch_ns(), "link", "set", "p" + std::to_string(host), "up"}));
   return start_init(host);
 }
@@ -544,7 +551,7 @@ Status NetnsLab::heal(int host) {
 std::vector<int> NetnsLab::vip_holders(const std::string& ip) const {
   std::vector<int> out;
   unsigned char want[16] = {};
-  const int family = ip.find(':') == std::string::npos ? AF_INET : AF_INET6;
+  const int family = family_of(ip);
   const size_t want_len = family == AF_INET ? 4 : 16;
   if (::inet_pton(family, ip.c_str(), want) != 1) return out;
   std::lock_guard<std::mutex> lock(nl_mu_);
@@ -811,8 +818,7 @@ void Prober::loop() {
     bool connected = false;
     std::string in;
   };
-  // IPv4 or IPv6, by the address's form.
-  const int family = ip_.find(':') == std::string::npos ? AF_INET : AF_INET6;
+  const int family = family_of(ip_);
   sockaddr_storage to{};
   socklen_t to_len = 0;
   if (family == AF_INET) {

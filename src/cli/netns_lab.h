@@ -170,6 +170,8 @@ class NetnsLab {
     bool cut_out = false, cut_in = false;  // isolate()'s rules in place
   };
   Status sh(const std::vector<std::string>& argv);  // run(), error unless exit 0
+  // ip4/24 and ip6/64 (without DAD) on eth0 in namespace `ns`.
+  Status add_addresses(const std::string& ns, const std::string& ip4, const std::string& ip6);
   Status start_init(int host);
   NetnsLabOptions options_;
   std::string id_, dir_;

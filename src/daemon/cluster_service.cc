@@ -332,7 +332,7 @@ class ClusterService::Impl {
 
   void tick(int64_t now_ms) {
     now_ms_ = now_ms;
-    bool hold = host_.hold_valid() && !shutting_down_;
+    bool hold = hold_valid();
     if (hold != hold_was_valid_) {
       spdlog::info("{}: hold {}", opt_.node, hold ? "valid" : "lost");
       hold_was_valid_ = hold;
@@ -1326,7 +1326,7 @@ class ClusterService::Impl {
       if (!j.is_object()) continue;
       mine[kv.key.substr(prefix.size())] = {Assignment{role_of(j, "role"), kv.mod_revision}, j};
     }
-    bool hold = host_.hold_valid() && !shutting_down_;
+    bool hold = hold_valid();
     if (host_.hold_generation() != seen_hold_generation_) {
       seen_hold_generation_ = host_.hold_generation();
       if (hold) spdlog::info("{}: no longer leader: the lease's hold ends here", opt_.node);
@@ -1468,6 +1468,9 @@ class ClusterService::Impl {
     asio::post(io_, std::move(shutdown_done_));
     shutdown_done_ = nullptr;
   }
+
+  // The host's hold, given up while the agent stops (shutdown()).
+  bool hold_valid() const { return host_.hold_valid() && !shutting_down_; }
 
   // Is this node in maintenance (by the operator's flag or the definition)?
   bool in_maintenance() {
