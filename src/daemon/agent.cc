@@ -110,6 +110,8 @@ class Agent final : public StoreHost, public ClusterHost {
     restored.applied = rec.snapshot.meta.index;
     last_snapshot_index_ = rec.snapshot.meta.index;
     raft_ = std::make_unique<raft::Raft>(rc, rng_, std::move(restored));
+    election_tick_ = static_cast<uint64_t>(rc.election_tick);
+    note_tick();
     // The snapshot's data stays in its file (send_raft() reads it back for a follower).
     raft_->release_snapshot_data();
     rec.snapshot.data.reset();
@@ -237,6 +239,7 @@ class Agent final : public StoreHost, public ClusterHost {
     tick_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec || stopping_) return;
       raft_->tick();
+      note_tick();
       store_->tick(now_ms());
       registry_->tick(now_ms());
       cluster_->tick(now_ms());
@@ -299,6 +302,13 @@ class Agent final : public StoreHost, public ClusterHost {
       maybe_snapshot();
       if (!rd.committed_entries.empty() || rd.snapshot) cluster_->after_apply(now_ms());
     }
+    if (cluster_) cluster_->hold_changed();
+  }
+
+  // When each recent tick began: the leader's lease counted in time (hold_deadline).
+  void note_tick() {
+    tick_times_.emplace_back(raft_->now_tick(), Clock::now());
+    while (tick_times_.size() > election_tick_ + 2) tick_times_.pop_front();
   }
 
   void on_soft_state(const raft::SoftState& ss) {
@@ -551,11 +561,38 @@ class Agent final : public StoreHost, public ClusterHost {
   // (take_hold_grant), which is no later than the leader's reckoning starts (DESIGN.md
   // "Holds", sched::HoldClock).
   bool hold_valid() const override {
-    if (is_leader()) return raft_->lease_valid();
-    if (raft_->leader() == kNoNode) return false;
+    if (is_leader() && !raft_->lease_valid()) return false;
+    auto d = hold_deadline();
+    return d && Clock::now() < *d;
+  }
+  int64_t hold_until_ms() const override {
+    auto d = hold_deadline();
+    return d ? std::chrono::duration_cast<std::chrono::milliseconds>(d->time_since_epoch()).count()
+             : 0;
+  }
+  // When this node's hold ends unless renewed; nullopt: it holds none.
+  std::optional<Clock::time_point> hold_deadline() const {
+    if (is_leader()) {
+      // The lease (raft.h) in time rather than in ticks: from when the tick of the heartbeats
+      // a quorum acknowledged began, election_tick - 1 tick periods shortened by the drift.
+      // Ticks stop while the process is stopped (SIGSTOP, a stall) and do not catch up; time
+      // does not stop, so a leader that resumes does not count a lease that ran out meanwhile.
+      auto e = raft_->lease_expiry_tick();
+      const uint64_t span = election_tick_ - 1;
+      if (!e || *e < span) return std::nullopt;
+      for (auto it = tick_times_.rbegin(); it != tick_times_.rend(); ++it) {
+        if (it->first != *e - span) continue;
+        return it->second + std::chrono::duration_cast<Clock::duration>(
+                                std::chrono::duration<double, std::milli>(
+                                    static_cast<double>(span * cfg_.timers.tick_ms) /
+                                    (1.0 + cfg_.timers.clock_drift)));
+      }
+      return std::nullopt;
+    }
+    if (raft_->leader() == kNoNode) return std::nullopt;
     // It ends hold_guard_ms early: what it stops on losing it has that long before the
     // leader's reckoning ends too (found by tests/sim_cluster).
-    return Clock::now() - last_leader_contact_ <
+    return last_leader_contact_ +
            std::chrono::milliseconds(cfg_.timers.hold_ms - cfg_.timers.hold_guard_ms);
   }
   std::optional<int64_t> last_heard_ms(const std::string& node) const override {
@@ -661,6 +698,8 @@ class Agent final : public StoreHost, public ClusterHost {
   std::unique_ptr<ClusterService> cluster_;    // after store_: destroyed first
   std::map<NodeId, int64_t> last_heard_;       // wall-clock ms of the last message per peer
   Clock::time_point last_leader_contact_{};    // the send of the latest granted message
+  uint64_t election_tick_ = 2;
+  std::deque<std::pair<uint64_t, Clock::time_point>> tick_times_;  // (tick, when it began)
   struct HoldStamp {
     uint64_t sent = 0;         // the peer's hold_sent
     uint64_t leader_term = 0;  // the term this node led when it arrived (0: not leading)

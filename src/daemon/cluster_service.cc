@@ -157,6 +157,8 @@ Result<ParsedSpec> parse_spec(const std::string& id, const json& j) {
   // An exclusive process dies with its agent: with the agent gone its node cannot hold the
   // hold, and the copy would run on while the leader recovers it elsewhere.
   p.spec.process.die_with_agent = p.exclusive;
+  // An exclusive VIP goes with its agent too, and with its hold if the agent hangs.
+  p.spec.guard_vip = p.exclusive;
   if (j.contains("ops") && j["ops"].is_array()) {
     for (const auto& o : j["ops"]) {
       std::string name = o.value("name", "");
@@ -211,6 +213,7 @@ class ClusterService::Impl {
                    s.to_string());
     }
     runner_.register_class("vip", vip_driver_);
+    vip_driver_->enable_guard("/proc/self/exe");
   }
 
   ~Impl() {
@@ -340,6 +343,14 @@ class ClusterService::Impl {
     reconcile();
     if (host_.is_leader()) coordinate(true);
     publish_all();
+    hold_changed();
+  }
+
+  // The VIP guard removes this node's exclusive VIPs if their hold ends without this process
+  // removing them itself (killed, hung): at the hold's end plus half the guard time, which
+  // is still before the leader's reckoning lets another node add them (DESIGN.md "Holds").
+  void hold_changed() {
+    vip_driver_->set_hold(hold_valid() ? host_.hold_until_ms() + opt_.hold_guard_ms / 2 : 0);
   }
 
  private:
@@ -1843,6 +1854,7 @@ bool ClusterService::handle(const api::HttpRequest& req, const api::Responder& r
 }
 void ClusterService::after_apply(int64_t now_ms) { impl_->after_apply(now_ms); }
 void ClusterService::tick(int64_t now_ms) { impl_->tick(now_ms); }
+void ClusterService::hold_changed() { impl_->hold_changed(); }
 void ClusterService::shutdown(std::function<void()> done) { impl_->shutdown(std::move(done)); }
 
 }  // namespace vigil::daemon

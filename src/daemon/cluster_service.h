@@ -56,6 +56,8 @@ class ClusterHost {
   // This node holds a valid hold (DESIGN.md "Holds"): as leader, while its lease is valid;
   // as a follower, for hold_ms after the last message it received from the leader.
   virtual bool hold_valid() const = 0;
+  // When that hold ends if it is not renewed (steady-clock ms, CLOCK_MONOTONIC); 0: none.
+  virtual int64_t hold_until_ms() const = 0;
   // When (wall-clock ms) this leader last heard from `node`; nullopt if never.
   virtual std::optional<int64_t> last_heard_ms(const std::string& node) const = 0;
   // When this node became leader (wall-clock ms).
@@ -98,6 +100,8 @@ class ClusterService {
   // plans again.
   void after_apply(int64_t now_ms);
   void tick(int64_t now_ms);
+  // The hold may have been renewed (a grant, a lease acknowledgement): the VIP guard is told.
+  void hold_changed();
   // The agent is stopping: the node gives up its hold and stops its exclusive resources
   // (VIPs first); `done` runs on the event loop once they are stopped (or their stop
   // timeouts passed).

@@ -1,11 +1,15 @@
 // The `vigil` binary: plugs the running node and the certificate code into the CLI.
 #include <string>
+#include <string_view>
 
 #include "cli/cli.h"
 #include "daemon/agent.h"
 #include "net/certs.h"
+#include "net/vip_guard.h"
 
 int main(int argc, char** argv) {
+  // Internal: the VIP guard an agent starts (net/vip_guard.h), not a command for people.
+  if (argc == 2 && std::string_view(argv[1]) == "__vip-guard") return vigil::net::run_vip_guard(0);
   vigil::cli::CliHooks hooks;
   hooks.cert_paths = vigil::cli::default_cert_paths;
   hooks.run_agent = [](const vigil::daemon::AgentConfig& c) { return vigil::daemon::run_agent(c); };

@@ -138,7 +138,11 @@ Result<Spawned> spawn(const SpawnSpec& spec) {
     cleanup();
     return err(Errc::kIoError, what + ": " + errno_text(e));
   };
-  if (spec.stdin_data.empty()) {
+  if (spec.stdin_fd >= 0) {
+    if (!spec.stdin_data.empty()) return err(Errc::kInvalidArgument, "spawn: two stdins");
+    in_fd = ::fcntl(spec.stdin_fd, F_DUPFD_CLOEXEC, 0);
+    if (in_fd < 0) return fail("dup stdin");
+  } else if (spec.stdin_data.empty()) {
     in_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (in_fd < 0) return fail("open /dev/null");
   } else {
@@ -151,6 +155,11 @@ Result<Spawned> spawn(const SpawnSpec& spec) {
   if (spec.capture_output) {
     if (::pipe2(out, O_CLOEXEC) != 0) return fail("pipe2");
     if (::pipe2(errp, O_CLOEXEC) != 0) return fail("pipe2");
+  } else if (spec.output_path == "-") {
+    out[1] = ::fcntl(2, F_DUPFD_CLOEXEC, 0);
+    if (out[1] < 0) return fail("dup stderr");
+    errp[1] = ::fcntl(2, F_DUPFD_CLOEXEC, 0);
+    if (errp[1] < 0) return fail("dup stderr");
   } else {
     const char* target = spec.output_path.empty() ? "/dev/null" : spec.output_path.c_str();
     int flags = spec.output_path.empty() ? O_WRONLY : O_WRONLY | O_CREAT | O_APPEND;

@@ -38,8 +38,12 @@ struct SpawnSpec {
   // Bytes for the child's stdin (a socket, closed for writing after them: EOF follows);
   // empty: stdin is /dev/null. At most kMaxStdinBytes.
   std::string stdin_data;
+  // A descriptor to become the child's stdin instead (stdin_data must be empty); the caller
+  // keeps its own and closes it.
+  int stdin_fd = -1;
   // Capture stdout and stderr through pipes (agents); false: both go to `output_path`
-  // (appended, created 0640) or /dev/null when that is empty (supervised processes).
+  // (appended, created 0640) or /dev/null when that is empty (supervised processes), or
+  // the spawner's own stderr when it is "-".
   bool capture_output = true;
   std::string output_path;
   std::optional<Credentials> credentials;

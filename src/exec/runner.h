@@ -43,6 +43,9 @@ struct ResourceSpec {
   std::map<std::string, std::string> params;
   std::map<std::string, std::string> meta;
   ProcessSpec process;  // agent "process" only
+  // Agent "vip" only: a VIP guard removes the address if this agent dies or its hold ends
+  // (net/vip_guard.h; exclusive VIPs).
+  bool guard_vip = false;
 };
 
 struct ActionRequest {

@@ -31,6 +31,8 @@
 #include <cstring>
 #include <set>
 
+#include "net/vip_guard.h"
+
 namespace vigil::net {
 
 namespace asio = boost::asio;
@@ -659,21 +661,28 @@ Status add_address(const LinkInfo& link, const IpAddress& ip, int prefix,
   return Status();
 }
 
-Status delete_address(const LinkInfo& link, const AddrInfo& addr) {
+// Gone already (a race with another remover, or the interface went away): fine.
+Status delete_at(int ifindex, const std::string& where, const IpAddress& ip, int prefix) {
   ASSIGN_OR_RETURN(NlSock s, route_socket());
-  std::string what =
-      "netlink: removing " + addr_text(addr.ip, addr.prefix_len) + " from " + link.name + ": ";
-  auto a = make_addr(link.index, addr.ip, addr.prefix_len);
+  std::string what = "netlink: removing " + addr_text(ip, prefix) + " from " + where + ": ";
+  auto a = make_addr(ifindex, ip, prefix);
   if (!a) return err(Errc::kResourceExhausted, what + "out of memory");
   int e = rtnl_addr_delete(s.get(), a.get(), 0);
-  // Gone already (a race with another remover, or the interface went away): fine.
   if (e < 0 && e != -NLE_NOADDR && e != -NLE_OBJ_NOTFOUND && e != -NLE_NODEV) {
     return err(Errc::kIoError, what + nl_geterror(e));
   }
   return Status();
 }
 
+Status delete_address(const LinkInfo& link, const AddrInfo& addr) {
+  return delete_at(link.index, link.name, addr.ip, addr.prefix_len);
+}
+
 }  // namespace
+
+Status remove_address(const GuardAddress& g) {
+  return delete_at(g.ifindex, "ifindex " + std::to_string(g.ifindex), g.ip, g.prefix_len);
+}
 
 Result<NetInventory> read_net_inventory() {
   ASSIGN_OR_RETURN(NlSock s, route_socket());
@@ -969,11 +978,33 @@ struct VipDriver::Impl : std::enable_shared_from_this<Impl> {
     std::shared_ptr<Probe> probe;     // a start's probe in flight
     std::shared_ptr<ArpWatch> watch;  // while running with arp_refresh_ms (IPv4)
     Clock::time_point last_reannounce{};
+    bool guarded = false;  // its last start was guarded (ResourceSpec::guard_vip)
   };
 
   asio::io_context& io;
   bool shut_down = false;
   std::map<std::string, Res> res;
+  std::string guard_exe;               // enable_guard()
+  std::unique_ptr<GuardClient> guard;  // started with the first guarded start
+  int64_t hold_until = 0;
+  static int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+        .count();
+  }
+
+  // The guard, started if needed, for a resource that wants one; nullptr otherwise.
+  GuardClient* guard_for(const exec::ResourceSpec& spec) {
+    if (!spec.guard_vip || guard_exe.empty()) return nullptr;
+    if (!guard) {
+      guard = std::make_unique<GuardClient>(io, guard_exe);
+      guard->hold(hold_until);
+      if (Status s = guard->start(); !s.ok()) {
+        spdlog::error("vip {}: no guard: {} (the address stays if this agent dies)", spec.id,
+                      s.message());
+      }
+    }
+    return guard.get();
+  }
 
   void complete(const ActionRequest& req, Done done, OcfCode code, std::string message,
                 Clock::time_point t0, std::string out = "") {
@@ -1082,6 +1113,7 @@ struct VipDriver::Impl : std::enable_shared_from_this<Impl> {
   void start(const ActionRequest& req, Done done, const VipParams& p, Clock::time_point t0) {
     Res& r = res[req.resource.id];
     cancel_background(r);
+    r.guarded = req.resource.guard_vip && !guard_exe.empty();
     const uint64_t gen = r.gen;
     auto inv = read_net_inventory();
     if (!inv) {
@@ -1095,7 +1127,9 @@ struct VipDriver::Impl : std::enable_shared_from_this<Impl> {
           t.error().code() == Errc::kNotFound ? OcfCode::kErrInstalled : OcfCode::kErrConfigured,
           t.error().message(), t0);
     }
+    GuardClient* g = guard_for(req.resource);
     if (t->present && !t->present->dad_failed()) {
+      if (g) g->add({t->link.index, p.ip, t->present->prefix_len});
       int sent = announce_burst(req.resource.id, p, t->link, gen);
       return complete(req, std::move(done), OcfCode::kSuccess,
                       addr_text(p.ip, t->present->prefix_len) + " already on " + t->link.name +
@@ -1163,7 +1197,12 @@ struct VipDriver::Impl : std::enable_shared_from_this<Impl> {
 
   void add_and_announce(const ActionRequest& req, Done done, const VipParams& p, const VipTarget& t,
                         const std::string& note, Clock::time_point t0) {
+    // The guard knows of it before it exists: this process may die right after the add.
+    const GuardAddress ga{t.link.index, p.ip, t.prefix_len};
+    GuardClient* g = guard_for(req.resource);
+    if (g) g->add(ga);
     if (Status s = add_address(t.link, p.ip, t.prefix_len, p.label); !s.ok()) {
+      if (g) g->del(ga);
       return complete(req, std::move(done), OcfCode::kErrGeneric, s.message(), t0);
     }
     Res& r = res[req.resource.id];
@@ -1222,6 +1261,22 @@ struct VipDriver::Impl : std::enable_shared_from_this<Impl> {
   }
 
   bool send_announcement(const std::string& id, const VipParams& p, const LinkInfo& link) {
+    // Only while it is ours: a timer that fires late (the process was stopped, and the VIP
+    // guard removed the address meanwhile) must not point the neighbours back here.
+    Res& r = res[id];
+    if (r.guarded && hold_until < now_ms()) {
+      spdlog::info("vip {}: not announcing {}: the hold ended", id, p.ip.to_string());
+      return false;
+    }
+    if (auto inv = read_net_inventory(); inv) {
+      bool here = false;
+      for (const auto& a : find_present(p, *inv)) here = here || a.ifindex == link.index;
+      if (!here) {
+        spdlog::info("vip {}: not announcing {}: it is no longer on {}", id, p.ip.to_string(),
+                     link.name);
+        return false;
+      }
+    }
     auto fd = packet_socket(link.index, 0, link.name);
     Status s = fd ? send_frame(*fd, link, announcement_frame(p, link)) : fd.error();
     if (fd) ::close(*fd);
@@ -1243,6 +1298,7 @@ struct VipDriver::Impl : std::enable_shared_from_this<Impl> {
       const LinkInfo* link = inv.link_by_index(a.ifindex);
       if (!link) continue;
       RETURN_IF_ERROR(delete_address(*link, a));
+      if (guard) guard->del({a.ifindex, a.ip, a.prefix_len});
       done_text += (done_text.empty() ? "removed " : ", ") + addr_text(a.ip, a.prefix_len) +
                    " from " + link->name;
     }
@@ -1264,6 +1320,11 @@ struct VipDriver::Impl : std::enable_shared_from_this<Impl> {
                             " failed duplicate address detection",
                         t0);
       }
+      // A recurring monitor of a running VIP (not a start-up probe: what runs without a
+      // hold is stopped, not guarded).
+      if (req.action == Action::kMonitor) {
+        if (GuardClient* g = guard_for(req.resource)) g->add({a.ifindex, a.ip, a.prefix_len});
+      }
       // Found running without announcements scheduled (adopted after a restart of the
       // agent): the refresh resumes.
       Res& r = res[req.resource.id];
@@ -1283,6 +1344,7 @@ struct VipDriver::Impl : std::enable_shared_from_this<Impl> {
   void shutdown() {
     shut_down = true;
     for (auto& [id, r] : res) cancel_background(r);
+    guard.reset();  // it removes what it guards and exits
   }
 };
 
@@ -1300,6 +1362,15 @@ Status VipDriver::remove_now(const exec::ResourceSpec& spec) {
   spdlog::info("vip {}: {} (at once)", spec.id, msg);
   return Status();
 }
+
+void VipDriver::enable_guard(std::string exe) { impl_->guard_exe = std::move(exe); }
+
+void VipDriver::set_hold(int64_t until_ms) {
+  impl_->hold_until = until_ms;
+  if (impl_->guard) impl_->guard->hold(until_ms);
+}
+
+pid_t VipDriver::guard_pid() const { return impl_->guard ? impl_->guard->pid() : -1; }
 
 VipCounters VipDriver::counters(const std::string& resource_id) const {
   auto it = impl_->res.find(resource_id);

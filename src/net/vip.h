@@ -2,6 +2,8 @@
 // and announced with gratuitous ARP (IPv4) or unsolicited neighbour advertisements (IPv6).
 #pragma once
 
+#include <sys/types.h>
+
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -188,7 +190,8 @@ struct VipCounters {
 // meta-data. Others: OCF_ERR_UNIMPLEMENTED. A start reports success once the address is
 // added and the first announcement sent; the rest follow every arp_interval_ms (and every
 // arp_refresh_ms while it runs) until a stop. Destroying the driver cancels all of that
-// and leaves the addresses in place.
+// and leaves the addresses in place, except guarded ones (enable_guard): the guard
+// removes those.
 class VipDriver : public exec::ClassDriver {
  public:
   explicit VipDriver(boost::asio::io_context& io);
@@ -203,6 +206,14 @@ class VipDriver : public exec::ClassDriver {
   Status remove_now(const exec::ResourceSpec& spec);
 
   VipCounters counters(const std::string& resource_id) const;
+
+  // Guards the addresses of resources with ResourceSpec::guard_vip: a VIP guard process
+  // (`exe __vip-guard`, net/vip_guard.h), started with the first such start, removes them
+  // if this process dies or the hold given to set_hold() ends. Without it, none is guarded.
+  void enable_guard(std::string exe);
+  // When this node's hold ends (CLOCK_MONOTONIC ms, what steady_clock reads; 0: none).
+  void set_hold(int64_t until_ms);
+  pid_t guard_pid() const;  // -1 when no guard runs
 
  private:
   struct Impl;

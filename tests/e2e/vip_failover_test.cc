@@ -54,6 +54,20 @@ using vigil::cli::lab_nginx_conf;
 using vigil::cli::lab_web_definition;
 using vigil::cli::write_text;
 
+// Polls (every 2 ms, up to `limit`) until host `h` no longer holds the VIP; ms after
+// `since`, or -1 if it still does.
+double ms_until_dropped(NetnsLab& lab, const std::string& vip, int h, Clock::time_point since,
+                        std::chrono::milliseconds limit) {
+  while (Clock::now() - since < limit) {
+    auto hs = lab.vip_holders(vip);
+    if (std::find(hs.begin(), hs.end(), h) == hs.end()) {
+      return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  return -1;
+}
+
 class VipFailover : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -192,16 +206,8 @@ class VipFailover : public ::testing::Test {
         cut == NetnsLab::Cut::kOutbound ? "what it sends is dropped, it hears all" : "both ways",
         wall_clock().c_str());
     ASSERT_TRUE(lab_->isolate(h, cut).ok());
-    // When the isolated node drops it (checked every 2 ms here).
-    double dropped_ms = -1;
-    while (Clock::now() - t_iso < 5s) {
-      auto hs = lab_->vip_holders(vip_);
-      if (std::find(hs.begin(), hs.end(), h) == hs.end()) {
-        dropped_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_iso).count();
-        break;
-      }
-      std::this_thread::sleep_for(2ms);
-    }
+    // When the isolated node drops it.
+    double dropped_ms = ms_until_dropped(*lab_, vip_, h, t_iso, 5s);
     int other = wait_holder(5s, h);
     double taken_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_iso).count();
     std::this_thread::sleep_until(t_iso + length);
@@ -394,6 +400,87 @@ TEST_F(VipFailover, HolderAgentStopped) {
   EXPECT_TRUE(lab_->host_pids(h, "nginx").empty()) << "nginx outlived its agent";
 }
 
+// The holder's agent is killed (SIGKILL: a crash, the OOM killer) and stays dead while its
+// machine runs on: its VIP guard (net/vip_guard.h) sees the agent go and removes the VIP at
+// once, so the leader's recovery elsewhere finds the address free (the ARP probe refused it
+// before, and the service stayed unreachable until the agent came back).
+TEST_F(VipFailover, HolderAgentKilled) {
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
+  int leader = lab_->wait_for_leader(2s);
+  ASSERT_GT(leader, 0);
+  if (holder() == leader)
+    print("planned move off the leader", planned_move(leader % 3 + 1, leader));
+  int h = wait_holder(5s);
+  ASSERT_GT(h, 0);
+  sampler_ = std::make_unique<HolderSampler>(*lab_, vip_, 20ms);
+  sampler_->start();
+  int64_t t = prober_->now_us();
+  auto t_kill = Clock::now();
+  std::printf("  killing the agent of n%d (SIGKILL) at %s\n", h, wall_clock().c_str());
+  lab_->stop_agent(h, SIGKILL);
+  double dropped_ms = ms_until_dropped(*lab_, vip_, h, t_kill, 2s);
+  ProbeStats s = wait_failover(t, "n" + std::to_string(h), 15s);
+  std::this_thread::sleep_for(1s);
+  sampler_->stop();
+  std::printf("  the VIP left n%d %.0f ms after the kill\n", h, dropped_ms);
+  print("client while the holder's agent was killed", s);
+  std::printf("  holders every 20 ms: %s\n", sampler_->timeline().c_str());
+  EXPECT_GE(dropped_ms, 0) << "the VIP stayed on the killed agent's host";
+  EXPECT_LT(dropped_ms, 200.0);
+  EXPECT_TRUE(s.recovered) << s.to_string();
+  EXPECT_LT(s.outage_ms, 3000.0) << s.to_string();
+  EXPECT_LE(sampler_->max_holders(), 1u) << sampler_->timeline();
+  int now_on = holder();
+  EXPECT_GT(now_on, 0) << holders_string();
+  EXPECT_NE(now_on, h) << holders_string();
+  // The guard exits once it has removed what it guarded.
+  auto until = Clock::now() + 2s;
+  while (!lab_->host_pids(h, "vigil").empty() && Clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(lab_->host_pids(h, "vigil").empty()) << "the VIP guard outlived its agent";
+}
+
+// The leader holds the VIP and its agent hangs (SIGSTOP) for 3 s, then resumes: the guard
+// removes the VIP when the leader's lease (its hold) ends, reckoned in time, not in the
+// ticks the stopped agent no longer counts; another host serves; the resumed agent does not
+// take the VIP back while another host holds it.
+TEST_F(VipFailover, LeaderHolderHangs) {
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
+  int leader = lab_->wait_for_leader(2s);
+  ASSERT_GT(leader, 0);
+  if (holder() != leader) print("planned move to the leader", planned_move(leader, leader));
+  ASSERT_EQ(wait_holder(5s), leader) << holders_string();
+  const int h = leader;
+  const pid_t pid = lab_->agent_pid(h);
+  ASSERT_GT(pid, 0);
+  sampler_ = std::make_unique<HolderSampler>(*lab_, vip_, 20ms);
+  sampler_->start();
+  int64_t t = prober_->now_us();
+  auto t_stop = Clock::now();
+  std::printf("  stopping the agent of n%d (SIGSTOP) at %s\n", h, wall_clock().c_str());
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  double dropped_ms = ms_until_dropped(*lab_, vip_, h, t_stop, 3s);
+  int other = wait_holder(5s, h);
+  ProbeStats s = wait_failover(t, "n" + std::to_string(h), 15s);
+  std::this_thread::sleep_until(t_stop + 3s);
+  std::printf("  resuming the agent of n%d (SIGCONT) at %s\n", h, wall_clock().c_str());
+  ASSERT_EQ(::kill(pid, SIGCONT), 0);
+  std::this_thread::sleep_for(3s);
+  sampler_->stop();
+  std::printf("  the VIP left the hung n%d %.0f ms after it stopped; n%d holds it\n", h, dropped_ms,
+              other);
+  print("client while the leader's agent hung", s);
+  std::printf("  holders every 20 ms: %s\n", sampler_->timeline().c_str());
+  EXPECT_GE(dropped_ms, 0) << "the hung agent's host kept the VIP";
+  EXPECT_LE(dropped_ms, kHoldMs + 100.0);
+  EXPECT_GT(other, 0);
+  EXPECT_TRUE(s.recovered) << s.to_string();
+  EXPECT_LT(s.outage_ms, 3000.0) << s.to_string();
+  EXPECT_LE(sampler_->max_holders(), 1u) << sampler_->timeline();
+  EXPECT_EQ(lab_->vip_holders(vip_).size(), 1u) << holders_string();
+  EXPECT_TRUE(prober_->wait_good(20, 5s)) << prober_->stats(t).to_string();
+}
+
 // Scenario 3: the holder is cut off both ways for 10 s with its link up.
 TEST_F(VipFailover, PartitionedHolder) {
   ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
@@ -472,9 +559,9 @@ TEST_F(VipFailover, RollingRestart) {
     if (!was_leader) {
       EXPECT_EQ(s.ok, s.total) << "a client error while a follower's agent restarted";
     } else {
-      // Known: a stopping leader does not hand over leadership, so the VIP holder's hold
-      // lapses during the election (~300 ms of hold left vs ~350 ms to elect) and it drops
-      // the VIP, then starts it again (docs/TESTING.md). Bounded here, not zero.
+      // Known (docs/STATUS.md): the stopping leader hands leadership on, and when that goes
+      // to the VIP's holder its hold becomes its new lease, valid only after the first
+      // acknowledgements: it drops the VIP for ~150 ms. Bounded here, not zero.
       EXPECT_LT(s.outage_ms, 3000.0);
       if (s.ok != s.total) {
         std::printf("  KNOWN ISSUE: the leader's restart cost the client %.0f ms\n", s.outage_ms);

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -582,14 +583,16 @@ class NetnsDriver {
       exec::ActionRequest req;
       req.resource.id = id;
       req.resource.params = params;
+      req.resource.guard_vip = guard_vip;
       req.action = a;
       req.timeout_ms = 10000;
-      bool returned = false;
-      driver_->run(req, [promise, &returned](ActionResult r) {
-        if (!returned) r.message = "CALLED INLINE: " + r.message;
+      // Shared: the callback runs after this handler has returned.
+      auto returned = std::make_shared<bool>(false);
+      driver_->run(req, [promise, returned](ActionResult r) {
+        if (!*returned) r.message = "CALLED INLINE: " + r.message;
         promise->set_value(std::move(r));
       });
-      returned = true;
+      *returned = true;
     });
     return fut;
   }
@@ -604,6 +607,24 @@ class NetnsDriver {
   VipCounters counters(const std::string& id = "vip1") {
     return call([this, id] { return driver_->counters(id); });
   }
+  // The VIP guard (net/vip_guard.h): `exe __vip-guard`.
+  void enable_guard(const std::string& exe) {
+    call([this, exe] { driver_->enable_guard(exe); });
+  }
+  // The hold ends `ms` from now (0: no hold).
+  void hold_for(int64_t ms) {
+    call([this, ms] {
+      int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now().time_since_epoch())
+                        .count();
+      driver_->set_hold(ms == 0 ? 0 : now + ms);
+    });
+  }
+  pid_t guard_pid() {
+    return call([this] { return driver_->guard_pid(); });
+  }
+  bool guard_vip = false;  // starts ask for a guard (ResourceSpec::guard_vip)
+
   Status remove_now(const Params& params, std::string id = "vip1") {
     return call([this, params, id] {
       exec::ResourceSpec spec;
@@ -923,6 +944,67 @@ TEST_F(VipNetns, RemoveNowIsSynchronousAndCancelsAStartInFlight) {
             "start of 198.18.5.100 cancelled before the address was added (removed by a stop "
             "or a lost hold)");
   EXPECT_FALSE(has(a_, "198.18.5.100")) << addrs(a_);
+}
+
+// The VIP guard, a real `vigil __vip-guard` process: it removes a guarded address when the
+// hold ends without renewal (the driver itself does nothing here, as a hung agent would
+// not), a guard that dies is started again and told everything, and when its agent goes
+// (the driver destroyed, as when the process dies) it removes what it guarded and exits.
+TEST_F(VipNetns, GuardRemovesTheAddressWhenTheHoldEndsOrItsAgentGoes) {
+  Params p = {{"ip", "198.18.5.100"}, {"probe_ms", "0"}, {"arp_count", "0"}};
+  driver_->guard_vip = true;
+  driver_->enable_guard(VIGIL_BINARY);
+  driver_->hold_for(500);
+  ActionResult r = driver_->act(Action::kStart, p);
+  ASSERT_EQ(r.ocf, OcfCode::kSuccess) << r.message;
+  const pid_t first = driver_->guard_pid();
+  ASSERT_GT(first, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  driver_->hold_for(500);  // renewed: still there 150 ms after the first hold would end
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_TRUE(has(a_, "198.18.5.100")) << addrs(a_);
+  // Not renewed: gone within a little more than the hold.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (has(a_, "198.18.5.100") && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE(has(a_, "198.18.5.100")) << addrs(a_);
+
+  // The guard is killed: another one starts (after 1 s) and is told of the address.
+  driver_->hold_for(60000);
+  r = driver_->act(Action::kStart, p);
+  ASSERT_EQ(r.ocf, OcfCode::kSuccess) << r.message;
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  pid_t second = -1;
+  until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < until) {
+    second = driver_->guard_pid();
+    if (second > 0 && second != first) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GT(second, 0);
+  ASSERT_NE(second, first);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(has(a_, "198.18.5.100")) << addrs(a_);
+  driver_->hold_for(0);  // no hold: the new guard removes what it was told of
+  until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (has(a_, "198.18.5.100") && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE(has(a_, "198.18.5.100")) << addrs(a_);
+
+  // Its agent goes: the guard removes the address and exits.
+  driver_->hold_for(60000);
+  r = driver_->act(Action::kStart, p);
+  ASSERT_EQ(r.ocf, OcfCode::kSuccess) << r.message;
+  ASSERT_EQ(driver_->guard_pid(), second);
+  driver_.reset();
+  until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while ((has(a_, "198.18.5.100") || ::kill(second, 0) == 0) &&
+         std::chrono::steady_clock::now() < until) {
+    ::waitpid(second, nullptr, WNOHANG);  // this process spawned it: reap it here
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(has(a_, "198.18.5.100")) << addrs(a_);
+  EXPECT_NE(::kill(second, 0), 0) << "the guard outlived its agent";
 }
 
 TEST_F(VipNetns, RefreshWhileRunningStopsWithStop) {
