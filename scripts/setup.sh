@@ -9,7 +9,7 @@ PKGS=(
   libnl-route-3-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  iproute2 nftables procps psmisc curl
+  iproute2 nftables procps psmisc curl libfaketime
   resource-agents nginx fence-agents keepalived
 )
 

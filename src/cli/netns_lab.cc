@@ -658,13 +658,20 @@ Status NetnsLab::write_agent_configs() {
   return Status();
 }
 
-Status NetnsLab::start_agent(int host) {
+Status NetnsLab::start_agent(int host, const std::vector<std::string>& env) {
   if (hosts_[host].agent > 0 && process_alive(hosts_[host].agent)) {
     return err(Errc::kAlreadyExists, host_name(host) + ": agent already running");
   }
-  ASSIGN_OR_RETURN(
-      pid_t pid,
-      spawn(host, {options_.vigil_binary, "agent", "--config", config_path(host)}, log_path(host)));
+  std::vector<std::string> argv;
+  if (!env.empty()) {
+    argv.push_back("/usr/bin/env");
+    argv.insert(argv.end(), env.begin(), env.end());
+  }
+  for (std::string a :
+       {options_.vigil_binary, std::string("agent"), std::string("--config"), config_path(host)}) {
+    argv.push_back(std::move(a));
+  }
+  ASSIGN_OR_RETURN(pid_t pid, spawn(host, argv, log_path(host)));
   hosts_[host].agent = pid;
   return Status();
 }

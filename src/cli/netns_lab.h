@@ -143,7 +143,8 @@ class NetnsLab {
   std::string data_dir(int host) const;
   std::string ca_file() const;  // DIR/certs/ca.crt
   std::string admin_token_file() const;
-  Status start_agent(int host);  // spawn(`vigil agent --config`)
+  // spawn(`vigil agent --config`); `env` ("K=V"), if any, is added to its environment.
+  Status start_agent(int host, const std::vector<std::string>& env = {});
   // Sends sig to the agent and waits (up to 10 s) until it is gone. Other processes of
   // the host are left alone.
   void stop_agent(int host, int sig);

@@ -314,7 +314,7 @@ class Agent final : public StoreHost, public ClusterHost {
   void on_soft_state(const raft::SoftState& ss) {
     const bool leader = ss.role == raft::StateRole::kLeader;
     if (leader && !was_leader_) {
-      leader_since_ms_ = wall_ms();
+      leader_since_ms_ = now_ms();  // steady: holds are reckoned from it
       // The leader this node followed, if it led the term just before this one.
       previous_leader_.clear();
       if (followed_leader_ != kNoNode && followed_term_ + 1 == raft_->term().value()) {
@@ -517,7 +517,7 @@ class Agent final : public StoreHost, public ClusterHost {
       return;
     }
     if (m->type == raft::MsgType::kReadIndex && m->from != from) return;
-    last_heard_[from] = wall_ms();
+    last_heard_[from] = now_ms();
     if (m->hold_sent != 0) {
       peer_hold_sent_[from] = {m->hold_sent, is_leader() ? raft_->term().value() : 0, now_ms()};
     }
@@ -550,11 +550,6 @@ class Agent final : public StoreHost, public ClusterHost {
   }
 
   // ------------------------------------------------------------------ cluster host
-  static int64_t wall_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
   bool is_leader() const override { return raft_->role() == raft::StateRole::kLeader; }
   bool has_quorum() const override { return is_leader() && raft_->lease_valid(); }
   // Measured from when this node sent the latest message the leader says it received
@@ -696,7 +691,7 @@ class Agent final : public StoreHost, public ClusterHost {
   std::unique_ptr<StoreService> store_;
   std::unique_ptr<RegistryService> registry_;  // after store_: destroyed first
   std::unique_ptr<ClusterService> cluster_;    // after store_: destroyed first
-  std::map<NodeId, int64_t> last_heard_;       // wall-clock ms of the last message per peer
+  std::map<NodeId, int64_t> last_heard_;       // steady ms of the last message per peer
   Clock::time_point last_leader_contact_{};    // the send of the latest granted message
   uint64_t election_tick_ = 2;
   std::deque<std::pair<uint64_t, Clock::time_point>> tick_times_;  // (tick, when it began)

@@ -55,6 +55,13 @@ int64_t wall_ms() {
       .count();
 }
 
+// The clock holds are reckoned on (CLOCK_MONOTONIC: what the agent's stamps use).
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 std::vector<store::KeyValue> scan(const store::MvccStore& s, std::string_view prefix) {
   std::string p(prefix);
   auto r = s.range(p, store::prefix_end(p));
@@ -913,6 +920,7 @@ class ClusterService::Impl {
   void coordinate(bool from_tick, bool deadline = false) {
     const int64_t rev = store_.revision();
     const int64_t now = wall_ms();
+    const int64_t hold_now = steady_ms();  // what last_heard_ms and leader_since_ms count in
     if (rev == planned_revision_ && !deadline && (!from_tick || now - planned_ms_ < kReplanMs)) {
       return;
     }
@@ -943,7 +951,7 @@ class ClusterService::Impl {
       if (m != opt_.node) others.push_back(m);
     }
     if (sched::new_leader_waits(
-            others, now, host_.leader_since_ms(), opt_.hold_ms, opt_.hold_guard_ms, previous,
+            others, hold_now, host_.leader_since_ms(), opt_.hold_ms, opt_.hold_guard_ms, previous,
             [this](const std::string& m) { return host_.last_heard_ms(m); },
             [this](const std::string& m) { return executor_ready(m); })) {
       return;
@@ -960,7 +968,7 @@ class ClusterService::Impl {
       read_records(&committed, &unused);
       pending_.settle(committed, now, kPendingEditMs);
     }
-    std::map<std::string, std::string> states = node_states(now);
+    std::map<std::string, std::string> states = node_states(hold_now);
     publish_node_states(states);
     drop_expired_constraints(now);
     if (!d.snap) return;
@@ -971,9 +979,14 @@ class ClusterService::Impl {
     // back is heard before its executor has probed, and its stale reports must not count as
     // running under a revived hold (the copy recovered elsewhere would be stopped for them).
     hold_clock_.apply(
-        s, now, host_.leader_since_ms(),
+        s, hold_now, host_.leader_since_ms(),
         [this](const std::string& n) { return host_.last_heard_ms(n); }, previous, &pending_);
-    arm_deadline(s, now);
+    arm_deadline(s, hold_now);
+    // Holds are reckoned on the steady clock (a wall-clock step must not shorten one); the
+    // plan compares them with the snapshot's wall-clock now, so they are shifted to it.
+    for (auto& n : s.nodes) {
+      if (n.hold_expires_ms) *n.hold_expires_ms += s.now_ms - hold_now;
+    }
     auto p = sched::plan(s);
     if (!p) {
       spdlog::error("{}: cannot plan: {}", opt_.node, p.error().message());

@@ -58,9 +58,10 @@ class ClusterHost {
   virtual bool hold_valid() const = 0;
   // When that hold ends if it is not renewed (steady-clock ms, CLOCK_MONOTONIC); 0: none.
   virtual int64_t hold_until_ms() const = 0;
-  // When (wall-clock ms) this leader last heard from `node`; nullopt if never.
+  // When (steady-clock ms, like hold_until_ms) this leader last heard from `node`; nullopt
+  // if never. Holds are reckoned on the steady clock: a wall-clock step must not end one.
   virtual std::optional<int64_t> last_heard_ms(const std::string& node) const = 0;
-  // When this node became leader (wall-clock ms).
+  // When this node became leader (steady-clock ms).
   virtual int64_t leader_since_ms() const = 0;
   // As leader: the node that led the term just before this leader's, if this node followed
   // it in that term; "" otherwise (sched::HoldClock: its hold ended with its lease).

@@ -89,10 +89,13 @@ class VipFailover : public ::testing::Test {
       write_text(lab_->run_dir(h) + "/nginx.conf", lab_nginx_conf("n" + std::to_string(h)));
     Status s = lab_->write_agent_configs();
     ASSERT_TRUE(s.ok()) << s.to_string();
-    for (int h = 1; h <= 3; ++h) ASSERT_TRUE(lab_->start_agent(h).ok());
+    for (int h = 1; h <= 3; ++h) ASSERT_TRUE(lab_->start_agent(h, agent_env(h)).ok());
     leader_ = lab_->wait_for_leader(15s);
     ASSERT_GT(leader_, 0) << lab_->log_tail(1);
   }
+
+  // What each agent's environment gets besides the lab's (VipFailoverWallClock).
+  virtual std::vector<std::string> agent_env(int /*host*/) { return {}; }
 
   void TearDown() override {
     if (!lab_) return;
@@ -525,6 +528,76 @@ TEST_F(VipFailover, Ipv6HolderDiesThenIsPartitioned) {
   ASSERT_GT(lab_->wait_for_leader(15s), 0);
   ASSERT_TRUE(prober_->wait_good(20, 10s));
   partition_holder(wait_holder(5s), NetnsLab::Cut::kBoth, 5s);
+}
+
+// The agents run under Debian's libfaketime with a wall clock that the test can step (their
+// steady clock is left alone): holds must not depend on the wall clock.
+constexpr const char* kFakeTimeLib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+class VipFailoverWallClock : public VipFailover {
+ protected:
+  void SetUp() override {
+    if (::access(kFakeTimeLib, R_OK) != 0) {
+      GTEST_SKIP() << kFakeTimeLib << " is missing (scripts/setup.sh installs libfaketime)";
+    }
+    VipFailover::SetUp();
+  }
+  std::string clock_file(int host) const {
+    return lab_->dir() + "/n" + std::to_string(host) + ".faketime";
+  }
+  std::vector<std::string> agent_env(int host) override {
+    write_text(clock_file(host), "+0\n");
+    return {std::string("LD_PRELOAD=") + kFakeTimeLib,
+            "FAKETIME_TIMESTAMP_FILE=" + clock_file(host), "FAKETIME_CACHE_DURATION=1",
+            "FAKETIME_DONT_FAKE_MONOTONIC=1"};
+  }
+};
+
+// The leader's wall clock jumps 60 s forward (an NTP step, a VM restored) while a follower
+// holds the VIP and nginx: the leader must not count that follower's hold as expired (it
+// did when holds were reckoned on the wall clock: it started nginx on a second node while
+// the first still ran it, and only the ARP probe kept the VIP off it).
+TEST_F(VipFailoverWallClock, LeaderWallClockJumpsForward) {
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
+  int leader = lab_->wait_for_leader(2s);
+  ASSERT_GT(leader, 0);
+  if (holder() == leader)
+    print("planned move off the leader", planned_move(leader % 3 + 1, leader));
+  const int h = wait_holder(5s);
+  ASSERT_GT(h, 0);
+  ASSERT_NE(h, leader);
+  sampler_ = std::make_unique<HolderSampler>(*lab_, vip_, 20ms);
+  sampler_->start();
+  int64_t t = prober_->now_us();
+  std::printf("  the wall clock of the leader n%d jumps 60 s forward at %s (n%d holds)\n", leader,
+              wall_clock().c_str(), h);
+  write_text(clock_file(leader), "+60\n");
+  // Sampled for 4 s: nginx never on two hosts, the VIP stays where it is.
+  size_t most_nginx = 0;
+  std::string where;
+  auto until = Clock::now() + 4s;
+  while (Clock::now() < until) {
+    size_t running = 0;
+    std::string now_on;
+    for (int x = 1; x <= 3; ++x) {
+      if (!lab_->host_pids(x, "nginx").empty()) {
+        ++running;
+        now_on += " n" + std::to_string(x);
+      }
+    }
+    if (running > most_nginx) {
+      most_nginx = running;
+      where = now_on;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  sampler_->stop();
+  ProbeStats s = prober_->stats(t);
+  print("client while the leader's clock jumped", s);
+  std::printf("  holders every 20 ms: %s\n", sampler_->timeline().c_str());
+  EXPECT_LE(most_nginx, 1u) << "nginx ran on" << where;
+  EXPECT_LE(sampler_->max_holders(), 1u) << sampler_->timeline();
+  EXPECT_EQ(holder(), h) << holders_string();
+  EXPECT_EQ(s.ok, s.total) << s.to_string();
 }
 
 // Scenario 6: every agent restarted in turn (SIGTERM, start again), the group moved off
