@@ -151,6 +151,9 @@ struct ResourceState {
   Role role = Role::kStarted;  // kPromoted / kUnpromoted for promotable clones
   int64_t copies = 1;          // clone copies on this node (clone_node_max > 1)
   bool failed = false;         // a failed operation left it in need of recovery
+  // A restart was asked for (`vigil resource restart`, or a definition change of its agent
+  // or params): stopped and started where it runs, with what is ordered after it, in order.
+  bool restart = false;
   int64_t fail_count = 0;
   int64_t last_failure_ms = 0;             // when fail_count was last raised
   std::optional<int64_t> promotion_score;  // set by the agent (promotable clones)

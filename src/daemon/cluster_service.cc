@@ -987,6 +987,39 @@ class ClusterService::Impl {
     for (auto& n : s.nodes) {
       if (n.hold_expires_ms) *n.hold_expires_ms += s.now_ms - hold_now;
     }
+    // What the definition wants each assignment to carry (with the restart generation).
+    std::map<std::string, const cluster::Resource*> by_id;
+    for (const auto& r : d.snap->resources) by_id[r.id] = &r;
+    const std::map<std::string, int64_t> gens = restart_generations(*d.snap);
+    auto spec_of = [&](const cluster::Resource& r) {
+      auto g = gens.find(r.id);
+      return spec_json(r, g == gens.end() ? 0 : g->second);
+    };
+    // A running copy whose assignment carries a spec it must restart for (a restart request,
+    // a new agent or params) is restarted by the plan: stopped after what is ordered after
+    // it, started before it, in place. Its stop order keeps the old spec, so it stays marked
+    // until it is stopped, and what follows it waits.
+    std::map<NodeResource, json> values;
+    {
+      std::map<NodeResource, Assignment> unused_a;
+      std::map<NodeResource, Reported> unused_r;
+      read_records(&unused_a, &unused_r, &values);
+    }
+    std::map<std::string, NodeState> node_state;
+    for (const auto& n : s.nodes) node_state[n.name] = n.state;
+    auto must_restart = [&](const NodeResource& key, const json& v) {
+      auto r = by_id.find(key.second);
+      if (r == by_id.end() || !v.is_object() || !v.contains("spec")) return false;
+      if (node_state[key.first] == NodeState::kMaintenance) return false;
+      auto st = s.status.find(key.second);
+      if (st == s.status.end()) return false;
+      auto here = st->second.find(key.first);
+      return here != st->second.end() && here->second.running &&
+             spec_needs_restart(v["spec"], spec_of(*r->second));
+    };
+    for (const auto& [key, v] : values) {
+      if (must_restart(key, v)) s.status[key.second][key.first].restart = true;
+    }
     auto p = sched::plan(s);
     if (!p) {
       spdlog::error("{}: cannot plan: {}", opt_.node, p.error().message());
@@ -1003,13 +1036,6 @@ class ClusterService::Impl {
     std::map<NodeResource, Reported> reported;
     read_records(&assigned, &reported);
     assigned = pending_.overlay(assigned);
-    std::map<std::string, const cluster::Resource*> by_id;
-    for (const auto& r : d.snap->resources) by_id[r.id] = &r;
-    const std::map<std::string, int64_t> gens = restart_generations(*d.snap);
-    auto spec_of = [&](const cluster::Resource& r) {
-      auto g = gens.find(r.id);
-      return spec_json(r, g == gens.end() ? 0 : g->second);
-    };
     std::set<NodeResource> edited;
     for (const auto& e : sched::next_edits(s, *p, assigned, reported)) {
       edited.insert({e.node, e.resource});
@@ -1028,7 +1054,14 @@ class ClusterService::Impl {
       } else {
         auto r = by_id.find(e.resource);
         if (r == by_id.end()) continue;
-        json v{{"role", role_str(e.role)}, {"spec", spec_of(*r->second)}};
+        json spec = spec_of(*r->second);
+        // A stop order stops what runs: with the spec it runs with.
+        auto cur = values.find({e.node, e.resource});
+        if (e.role == Role::kStopped && cur != values.end() && cur->second.is_object() &&
+            cur->second.contains("spec")) {
+          spec = cur->second["spec"];
+        }
+        json v{{"role", role_str(e.role)}, {"spec", spec}};
         st = store_.propose_background(store::Put{key, v.dump()});
       }
       if (!st.ok()) {
@@ -1036,19 +1069,18 @@ class ClusterService::Impl {
       } else {
         pending_.proposed(e, rev, now);
         record_event("decision", e.resource, e.why, -1, e.node);
+        if (e.role == Role::kStopped && e.why.find("(restart") != std::string::npos) {
+          record_event("restarting", e.resource, e.why, -1, e.node);
+        }
       }
     }
-    // A definition change or a restart request reaches what already runs: the assignment is
-    // rewritten with the new spec (the executor restarts only when agent, params or the
-    // restart generation changed). Not on a node in maintenance: nothing there is touched.
-    std::map<NodeResource, Assignment> unused_a;
-    std::map<NodeResource, Reported> unused_r;
-    std::map<NodeResource, json> values;
-    read_records(&unused_a, &unused_r, &values);
-    std::map<std::string, NodeState> node_state;
-    for (const auto& n : s.nodes) node_state[n.name] = n.state;
+    // A definition change that needs no restart (operations, meta) reaches what already
+    // runs: the assignment is rewritten with the new spec. What must restart for it is the
+    // plan's (above); a copy that does not run yet just gets the new spec. Not on a node in
+    // maintenance: nothing there is touched.
     for (const auto& [key, v] : values) {
       if (edited.contains(key) || node_state[key.first] == NodeState::kMaintenance) continue;
+      if (must_restart(key, v)) continue;
       // Not while an edit of it is being committed (the rewrite would carry the old role),
       // nor for a stop order.
       if (pending_.contains(key) || role_of(v, "role") == Role::kStopped) continue;

@@ -846,6 +846,7 @@ void Planner::actions() {
       int64_t cur = 0;
       Role cur_role = Role::kStopped;
       bool failed = false;
+      bool restart = false;
       int64_t tgt = 0;
       Role tgt_role = Role::kStopped;
     };
@@ -857,6 +858,7 @@ void Planner::actions() {
       h.cur = clone ? st->copies : 1;
       h.cur_role = st->role;
       h.failed = st->failed;
+      h.restart = st->restart;
     }
     for (const Placed& pl : p.target) {
       int n = node_index_.at(pl.node);
@@ -868,7 +870,7 @@ void Planner::actions() {
       h.tgt_role = pl.role;
     }
     bool placed_anywhere = !p.target.empty();
-    std::vector<std::string> stop_nodes, start_nodes, restarted;
+    std::vector<std::string> stop_nodes, start_nodes, restarted, requested;
     bool recovered = false;
     for (auto& [n, h] : per) {
       int64_t stop_n = 0;
@@ -879,6 +881,10 @@ void Planner::actions() {
         start_n = h.tgt;
         reason = "recover";
         recovered = true;
+      } else if (h.restart && h.cur > 0 && h.tgt > 0) {
+        stop_n = h.cur;
+        start_n = h.tgt;
+        reason = "restart";
       } else if (h.cur > 0 && h.tgt > 0 && !restart_after.empty()) {
         stop_n = h.cur;
         start_n = h.tgt;
@@ -905,7 +911,9 @@ void Planner::actions() {
         if (stop_n == 0 && stops[pi].empty() && !clone) reason = "start";
         starts[pi].push_back(add(ActionKind::kStart, pi, int(n), start_n, reason));
       }
-      if (stop_n > 0 && start_n > 0) {
+      if (stop_n > 0 && start_n > 0 && reason == "restart") {
+        requested.push_back(name);
+      } else if (stop_n > 0 && start_n > 0) {
         restarted.push_back(name);
       } else if (stop_n > 0) {
         stop_nodes.push_back(name);
@@ -938,6 +946,7 @@ void Planner::actions() {
       changes.push_back(Change{recovered ? "Recover" : "Restart", p.r->id,
                                n + (recovered ? "" : " (after " + restart_after + ")")});
     }
+    for (const auto& n : requested) changes.push_back(Change{"Restart", p.r->id, n});
     for (const auto& n : start_nodes) changes.push_back(Change{"Start", p.r->id, n});
     for (const auto& n : stop_nodes) changes.push_back(Change{"Stop", p.r->id, n});
     (void)promotable;
@@ -1134,6 +1143,7 @@ ClusterSnapshot apply_plan(const ClusterSnapshot& snapshot, const Plan& p) {
       st.role = pl.role;
       st.copies = pl.copies;
       st.failed = false;
+      st.restart = false;
     }
     for (auto& [node, st] : per) {
       NodeState ns = state[node];
@@ -1141,6 +1151,7 @@ ClusterSnapshot apply_plan(const ClusterSnapshot& snapshot, const Plan& p) {
       if (target.contains(node) && reachable(ns)) continue;
       st.running = false;
       st.failed = false;
+      st.restart = false;
       st.role = Role::kStarted;
       st.copies = 1;
     }

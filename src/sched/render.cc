@@ -57,6 +57,7 @@ std::string render_resources(const ClusterSnapshot& s) {
             n += " (" + std::string(cluster::node_state_name(ns)) + ")";
           }
           if (st.failed) n += " (failed)";
+          if (st.restart) n += " (restart requested)";
           by_role[std::string(cluster::role_name(st.role))].push_back(n);
         }
         if (st.fail_count > 0) {

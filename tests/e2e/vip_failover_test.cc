@@ -19,6 +19,7 @@
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
@@ -528,6 +529,73 @@ TEST_F(VipFailover, Ipv6HolderDiesThenIsPartitioned) {
   ASSERT_GT(lab_->wait_for_leader(15s), 0);
   ASSERT_TRUE(prober_->wait_good(20, 10s));
   partition_holder(wait_holder(5s), NetnsLab::Cut::kBoth, 5s);
+}
+
+// `vigil resource restart web` (the group [www, drain, vip]): the members restart where they run,
+// in group order: the VIP goes first and comes back last, so no client ever reaches the
+// host while nginx is down there (before 2026-12-07 each member restarted on its own, at
+// the same time).
+TEST_F(VipFailover, GroupRestartsInOrder) {
+  // Between nginx and the VIP a member that takes 400 ms to stop: restarted each on its own,
+  // the VIP would be back long before it.
+  const std::string drain = lab_->dir() + "/drain.sh";
+  write_text(drain, "trap 'sleep 0.4; exit 0' TERM\nwhile :; do sleep 0.05; done\n");
+  std::string def = lab_web_definition();
+  const std::string member = "  - id: drain\n    agent: process\n    params: {command: \"/bin/sh " +
+                             drain + "\"}\n    meta: {stickiness: 100}\n";
+  def.insert(def.find("groups:"), member);
+  def.replace(def.find("members: [www, vip]"), 19, "members: [www, drain, vip]");
+  ASSERT_NO_FATAL_FAILURE(apply_and_serve(def));
+  const int h = holder();
+  ASSERT_GT(h, 0);
+  const std::string node = "n" + std::to_string(h);
+  const std::vector<pid_t> before = lab_->host_pids(h, "nginx");
+  ASSERT_FALSE(before.empty());
+  std::this_thread::sleep_for(500ms);  // the start's own events are in
+  const int64_t since_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  int64_t t = prober_->now_us();
+  auto t_restart = Clock::now();
+  auto [rc, out] = lab_->vigil(leader_, "resource restart web");
+  ASSERT_EQ(rc, 0) << out;
+  double dropped_ms = ms_until_dropped(*lab_, vip_, h, t_restart, 5s);
+  EXPECT_GE(dropped_ms, 0) << "the VIP never left " << node;
+  auto until = Clock::now() + 10s;
+  while (Clock::now() < until) {
+    auto now_pids = lab_->host_pids(h, "nginx");
+    if (!now_pids.empty() && now_pids != before && holder() == h) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_NE(lab_->host_pids(h, "nginx"), before) << "nginx was not restarted";
+  std::this_thread::sleep_for(500ms);  // probes still in flight (timeouts) are recorded
+  EXPECT_TRUE(prober_->wait_good(20, 10s, node)) << prober_->stats(t).to_string();
+  ProbeStats s = prober_->stats(t);
+  print("client while the group restarted", s);
+  // What the node did, in the order it did it (its own events, which follow its actions).
+  std::string order;
+  for (auto u = Clock::now() + 3s; Clock::now() < u; std::this_thread::sleep_for(100ms)) {
+    auto [erc, ebody] = lab_->api(leader_, "GET", "/v1/cluster/events?limit=300");
+    ASSERT_EQ(erc, 200) << ebody;
+    nlohmann::json ev = nlohmann::json::parse(ebody, nullptr, false);
+    ASSERT_TRUE(ev.is_object() && ev["events"].is_array()) << ebody;
+    order.clear();
+    for (const auto& e : ev["events"]) {
+      if (e.value("at_ms", int64_t{0}) < since_ms || e.value("reporter", "") != node) continue;
+      std::string type = e.value("type", ""), res = e.value("resource", "");
+      if ((type == "started" || type == "stopped") &&
+          (res == "www" || res == "drain" || res == "vip")) {
+        order += (order.empty() ? "" : ", ") + type + " " + res;
+      }
+    }
+    if (std::count(order.begin(), order.end(), ',') >= 5) break;
+  }
+  std::printf("  on %s: %s; the VIP left %.0f ms after the request\n", node.c_str(), order.c_str(),
+              dropped_ms);
+  EXPECT_EQ(order,
+            "stopped vip, stopped drain, stopped www, started www, started drain, started vip");
+  EXPECT_EQ(s.refused, 0u) << "a client reached the VIP while nginx was down: " << s.to_string();
+  EXPECT_LT(s.outage_ms, 3000.0) << s.to_string();
 }
 
 // The agents run under Debian's libfaketime with a wall clock that the test can step (their

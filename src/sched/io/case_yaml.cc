@@ -548,13 +548,14 @@ ClusterSnapshot read_snapshot(Reader& r, const YAML::Node& root) {
         const YAML::Node& v = nkv.second;
         r.note(np, nkv.first);
         r.keys(v, np,
-               {"running", "role", "copies", "failed", "fail_count", "last_failure_ms",
+               {"running", "role", "copies", "failed", "restart", "fail_count", "last_failure_ms",
                 "promotion_score"});
         cluster::ResourceState rs;
         if (v["running"]) rs.running = r.boolean(v["running"], np + ".running");
         if (v["role"]) rs.role = r.enumeration(v["role"], np + ".role", cluster::parse_role);
         if (v["copies"]) rs.copies = r.integer(v["copies"], np + ".copies");
         if (v["failed"]) rs.failed = r.boolean(v["failed"], np + ".failed");
+        if (v["restart"]) rs.restart = r.boolean(v["restart"], np + ".restart");
         if (v["fail_count"]) rs.fail_count = r.score(v["fail_count"], np + ".fail_count");
         if (v["last_failure_ms"]) {
           rs.last_failure_ms = r.integer(v["last_failure_ms"], np + ".last_failure_ms");
