@@ -356,8 +356,14 @@ class ClusterService::Impl {
   // The VIP guard removes this node's exclusive VIPs if their hold ends without this process
   // removing them itself (killed, hung): at the hold's end plus half the guard time, which
   // is still before the leader's reckoning lets another node add them (DESIGN.md "Holds").
+  // A renewal by less than a step waits for a larger one (the leader's lease moves with every
+  // acknowledgement): the guard's deadline lags by less than the step, well inside the slack.
   void hold_changed() {
-    vip_driver_->set_hold(hold_valid() ? host_.hold_until_ms() + opt_.hold_guard_ms / 2 : 0);
+    const int64_t until = hold_valid() ? host_.hold_until_ms() + opt_.hold_guard_ms / 2 : 0;
+    const int64_t step = std::min<int64_t>(10, opt_.hold_guard_ms / 4);
+    if (until != 0 && sent_hold_ != 0 && until >= sent_hold_ && until < sent_hold_ + step) return;
+    sent_hold_ = until;
+    vip_driver_->set_hold(until);
   }
 
  private:
@@ -920,8 +926,11 @@ class ClusterService::Impl {
   void coordinate(bool from_tick, bool deadline = false) {
     const int64_t rev = store_.revision();
     const int64_t now = wall_ms();
-    const int64_t hold_now = steady_ms();  // what last_heard_ms and leader_since_ms count in
-    if (rev == planned_revision_ && !deadline && (!from_tick || now - planned_ms_ < kReplanMs)) {
+    // What last_heard_ms and leader_since_ms count in, and in-flight edits and replans age
+    // in: a wall-clock step must change none of them.
+    const int64_t hold_now = steady_ms();
+    if (rev == planned_revision_ && !deadline &&
+        (!from_tick || hold_now - planned_ms_ < kReplanMs)) {
       return;
     }
     // A leader without its lease cannot be sure it still leads: it changes nothing (its
@@ -957,7 +966,7 @@ class ClusterService::Impl {
       return;
     }
     planned_revision_ = rev;
-    planned_ms_ = now;
+    planned_ms_ = hold_now;
     const Definition& d = definition();
     // What this coordinator proposed a moment ago and is not committed yet counts as done:
     // planning on committed state alone would start an exclusive resource twice. Node states
@@ -966,7 +975,7 @@ class ClusterService::Impl {
       std::map<NodeResource, Assignment> committed;
       std::map<NodeResource, Reported> unused;
       read_records(&committed, &unused);
-      pending_.settle(committed, now, kPendingEditMs);
+      pending_.settle(committed, hold_now, kPendingEditMs);
     }
     std::map<std::string, std::string> states = node_states(hold_now);
     publish_node_states(states);
@@ -1067,7 +1076,7 @@ class ClusterService::Impl {
       if (!st.ok()) {
         spdlog::warn("{}: coordinator: {}: {}", opt_.node, e.why, st.to_string());
       } else {
-        pending_.proposed(e, rev, now);
+        pending_.proposed(e, rev, hold_now);
         record_event("decision", e.resource, e.why, -1, e.node);
         if (e.role == Role::kStopped && e.why.find("(restart") != std::string::npos) {
           record_event("restarting", e.resource, e.why, -1, e.node);
@@ -1375,6 +1384,7 @@ class ClusterService::Impl {
   }
 
   void reconcile() {
+    hold_changed();  // the VIP driver knows the hold before anything below starts a VIP
     std::map<std::string, std::pair<Assignment, json>> mine;
     std::string prefix = std::string(kAssignPrefix) + opt_.node + "/";
     for (const auto& kv : scan(store_.store(), prefix)) {
@@ -1879,6 +1889,7 @@ class ClusterService::Impl {
                                opt_.hold_guard_ms};  // holds as the leader sees them
   int64_t planned_revision_ = -1;
   int64_t planned_ms_ = 0;
+  int64_t sent_hold_ = 0;  // the last hold end given to the VIP driver (hold_changed)
   int64_t now_ms_ = 0;
   std::string last_warnings_;
   uint64_t event_seq_ = 0;

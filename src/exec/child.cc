@@ -186,6 +186,8 @@ Result<Spawned> spawn(const SpawnSpec& spec) {
       child_write_errno(report[1], errno);
       ::_exit(127);
     }
+    // dup2 onto itself (the daemon started with 0, 1 or 2 closed) keeps FD_CLOEXEC: clear it.
+    for (int fd = 0; fd <= 2; ++fd) ::fcntl(fd, F_SETFD, 0);
     // No descriptor of the daemon survives the exec (the report pipe stays usable until
     // then: it is closed by the exec, which tells the parent the exec worked).
     if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {

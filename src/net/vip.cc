@@ -1128,6 +1128,10 @@ struct VipDriver::Impl : std::enable_shared_from_this<Impl> {
           t.error().message(), t0);
     }
     GuardClient* g = guard_for(req.resource);
+    if (g && hold_until <= now_ms()) {
+      return complete(req, std::move(done), OcfCode::kErrGeneric,
+                      "not starting " + p.ip.to_string() + ": this node's hold has ended", t0);
+    }
     if (t->present && !t->present->dad_failed()) {
       if (g) g->add({t->link.index, p.ip, t->present->prefix_len});
       int sent = announce_burst(req.resource.id, p, t->link, gen);
@@ -1200,6 +1204,10 @@ struct VipDriver::Impl : std::enable_shared_from_this<Impl> {
     // The guard knows of it before it exists: this process may die right after the add.
     const GuardAddress ga{t.link.index, p.ip, t.prefix_len};
     GuardClient* g = guard_for(req.resource);
+    if (g && hold_until <= now_ms()) {  // it ended while the probe waited
+      return complete(req, std::move(done), OcfCode::kErrGeneric,
+                      "not adding " + p.ip.to_string() + ": this node's hold ended" + note, t0);
+    }
     if (g) g->add(ga);
     if (Status s = add_address(t.link, p.ip, t.prefix_len, p.label); !s.ok()) {
       if (g) g->del(ga);

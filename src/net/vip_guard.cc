@@ -170,20 +170,31 @@ void say(const char* level, const std::string& msg) {
   std::fflush(stderr);
 }
 
+// Removes every address it knows of; what could not be removed stays known (and is tried
+// again). Logs after the removals: a blocked stderr must not delay them. True when none is
+// left.
 bool remove_all(GuardState& st, const std::string& why) {
+  std::vector<std::pair<GuardAddress, Status>> done;
+  for (const GuardAddress& a : st.take_all()) done.emplace_back(a, remove_address(a));
   bool ok = true;
-  for (const GuardAddress& a : st.take_all()) {
-    Status s = remove_address(a);
+  for (const auto& [a, s] : done) {
+    if (s.ok()) continue;
+    st.apply({GuardCommand::Kind::kAdd, a, 0});
+    ok = false;
+  }
+  for (const auto& [a, s] : done) {
     if (s.ok()) {
       say("warning", why + ": removed " + a.ip.to_string() + "/" + std::to_string(a.prefix_len) +
                          " (ifindex " + std::to_string(a.ifindex) + ")");
     } else {
-      say("error", why + ": " + s.message());
-      ok = false;
+      say("error", why + ": " + s.message() + " (trying again)");
     }
   }
   return ok;
 }
+
+constexpr int kRetryMs = 100;         // between attempts at a removal that failed
+constexpr int kMaxRetriesAtEof = 50;  // after the agent exited: then the guard gives up
 
 }  // namespace
 
@@ -198,11 +209,12 @@ int run_vip_guard(int fd) {
   std::string buf;
   bool skipping = false;  // inside an over-long line: dropped up to its '\n'
   uint64_t line_no = 0;
-  bool ok = true;
+  bool retrying = false;  // a removal failed: tried again every kRetryMs
   while (true) {
     int timeout = -1;
     if (auto d = st.deadline()) {
       timeout = static_cast<int>(std::clamp<int64_t>(*d - monotonic_ms(), 0, 60000));
+      if (retrying) timeout = std::min(timeout, kRetryMs);
     }
     pollfd p{fd, POLLIN, 0};
     int n = ::poll(&p, 1, timeout);
@@ -252,8 +264,14 @@ int run_vip_guard(int fd) {
       skipping = true;
     }
     if (eof) {
-      ok = remove_all(st, "the agent exited") && ok;
-      return ok ? 0 : 1;
+      for (int i = 0; !remove_all(st, "the agent exited"); ++i) {
+        if (i == kMaxRetriesAtEof) {
+          say("error", "giving up: the addresses above stay on their interfaces");
+          return 1;
+        }
+        ::usleep(kRetryMs * 1000);
+      }
+      return 0;
     }
     const int64_t now = monotonic_ms();
     if (st.expired(now)) {
@@ -261,7 +279,9 @@ int run_vip_guard(int fd) {
                             ? "the agent holds no hold"
                             : "the agent's hold ended " + std::to_string(now - st.hold_until()) +
                                   " ms ago without renewal";
-      ok = remove_all(st, why) && ok;
+      retrying = !remove_all(st, why);
+    } else {
+      retrying = false;
     }
   }
 }
@@ -306,6 +326,7 @@ struct GuardClient::Impl : std::enable_shared_from_this<Impl> {
     ::close(sv[1]);
     if (!sp) {
       ::close(sv[0]);
+      schedule_respawn();  // tried again every second
       return err(sp.error().code(), "vip guard: " + sp.error().message());
     }
     ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
@@ -358,10 +379,7 @@ struct GuardClient::Impl : std::enable_shared_from_this<Impl> {
       auto self = w.lock();
       if (ec || !self) return;
       self->respawn_scheduled = false;
-      if (Status s = self->start(); !s.ok()) {
-        spdlog::error("{}", s.message());
-        self->schedule_respawn();
-      }
+      if (Status s = self->start(); !s.ok()) spdlog::error("{}", s.message());
     });
   }
 
@@ -372,6 +390,7 @@ struct GuardClient::Impl : std::enable_shared_from_this<Impl> {
       // It has not read 64 KiB: stuck. A new one is told everything.
       spdlog::error("vip guard (pid {}) reads nothing: killing it", pid);
       ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);  // the pid watch goes with drop(): reaped here
       drop();
       schedule_respawn();
       return;
@@ -438,9 +457,7 @@ void GuardClient::del(const GuardAddress& a) {
 }
 
 void GuardClient::hold(int64_t until_ms) {
-  // A renewal by less than 10 ms waits for a larger one (the leader's lease moves with every
-  // acknowledgement): the guard's deadline lags by less than that, never leads.
-  if (until_ms >= impl_->hold && until_ms < impl_->hold + 10 && impl_->hold != 0) return;
+  if (until_ms == impl_->hold) return;
   impl_->hold = until_ms;
   impl_->send({GuardCommand::Kind::kHold, {}, until_ms});
 }
