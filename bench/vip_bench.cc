@@ -8,7 +8,7 @@
 //                   [--dir DIR] [--keep]
 //
 // LIST for --only: any of vigil, vigil-fast, ka2-1, ka2-0.1, ka3-1, ka3-0.1 (comma
-// separated; default all). --scenarios: any of 1,2,3,4 (default all).
+// separated; default all). --scenarios: any of 1,2,3,4,5,6 (default all).
 //
 // Vigil: three hosts, one agent each, the group web = [www: nginx as a supervised process,
 // vip: 198.18.0.100/24 on eth0], both exclusive (the definition of e2e_vip_failover_test),
@@ -24,7 +24,8 @@
 // Scenarios: 1 the holder's machine dies (NetnsLab::kill_host); 2 nginx on the holder is
 // SIGKILLed; 3 the holder is isolated for 10 s with its link up (nftables), then healed;
 // 4 the holder is the leader and its machine dies (Vigil only: keepalived has no leader);
-// 5 the leader's machine dies while a follower holds the VIP (Vigil only).
+// 5 the leader's machine dies while a follower holds the VIP (Vigil only); 6 the holder's
+// daemon alone is SIGKILLed, its machine up (Vigil: the agent; keepalived: its processes).
 // Every run gets a fresh lab (namespaces, agents or keepalived, nginx): no state carries
 // over (fail counts, ARP caches, VRRP states). The outage is Prober::stats().outage_ms: from
 // the last good answer before the longest run of failed probes to the first good one after.
@@ -359,24 +360,40 @@ class Bench {
       if (!(s = lab_->heal(target)).ok()) return fail("heal: " + s.to_string());
       std::this_thread::sleep_for(3s);
       sampler_->stop();
-      r.max_holders = sampler_->max_holders();
-      r.holders_timeline = sampler_->timeline();
-      // The longest run of samples with two or more holders: from its first sample to the
-      // first sample after it with fewer (or the last sample).
-      auto samples = sampler_->samples();
-      int64_t since = -1;
-      for (const auto& sm : samples) {
-        if (sm.t_us < t_iso_sampler) continue;
-        if (sm.holders.size() >= 2) {
-          if (since < 0) since = sm.t_us;
-          r.double_ms = std::max(r.double_ms, (sm.t_us - since) / 1000.0);
-        } else if (since >= 0) {
-          r.double_ms = std::max(r.double_ms, (sm.t_us - since) / 1000.0);
-          since = -1;
-        }
-      }
+      take_holders(t_iso_sampler, &r);
       if (!during.recovered)
         return fail("the client was not served again during the partition: " + during.to_string());
+    }
+    if (scenario == 6) {
+      // The holder's daemon alone is SIGKILLed (a crash, the OOM killer), its machine and
+      // nginx run on. Vigil: the agent; its VIP guard removes the VIP and another host takes
+      // it. keepalived: every keepalived process of the host; the VIP stays on its interface
+      // and a backup takes it too.
+      sampler_ = std::make_unique<HolderSampler>(*lab_, kVip, 20ms);
+      sampler_->start();
+      std::this_thread::sleep_for(200ms);
+      t = prober_->now_us();
+      const int64_t t_kill_sampler = sampler_->now_us();
+      auto t_kill = Clock::now();
+      if (c.vigil) {
+        lab_->stop_agent(target, SIGKILL);
+      } else {
+        for (pid_t p : lab_->host_pids(target, "keepalived")) ::kill(p, SIGKILL);
+      }
+      while (Clock::now() - t_kill < 5s) {
+        auto hs = lab_->vip_holders(kVip);
+        if (r.dropped_ms < 0 && std::find(hs.begin(), hs.end(), target) == hs.end()) {
+          r.dropped_ms = ms_since(t_kill);
+        }
+        std::this_thread::sleep_for(2ms);
+      }
+      ProbeStats st = prober_->stats(t);
+      r.outage_ms = st.outage_failed ? st.outage_ms : 0;
+      r.recovered = st.recovered || st.outage_failed == 0;
+      r.after_host = st.after_host.empty() ? target_name : st.after_host;
+      sampler_->stop();
+      take_holders(t_kill_sampler, &r);
+      if (!r.recovered) return fail("the client was not served again: " + st.to_string());
     }
     r.ok = true;
     finish();
@@ -384,6 +401,25 @@ class Bench {
   }
 
  private:
+  // From the sampler, since `from_us`: the most holders at once, the timeline, and the
+  // longest run of samples with two or more holders (from its first sample to the first
+  // sample after it with fewer, or the last sample).
+  void take_holders(int64_t from_us, Run* r) const {
+    r->max_holders = sampler_->max_holders();
+    r->holders_timeline = sampler_->timeline();
+    int64_t since = -1;
+    for (const auto& sm : sampler_->samples()) {
+      if (sm.t_us < from_us) continue;
+      if (sm.holders.size() >= 2) {
+        if (since < 0) since = sm.t_us;
+        r->double_ms = std::max(r->double_ms, (sm.t_us - since) / 1000.0);
+      } else if (since >= 0) {
+        r->double_ms = std::max(r->double_ms, (sm.t_us - since) / 1000.0);
+        since = -1;
+      }
+    }
+  }
+
   void finish() {
     sampler_.reset();
     prober_.reset();
@@ -505,10 +541,11 @@ int main(int argc, char** argv) {
     } else if (a == "--keep") {
       keep = true;
     } else {
-      std::fprintf(stderr,
-                   "usage: vigil-vip-bench [--runs N] [--fast-runs N] [--ka-runs N] "
-                   "[--only vigil,vigil-fast,ka2-1,ka2-0.1,ka3-1,ka3-0.1] [--scenarios 1,2,3,4,5] "
-                   "[--dir DIR] [--keep]\n");
+      std::fprintf(
+          stderr,
+          "usage: vigil-vip-bench [--runs N] [--fast-runs N] [--ka-runs N] "
+          "[--only vigil,vigil-fast,ka2-1,ka2-0.1,ka3-1,ka3-0.1] [--scenarios 1,2,3,4,5,6] "
+          "[--dir DIR] [--keep]\n");
       return 2;
     }
   }
@@ -552,7 +589,7 @@ int main(int argc, char** argv) {
   Results res;
   auto t_all = Clock::now();
   for (const Config& c : configs) {
-    for (int sc : {1, 2, 4, 5, 3}) {
+    for (int sc : {1, 2, 4, 5, 6, 3}) {
       if (!scenarios.contains(sc) || ((sc == 4 || sc == 5) && !c.vigil)) continue;
       auto& rs = res.runs[{c.key, sc}];
       for (int i = 0; i < c.runs; ++i) {
@@ -568,6 +605,14 @@ int main(int argc, char** argv) {
                                           : ("dropped it after " + fmt_ms(r.dropped_ms)).c_str(),
                          fmt_ms(r.outage_ms).c_str(),
                          r.baseline_failed ? " [failed probes before the fault]" : "");
+          } else if (sc == 6) {
+            std::fprintf(stderr,
+                         "  %-22s s6 run %2d: outage %s, the VIP %s, double holders %s, "
+                         "then %s\n",
+                         c.name.c_str(), i + 1, fmt_ms(r.outage_ms).c_str(),
+                         r.dropped_ms < 0 ? "stayed on the host"
+                                          : ("left after " + fmt_ms(r.dropped_ms)).c_str(),
+                         fmt_ms(r.double_ms).c_str(), r.after_host.c_str());
           } else {
             std::fprintf(stderr, "  %-22s s%d run %2d: outage %s, then %s (setup %s)%s\n",
                          c.name.c_str(), sc, i + 1, fmt_ms(r.outage_ms).c_str(),
@@ -622,6 +667,10 @@ int main(int argc, char** argv) {
        "",
        {},
        {}},
+      {"6 holder's daemon SIGKILLed, machine up: client outage", 6, &Run::outage_ms, "", {}, {}},
+      {"6 holder's daemon SIGKILLed: the VIP left the host after", 6, &Run::dropped_ms, "", {}, {}},
+      {"6 holder's daemon SIGKILLed: longest time 2 hosts held the VIP", 6, &Run::double_ms,
+       "0 in every run", 0, 0, true},
       {"3 holder isolated 10 s: longest time 2 hosts held the VIP", 3, &Run::double_ms,
        "0 in every run", 0, 0, true},
       {"3 holder isolated 10 s: isolated host dropped the VIP after",
@@ -663,8 +712,8 @@ int main(int argc, char** argv) {
         }
         std::string txt = dropped.empty() ? "" : cell(summarize(dropped), 0);
         if (kept)
-          txt += std::string(txt.empty() ? "" : "; ") + "kept it 10 s in " + std::to_string(kept) +
-                 " runs";
+          txt += std::string(txt.empty() ? "" : "; ") + "kept it " +
+                 (row.scenario == 6 ? "5" : "10") + " s in " + std::to_string(kept) + " runs";
         std::printf(" %s |", txt.empty() ? "—" : txt.c_str());
         continue;
       }
@@ -696,7 +745,7 @@ int main(int argc, char** argv) {
   std::printf("\nfailed probes in the quiet second before the fault (spurious failovers):");
   for (const Config& c : configs) {
     size_t n = 0, total = 0;
-    for (int sc : {1, 2, 3, 4, 5}) {
+    for (int sc : {1, 2, 3, 4, 5, 6}) {
       if (auto* rs = runs_of(c.key, sc)) {
         for (const auto& r : *rs) {
           total += r.ok;
