@@ -220,15 +220,19 @@ struct Proposal {
 struct Cluster {
   ClusterSnapshot def;
   std::set<std::string> supervised;  // "process" agents: a death is seen at once (pidfd)
+  std::set<std::string> vips;        // "vip" agents: exclusive ones go with their agent (the
+                                     // VIP guard, net/vip_guard.h)
 };
 
-Cluster make_cluster() {
+Cluster make_cluster(int nodes) {
   Cluster c;
-  for (const char* n : {"n1", "n2", "n3"}) c.def.nodes.push_back(cluster::Node{.name = n});
+  for (int i = 1; i <= nodes; ++i) {
+    c.def.nodes.push_back(cluster::Node{.name = "n" + std::to_string(i)});
+  }
   auto prim = [&](const std::string& id, bool exclusive, bool supervised) {
     cluster::Resource r;
     r.id = id;
-    r.agent = supervised ? "process" : "ocf:heartbeat:Dummy";
+    r.agent = supervised ? "process" : id == "vip" || id == "g_ip" ? "vip" : "ocf:heartbeat:Dummy";
     if (supervised) r.params["command"] = "/bin/sleep 1000";
     r.meta.exclusive = exclusive;
     r.meta.failure_timeout_s = 2;
@@ -237,9 +241,11 @@ Cluster make_cluster() {
     if (supervised) c.supervised.insert(id);
   };
   prim("vip", true, false);
+  c.vips.insert("vip");
   prim("db", true, true);
   prim("web", true, true);
   prim("g_ip", true, false);
+  c.vips.insert("g_ip");
   prim("g_app", true, true);
   prim("mon", false, false);
   prim("batch", false, true);
@@ -264,7 +270,7 @@ Cluster make_cluster() {
 
 class Sim {
  public:
-  explicit Sim(const Options& o) : o_(o), rng_(o.seed), cluster_(make_cluster()) {
+  explicit Sim(const Options& o) : o_(o), rng_(o.seed), cluster_(make_cluster(o.nodes)) {
     for (const auto& n : cluster_.def.nodes) {
       Node x;
       x.name = n.name;
@@ -334,7 +340,8 @@ class Sim {
     Node& n = node(who);
     const auto& rs = cluster_.def.resources;
     const std::string& res = rs[rng_.next() % rs.size()].id;
-    const int kind = static_cast<int>(rng_.range(0, 12));
+    // The pair partition only with five nodes: three-node seeds replay as they always did.
+    const int kind = static_cast<int>(rng_.range(0, o_.nodes == 5 ? 13 : 12));
     const bool someone_out =
         !returns_.empty() && std::any_of(returns_.begin(), returns_.end(),
                                          [](const auto& r) { return r.second.first != "lag"; });
@@ -409,6 +416,25 @@ class Sim {
         note("one-way-partition", "%s's messages are dropped", who.c_str());
         break;
       }
+      case 13: {  // a pair cut off together, the leader in it if there is one: with five
+                  // nodes, a minority whose follower still hears a deposed leader
+        if (someone_out || !n.up) return;
+        Node* l = leader();
+        std::vector<std::string> others;
+        for (const auto& m : nodes_) {
+          if (m.name != who && m.up) others.push_back(m.name);
+        }
+        if (others.empty()) return;
+        const std::string with =
+            l != nullptr && l->name != who && rng_.chance(0.7) ? l->name : rng_.pick(others);
+        n.group = 1;
+        node(with).group = 1;
+        const int64_t back = now_ + rng_.range(200, 4000);
+        returns_.insert({back, {"heal", who}});
+        returns_.insert({back, {"heal", with}});
+        note("pair-partition", "%s and %s cut off together", who.c_str(), with.c_str());
+        break;
+      }
     }
   }
 
@@ -435,10 +461,11 @@ class Sim {
     n.believes_leader = false;
     n.local.clear();
     // The machine takes every process with it; an agent alone takes its exclusive
-    // supervised processes (they die with it: PR_SET_PDEATHSIG), the rest live on.
+    // supervised processes (they die with it: PR_SET_PDEATHSIG) and its exclusive VIPs (the
+    // VIP guard removes them), the rest live on.
     std::erase_if(active_, [&](const NodeResource& k) {
-      return k.first == n.name &&
-             (machine || (cluster_.supervised.contains(k.second) && exclusive(k.second)));
+      const bool goes = cluster_.supervised.contains(k.second) || cluster_.vips.contains(k.second);
+      return k.first == n.name && (machine || (goes && exclusive(k.second)));
     });
   }
 

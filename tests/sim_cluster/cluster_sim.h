@@ -37,6 +37,7 @@ struct Options {
   int heal_ms = 30000;     // the heal phase's budget to converge
   Bug bug = Bug::kNone;
   bool trace = false;  // print every event
+  int nodes = 3;       // voters n1..nN (3 or 5)
 };
 
 struct Outcome {

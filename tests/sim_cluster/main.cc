@@ -14,10 +14,11 @@ namespace {
 void usage() {
   std::fprintf(stderr,
                "usage: vigil-sim-cluster [--seed=S | --seeds=N [--first-seed=S]] [--steps=K]\n"
-               "                         [--inject-bug=B] [--expect-violation] [-v]\n"
+               "                         [--nodes=N] [--inject-bug=B] [--expect-violation] [-v]\n"
                "  --seed=S            run one seed\n"
                "  --seeds=N           run N seeds from --first-seed (default 1)\n"
                "  --steps=K           10 ms steps with faults before the heal phase (3000)\n"
+               "  --nodes=N           voters: 3 (default) or 5\n"
                "  --inject-bug=B      turn one rule off (checker self-test): no-overlay,\n"
                "                      stop-by-delete, holds-ignored, no-hold-stop, no-hold-guard,\n"
                "                      no-resync-block, no-republish, no-step-down-gap,\n"
@@ -43,7 +44,7 @@ bool parse_u64(const std::string& s, uint64_t* out) {
 
 int main(int argc, char** argv) {
   using vigil::simcluster::Bug;
-  uint64_t first = 1, seeds = 1, steps = 3000;
+  uint64_t first = 1, seeds = 1, steps = 3000, nodes = 3;
   bool expect = false, trace = false;
   Bug bug = Bug::kNone;
   std::string bug_name = "none";
@@ -60,6 +61,8 @@ int main(int argc, char** argv) {
       ok = parse_u64(v, &first);
     } else if (value_of(a, "--steps", &v)) {
       ok = parse_u64(v, &steps);
+    } else if (value_of(a, "--nodes", &v)) {
+      ok = parse_u64(v, &nodes) && (nodes == 3 || nodes == 5);
     } else if (value_of(a, "--inject-bug", &v)) {
       bug_name = v;
       if (v == "no-overlay") {
@@ -108,6 +111,7 @@ int main(int argc, char** argv) {
     o.fault_steps = static_cast<int>(steps);
     o.bug = bug;
     o.trace = trace;
+    o.nodes = static_cast<int>(nodes);
     auto out = vigil::simcluster::run(o);
     faults += out.faults;
     actions += out.actions;
@@ -122,8 +126,9 @@ int main(int argc, char** argv) {
         std::printf("seed %llu:\n", static_cast<unsigned long long>(seed));
         for (const auto& v : out.violations) std::printf("  %s\n", v.c_str());
         std::printf(
-            "  replay: vigil-sim-cluster --seed=%llu --steps=%llu%s%s -v\n",
+            "  replay: vigil-sim-cluster --seed=%llu --steps=%llu --nodes=%llu%s%s -v\n",
             static_cast<unsigned long long>(seed), static_cast<unsigned long long>(steps),
+            static_cast<unsigned long long>(nodes),
             bug == Bug::kNone ? "" : " --inject-bug=", bug == Bug::kNone ? "" : bug_name.c_str());
       }
       if (expect) {
