@@ -187,13 +187,19 @@ class Agent final : public StoreHost, public ClusterHost {
   // timeout for it.
   void hand_on_leadership() {
     if (!is_leader()) return stop(0);
+    // Preferably to a voter that runs nothing exclusive: a new leader's hold is its lease,
+    // valid only once a quorum has answered it, so a VIP holder made leader would drop its
+    // VIP for a moment; a follower's hold carries on under the new leader's first grant.
     NodeId best;
     LogIndex best_match;
+    bool best_runs = true;
     for (const auto& p : raft_->progress()) {
       if (p.id == cfg_.id || p.is_learner || !p.recent_active) continue;
-      if (best == kNoNode || p.match > best_match) {
+      const bool runs = cluster_->runs_exclusive(name_of(p.id));
+      if (best == kNoNode || (!runs && best_runs) || (runs == best_runs && p.match > best_match)) {
         best = p.id;
         best_match = p.match;
+        best_runs = runs;
       }
     }
     if (best == kNoNode || !raft_->transfer_leadership(best).ok()) return stop(0);
@@ -590,7 +596,10 @@ class Agent final : public StoreHost, public ClusterHost {
       }
       return std::nullopt;
     }
-    if (raft_->leader() == kNoNode) return std::nullopt;
+    // A follower's hold does not need a leader known right now: what bounds it is the last
+    // grant, which every leader's reckoning covers (the one that granted it counts from
+    // later, a new one from its election, which is later still). Losing it when a new term
+    // starts, before its leader is known, would drop VIPs for nothing at every election.
     // It ends hold_guard_ms early: what it stops on losing it has that long before the
     // leader's reckoning ends too (found by tests/sim_cluster).
     return last_leader_contact_ +

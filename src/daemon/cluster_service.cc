@@ -353,6 +353,17 @@ class ClusterService::Impl {
     hold_changed();
   }
 
+  bool runs_exclusive(const std::string& node) const {
+    for (const auto& kv : scan(store_.store(), std::string(kAssignPrefix) + node + "/")) {
+      json j = json::parse(kv.value, nullptr, false);
+      if (!j.is_object() || role_of(j, "role") == Role::kStopped) continue;
+      if (j.contains("spec") && j["spec"].is_object() && j["spec"].value("exclusive", false)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   // The VIP guard removes this node's exclusive VIPs if their hold ends without this process
   // removing them itself (killed, hung): at the hold's end plus half the guard time, which
   // is still before the leader's reckoning lets another node add them (DESIGN.md "Holds").
@@ -1911,6 +1922,9 @@ bool ClusterService::handle(const api::HttpRequest& req, const api::Responder& r
 void ClusterService::after_apply(int64_t now_ms) { impl_->after_apply(now_ms); }
 void ClusterService::tick(int64_t now_ms) { impl_->tick(now_ms); }
 void ClusterService::hold_changed() { impl_->hold_changed(); }
+bool ClusterService::runs_exclusive(const std::string& node) const {
+  return impl_->runs_exclusive(node);
+}
 void ClusterService::shutdown(std::function<void()> done) { impl_->shutdown(std::move(done)); }
 
 }  // namespace vigil::daemon

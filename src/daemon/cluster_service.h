@@ -103,6 +103,8 @@ class ClusterService {
   void tick(int64_t now_ms);
   // The hold may have been renewed (a grant, a lease acknowledgement): the VIP guard is told.
   void hold_changed();
+  // Whether `node` is assigned an exclusive resource (as this replica knows).
+  bool runs_exclusive(const std::string& node) const;
   // The agent is stopping: the node gives up its hold and stops its exclusive resources
   // (VIPs first); `done` runs on the event loop once they are stopped (or their stop
   // timeouts passed).
