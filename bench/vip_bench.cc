@@ -339,20 +339,11 @@ class Bench {
       r.after_host = st.after_host;
       if (!st.recovered) return fail("no recovery: " + st.to_string());
     } else if (scenario == 3) {
-      sampler_ = std::make_unique<HolderSampler>(*lab_, kVip, 20ms);
-      sampler_->start();
-      std::this_thread::sleep_for(200ms);
+      const int64_t t_iso_sampler = start_sampler();
       t = prober_->now_us();
-      const int64_t t_iso_sampler = sampler_->now_us();
       auto t_iso = Clock::now();
       if (!(s = lab_->isolate(target)).ok()) return fail("isolate: " + s.to_string());
-      while (Clock::now() - t_iso < kPartition) {
-        auto hs = lab_->vip_holders(kVip);
-        if (r.dropped_ms < 0 && std::find(hs.begin(), hs.end(), target) == hs.end()) {
-          r.dropped_ms = ms_since(t_iso);
-        }
-        std::this_thread::sleep_for(2ms);
-      }
+      r.dropped_ms = watch_drop(target, t_iso, kPartition);
       ProbeStats during = prober_->stats(t);
       r.outage_ms = during.outage_ms;
       r.recovered = during.recovered;
@@ -363,30 +354,20 @@ class Bench {
       take_holders(t_iso_sampler, &r);
       if (!during.recovered)
         return fail("the client was not served again during the partition: " + during.to_string());
-    }
-    if (scenario == 6) {
+    } else if (scenario == 6) {
       // The holder's daemon alone is SIGKILLed (a crash, the OOM killer), its machine and
       // nginx run on. Vigil: the agent; its VIP guard removes the VIP and another host takes
       // it. keepalived: every keepalived process of the host; the VIP stays on its interface
       // and a backup takes it too.
-      sampler_ = std::make_unique<HolderSampler>(*lab_, kVip, 20ms);
-      sampler_->start();
-      std::this_thread::sleep_for(200ms);
+      const int64_t t_kill_sampler = start_sampler();
       t = prober_->now_us();
-      const int64_t t_kill_sampler = sampler_->now_us();
       auto t_kill = Clock::now();
       if (c.vigil) {
         lab_->stop_agent(target, SIGKILL);
       } else {
         for (pid_t p : lab_->host_pids(target, "keepalived")) ::kill(p, SIGKILL);
       }
-      while (Clock::now() - t_kill < 5s) {
-        auto hs = lab_->vip_holders(kVip);
-        if (r.dropped_ms < 0 && std::find(hs.begin(), hs.end(), target) == hs.end()) {
-          r.dropped_ms = ms_since(t_kill);
-        }
-        std::this_thread::sleep_for(2ms);
-      }
+      r.dropped_ms = watch_drop(target, t_kill, 5s);
       ProbeStats st = prober_->stats(t);
       r.outage_ms = st.outage_failed ? st.outage_ms : 0;
       r.recovered = st.recovered || st.outage_failed == 0;
@@ -401,6 +382,29 @@ class Bench {
   }
 
  private:
+  // Samples the holders every 20 ms (sampler_), 200 ms before the fault; the sampler's time
+  // of the fault.
+  int64_t start_sampler() {
+    sampler_ = std::make_unique<HolderSampler>(*lab_, kVip, 20ms);
+    sampler_->start();
+    std::this_thread::sleep_for(200ms);
+    return sampler_->now_us();
+  }
+
+  // Watches `target` (every 2 ms) until `length` after `since`: ms from `since` to the
+  // first moment it no longer held the VIP, -1 if it kept it.
+  double watch_drop(int target, Clock::time_point since, std::chrono::milliseconds length) {
+    double dropped = -1;
+    while (Clock::now() - since < length) {
+      auto hs = lab_->vip_holders(kVip);
+      if (dropped < 0 && std::find(hs.begin(), hs.end(), target) == hs.end()) {
+        dropped = ms_since(since);
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+    return dropped;
+  }
+
   // From the sampler, since `from_us`: the most holders at once, the timeline, and the
   // longest run of samples with two or more holders (from its first sample to the first
   // sample after it with fewer, or the last sample).

@@ -559,11 +559,7 @@ class Agent final : public StoreHost, public ClusterHost {
   bool is_leader() const override { return raft_->role() == raft::StateRole::kLeader; }
   // The lease in time too (hold_deadline): a leader resumed after a stall does not plan or
   // fence on a lease that ran out while it was stopped.
-  bool has_quorum() const override {
-    if (!is_leader() || !raft_->lease_valid()) return false;
-    auto d = hold_deadline();
-    return d && Clock::now() < *d;
-  }
+  bool has_quorum() const override { return is_leader() && hold_valid(); }
   // Measured from when this node sent the latest message the leader says it received
   // (take_hold_grant), which is no later than the leader's reckoning starts (DESIGN.md
   // "Holds", sched::HoldClock).

@@ -350,7 +350,6 @@ class ClusterService::Impl {
     reconcile();
     if (host_.is_leader()) coordinate(true);
     publish_all();
-    hold_changed();
   }
 
   bool runs_exclusive(const std::string& node) const {

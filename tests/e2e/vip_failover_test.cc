@@ -196,13 +196,30 @@ class VipFailover : public ::testing::Test {
     std::printf("  %s: %s\n", what, s.to_string().c_str());
   }
 
+  // Puts the VIP on a follower (a planned move off the leader if it holds it); `*leader` and
+  // `*h` get the leader and the holder.
+  void follower_holds(int* leader, int* h) {
+    *leader = lab_->wait_for_leader(2s);
+    ASSERT_GT(*leader, 0);
+    if (holder() == *leader)
+      print("planned move off the leader", planned_move(*leader % 3 + 1, *leader));
+    *h = wait_holder(5s);
+    ASSERT_GT(*h, 0);
+    ASSERT_NE(*h, *leader);
+  }
+
+  // Samples the VIP's holders every 20 ms from now on (sampler_).
+  void start_sampler() {
+    sampler_ = std::make_unique<HolderSampler>(*lab_, vip_, 20ms);
+    sampler_->start();
+  }
+
   // Scenario 3: the holder `h` is cut off (`cut`) for `length` with its link up. Never two
   // holders (sampled every 20 ms); it drops the VIP within its hold; the majority takes
   // over; after healing, one holder.
   void partition_holder(int h, NetnsLab::Cut cut, std::chrono::seconds length) {
     const int leader_now = lab_->wait_for_leader(2s);
-    sampler_ = std::make_unique<HolderSampler>(*lab_, vip_, 20ms);
-    sampler_->start();
+    start_sampler();
     std::this_thread::sleep_for(200ms);
     int64_t t = prober_->now_us();
     auto t_iso = Clock::now();
@@ -352,15 +369,9 @@ TEST_F(VipFailover, LeaderHolderDies) {
 // election (its hold outlives the leader by at most hold_ms, and the new leader renews it).
 TEST_F(VipFailover, LeaderDiesWhileAFollowerHolds) {
   ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
-  int leader = lab_->wait_for_leader(2s);
-  ASSERT_GT(leader, 0);
-  if (holder() == leader)
-    print("planned move off the leader", planned_move(leader % 3 + 1, leader));
-  int h = wait_holder(5s);
-  ASSERT_GT(h, 0);
-  ASSERT_NE(h, leader);
-  sampler_ = std::make_unique<HolderSampler>(*lab_, vip_, 20ms);
-  sampler_->start();
+  int leader = 0, h = 0;
+  ASSERT_NO_FATAL_FAILURE(follower_holds(&leader, &h));
+  start_sampler();
   int64_t t = prober_->now_us();
   std::printf("  killing the leader n%d (n%d holds the VIP) at %s\n", leader, h,
               wall_clock().c_str());
@@ -387,8 +398,7 @@ TEST_F(VipFailover, HolderAgentStopped) {
   ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
   int h = holder();
   ASSERT_GT(h, 0);
-  sampler_ = std::make_unique<HolderSampler>(*lab_, vip_, 20ms);
-  sampler_->start();
+  start_sampler();
   int64_t t = prober_->now_us();
   std::printf("  stopping the agent of n%d (SIGTERM) at %s\n", h, wall_clock().c_str());
   lab_->stop_agent(h, SIGTERM);
@@ -411,14 +421,9 @@ TEST_F(VipFailover, HolderAgentStopped) {
 // before, and the service stayed unreachable until the agent came back).
 TEST_F(VipFailover, HolderAgentKilled) {
   ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
-  int leader = lab_->wait_for_leader(2s);
-  ASSERT_GT(leader, 0);
-  if (holder() == leader)
-    print("planned move off the leader", planned_move(leader % 3 + 1, leader));
-  int h = wait_holder(5s);
-  ASSERT_GT(h, 0);
-  sampler_ = std::make_unique<HolderSampler>(*lab_, vip_, 20ms);
-  sampler_->start();
+  int leader = 0, h = 0;
+  ASSERT_NO_FATAL_FAILURE(follower_holds(&leader, &h));
+  start_sampler();
   int64_t t = prober_->now_us();
   auto t_kill = Clock::now();
   std::printf("  killing the agent of n%d (SIGKILL) at %s\n", h, wall_clock().c_str());
@@ -458,8 +463,7 @@ TEST_F(VipFailover, LeaderHolderHangs) {
   const int h = leader;
   const pid_t pid = lab_->agent_pid(h);
   ASSERT_GT(pid, 0);
-  sampler_ = std::make_unique<HolderSampler>(*lab_, vip_, 20ms);
-  sampler_->start();
+  start_sampler();
   int64_t t = prober_->now_us();
   auto t_stop = Clock::now();
   std::printf("  stopping the agent of n%d (SIGSTOP) at %s\n", h, wall_clock().c_str());
@@ -500,15 +504,8 @@ TEST_F(VipFailover, PartitionedHolder) {
 // (DESIGN.md "Holds"), so it drops the VIP before the leader recovers it elsewhere.
 TEST_F(VipFailover, OneWayPartitionedHolder) {
   ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
-  int leader = lab_->wait_for_leader(2s);
-  ASSERT_GT(leader, 0);
-  if (holder() == leader) {
-    int to = leader % 3 + 1;
-    print("planned move off the leader", planned_move(to, leader));
-  }
-  int h = wait_holder(5s);
-  ASSERT_GT(h, 0);
-  ASSERT_NE(h, leader);
+  int leader = 0, h = 0;
+  ASSERT_NO_FATAL_FAILURE(follower_holds(&leader, &h));
   partition_holder(h, NetnsLab::Cut::kOutbound, 6s);
 }
 
@@ -633,15 +630,9 @@ class VipFailoverWallClock : public VipFailover {
 // the first still ran it, and only the ARP probe kept the VIP off it).
 TEST_F(VipFailoverWallClock, LeaderWallClockJumpsForward) {
   ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
-  int leader = lab_->wait_for_leader(2s);
-  ASSERT_GT(leader, 0);
-  if (holder() == leader)
-    print("planned move off the leader", planned_move(leader % 3 + 1, leader));
-  const int h = wait_holder(5s);
-  ASSERT_GT(h, 0);
-  ASSERT_NE(h, leader);
-  sampler_ = std::make_unique<HolderSampler>(*lab_, vip_, 20ms);
-  sampler_->start();
+  int leader = 0, h = 0;
+  ASSERT_NO_FATAL_FAILURE(follower_holds(&leader, &h));
+  start_sampler();
   int64_t t = prober_->now_us();
   std::printf("  the wall clock of the leader n%d jumps 60 s forward at %s (n%d holds)\n", leader,
               wall_clock().c_str(), h);
