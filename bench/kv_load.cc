@@ -27,14 +27,16 @@ void usage() {
   std::fprintf(stderr,
                "usage: vigil-kv-load --target vigil|etcd --endpoint HOST:PORT --clients N\n"
                "                     [--op put|get] [--seconds S] [--value-bytes B] [--json]\n"
+               "                     [--latency-log FILE]\n"
                "Closed-loop puts (or linearizable gets) from N clients for S seconds;\n"
-               "prints ops/s and latency.\n");
+               "prints ops/s and latency. --latency-log writes one line per request:\n"
+               "start (ms since the first request), latency (ms), client.\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string target = "vigil", endpoint, op = "put";
+  std::string target = "vigil", endpoint, op = "put", latency_log;
   int clients = 1, value_bytes = 64;
   double seconds = 5;
   bool as_json = false;
@@ -61,6 +63,8 @@ int main(int argc, char** argv) {
       value_bytes = std::atoi(next().c_str());
     else if (a == "--json")
       as_json = true;
+    else if (a == "--latency-log")
+      latency_log = next();
     else {
       usage();
       return 2;
@@ -110,12 +114,18 @@ int main(int argc, char** argv) {
   std::atomic<uint64_t> errors{0};
   std::mutex mu;
   std::vector<double> latencies_ms;
+  struct Sample {
+    double start_ms, latency_ms;
+    int client;
+  };
+  std::vector<Sample> samples;  // only with --latency-log
   std::vector<std::thread> threads;
   auto start = Clock::now();
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
       vigil::api::HttpClient client(url->host_port, client_options);
       std::vector<double> mine;
+      std::vector<Sample> my_samples;
       uint64_t n = 0;
       while (!stop.load(std::memory_order_relaxed)) {
         std::string key = op == "get"
@@ -129,9 +139,14 @@ int main(int argc, char** argv) {
           continue;
         }
         mine.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        if (!latency_log.empty()) {
+          my_samples.push_back(
+              {std::chrono::duration<double, std::milli>(t0 - start).count(), mine.back(), c});
+        }
       }
       std::lock_guard<std::mutex> lock(mu);
       latencies_ms.insert(latencies_ms.end(), mine.begin(), mine.end());
+      samples.insert(samples.end(), my_samples.begin(), my_samples.end());
     });
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
@@ -139,6 +154,18 @@ int main(int argc, char** argv) {
   for (auto& t : threads) t.join();
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   std::sort(latencies_ms.begin(), latencies_ms.end());
+  if (!latency_log.empty()) {
+    std::sort(samples.begin(), samples.end(),
+              [](const Sample& a, const Sample& b) { return a.start_ms < b.start_ms; });
+    FILE* f = std::fopen(latency_log.c_str(), "w");
+    if (f == nullptr) {
+      std::fprintf(stderr, "vigil-kv-load: cannot write %s\n", latency_log.c_str());
+      return 1;
+    }
+    for (const auto& x : samples)
+      std::fprintf(f, "%.3f %.3f %d\n", x.start_ms, x.latency_ms, x.client);
+    std::fclose(f);
+  }
   auto pct = [&](double p) {
     if (latencies_ms.empty()) return 0.0;
     size_t idx = std::min(latencies_ms.size() - 1,

@@ -24,6 +24,11 @@ class WritableFile {
   // Makes every byte appended so far durable (fdatasync). After a failed sync the file's
   // durable contents are unknown: callers must not retry and assume success.
   virtual Status sync() = 0;
+  // Starts writing to disk what was appended since the last call, after waiting for what
+  // that call started (sync_file_range): a large file written in chunks with this between
+  // them keeps little dirty data, so it never queues ahead of another file's fdatasync
+  // (the WAL's). Durability still needs sync(). The default does nothing.
+  virtual Status write_behind() { return Status(); }
   // Closes the handle; does not sync. Further calls fail. The destructor closes too.
   virtual Status close() = 0;
   // The file's size as seen through this handle (existing bytes plus appends).

@@ -51,7 +51,7 @@ std::string parent_of(const std::string& path) {
 class PosixWritableFile final : public WritableFile {
  public:
   PosixWritableFile(std::string path, int fd, uint64_t size)
-      : path_(std::move(path)), fd_(fd), size_(size) {}
+      : path_(std::move(path)), fd_(fd), size_(size), started_(size), waited_(size) {}
   ~PosixWritableFile() override {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -76,6 +76,26 @@ class PosixWritableFile final : public WritableFile {
     return Status();
   }
 
+  Status write_behind() override {
+    if (fd_ < 0) return err(Errc::kIoError, "sync_file_range " + path_ + ": file is closed");
+    if (size_ <= started_) return Status();
+    auto range = [&](uint64_t from, uint64_t to, unsigned flags) {
+      return ::sync_file_range(fd_, static_cast<off_t>(from), static_cast<off_t>(to - from),
+                               flags) == 0
+                 ? Status()
+                 : posix_error("sync_file_range", path_, errno);
+    };
+    if (started_ > waited_) {
+      RETURN_IF_ERROR(
+          range(waited_, started_,
+                SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER));
+      waited_ = started_;
+    }
+    RETURN_IF_ERROR(range(started_, size_, SYNC_FILE_RANGE_WRITE));
+    started_ = size_;
+    return Status();
+  }
+
   Status close() override {
     if (fd_ < 0) return err(Errc::kIoError, "close " + path_ + ": file is closed");
     const int rc = ::close(fd_);
@@ -91,6 +111,8 @@ class PosixWritableFile final : public WritableFile {
   std::string path_;
   int fd_;
   uint64_t size_;
+  uint64_t started_;  // write_behind(): bytes whose writeback was started
+  uint64_t waited_;   // ... and waited for
 };
 
 class PosixEnv final : public Env {

@@ -267,6 +267,7 @@ class Agent final : public StoreHost, public ClusterHost {
 
   void drive() {
     while (!stopping_ && raft_->has_ready()) {
+      const auto t0 = Clock::now();
       raft::Ready rd = raft_->ready();
       // A leader's appends go out before its own fsync, so the followers' disk writes
       // overlap the leader's (types.h: can_send_before_persist); the rest waits.
@@ -288,6 +289,7 @@ class Agent final : public StoreHost, public ClusterHost {
         s = wal_->sync();
         if (!s.ok()) return fatal(s);
       }
+      const auto t_sync = Clock::now();
       for (auto& m : after_persist) send_raft(m);
       if (rd.soft_state) on_soft_state(*rd.soft_state);
       if (rd.snapshot) {
@@ -301,14 +303,33 @@ class Agent final : public StoreHost, public ClusterHost {
                      rd.snapshot->meta.index.value());
       }
       for (const auto& e : rd.committed_entries) apply(e);
+      const auto t_apply = Clock::now();
       for (const auto& r : rd.read_states) store_->on_read_state(r);
       raft_->advance(rd);
       if (rd.snapshot) raft_->release_snapshot_data();  // saved in its file above
       store_->serve_reads();
       maybe_snapshot();
+      note_slow_ready(rd, t0, t_sync, t_apply);
       if (!rd.committed_entries.empty() || rd.snapshot) cluster_->after_apply(now_ms());
     }
     if (cluster_) cluster_->hold_changed();
+  }
+
+  // A Ready that held the loop for long (every request waits for it) is logged with where
+  // the time went, so an operator can tell a slow disk from a slow apply.
+  void note_slow_ready(const raft::Ready& rd, Clock::time_point t0, Clock::time_point t_sync,
+                       Clock::time_point t_apply) {
+    constexpr auto kSlow = std::chrono::milliseconds(20);
+    const auto t_end = Clock::now();
+    if (t_end - t0 < kSlow) return;
+    auto ms = [](Clock::duration d) {
+      return std::chrono::duration<double, std::milli>(d).count();
+    };
+    spdlog::info(
+        "{}: slow Ready, {:.1f} ms: {} entries written and synced in {:.1f} ms, {} applied "
+        "in {:.1f} ms, the rest {:.1f} ms",
+        cfg_.node, ms(t_end - t0), rd.entries.size(), ms(t_sync - t0), rd.committed_entries.size(),
+        ms(t_apply - t_sync), ms(t_end - t_apply));
   }
 
   // When each recent tick began: the leader's lease counted in time (hold_deadline).

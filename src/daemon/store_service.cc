@@ -84,14 +84,15 @@ Status check_writable(const store::Txn& t) {
   return Status();
 }
 
+store::AutoCompactor::Options compactor_options(const StoreServiceOptions& o) {
+  return store::AutoCompactor::Options{o.retain_revisions, 0, o.compaction_interval_ms,
+                                       o.compaction_max_step};
+}
+
 }  // namespace
 
 StoreService::StoreService(NodeId self, StoreHost& host, StoreServiceOptions options)
-    : self_(self),
-      host_(host),
-      options_(options),
-      compactor_(store::AutoCompactor::Options{options.retain_revisions, 0,
-                                               options.compaction_interval_ms}) {}
+    : self_(self), host_(host), options_(options), compactor_(compactor_options(options)) {}
 
 // ------------------------------------------------------------------------------ apply
 
@@ -161,8 +162,7 @@ void StoreService::on_leadership(bool leader, int64_t now_ms) {
     // A new leader gives every lease a full TTL: it cannot know the old deadlines.
     lease_tracker_.reset(store_.leases(), now_ms);
     lease_tracker_.on_become_leader(now_ms);
-    compactor_ = store::AutoCompactor(store::AutoCompactor::Options{
-        options_.retain_revisions, 0, options_.compaction_interval_ms});
+    compactor_ = store::AutoCompactor(compactor_options(options_));
   } else {
     lease_tracker_.on_lose_leadership();
   }

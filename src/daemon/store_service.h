@@ -40,6 +40,9 @@ struct StoreServiceOptions {
   // a write burst: at 10,000 writes/s, 60 s would let ~600,000 revisions pile up.
   int64_t retain_revisions = 10000;
   int64_t compaction_interval_ms = 5000;
+  // At most this many revisions per Compact (store/compactor.h): at ~1 us a revision, a
+  // step costs every replica ~1 ms of its loop; the steps follow one another each tick.
+  int64_t compaction_max_step = 1000;
 };
 
 // Owned by the Agent, on its event-loop thread. Usage: handle() for HTTP requests,

@@ -395,7 +395,14 @@ Status Wal::write_snapshot_file(const raft::Snapshot& snapshot) const {
   auto write_tmp = [&]() -> Status {
     ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, env_.new_writable_file(tmp));
     RETURN_IF_ERROR(file->append(prefix));
-    RETURN_IF_ERROR(file->append(data));
+    // In chunks with writeback started between them: a snapshot of tens of MB written at
+    // once would queue ahead of the WAL's fdatasyncs (seen as 10-20 ms syncs, and a put
+    // p99 twice as long, while three local replicas wrote theirs).
+    constexpr size_t kChunk = 1 << 20;
+    for (size_t at = 0; at < data.size(); at += kChunk) {
+      RETURN_IF_ERROR(file->append(data.substr(at, kChunk)));
+      RETURN_IF_ERROR(file->write_behind());
+    }
     RETURN_IF_ERROR(file->append(suffix));
     RETURN_IF_ERROR(file->sync());
     return file->close();

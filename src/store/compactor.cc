@@ -26,7 +26,15 @@ void AutoCompactor::observe(int64_t now_ms, int64_t revision) {
 std::optional<int64_t> AutoCompactor::next(int64_t now_ms, int64_t revision,
                                            int64_t compact_revision) {
   if (options_.retain_revisions <= 0 && options_.retain_ms <= 0) return std::nullopt;
-  if (last_proposal_ms_ >= 0 && now_ms - last_proposal_ms_ < interval()) return std::nullopt;
+  const bool waited = last_proposal_ms_ < 0 || now_ms - last_proposal_ms_ >= interval();
+  if (goal_ > compact_revision && waited) goal_ = 0;  // a step never applied: start over
+  if (goal_ > compact_revision) {
+    // Steps under way: the next one once the last one has applied.
+    if (compact_revision < last_target_) return std::nullopt;
+    return step(now_ms, compact_revision, goal_);
+  }
+  goal_ = 0;
+  if (!waited) return std::nullopt;
   int64_t target = revision;
   if (options_.retain_revisions > 0) {
     target = std::min(target, revision - options_.retain_revisions);
@@ -42,6 +50,16 @@ std::optional<int64_t> AutoCompactor::next(int64_t now_ms, int64_t revision,
     target = std::min(target, *aged);
   }
   if (target <= compact_revision) return std::nullopt;
+  return step(now_ms, compact_revision, target);
+}
+
+int64_t AutoCompactor::step(int64_t now_ms, int64_t compact_revision, int64_t goal) {
+  int64_t target = goal;
+  if (options_.max_step > 0 && goal - compact_revision > options_.max_step) {
+    target = compact_revision + options_.max_step;
+  }
+  goal_ = target < goal ? goal : 0;
+  last_target_ = target;
   last_proposal_ms_ = now_ms;
   return target;
 }

@@ -68,6 +68,33 @@ TEST_P(EnvContractTest, AppendReadSizeExists) {
   EXPECT_EQ(env().read_file(p("f")).value(), "");
 }
 
+// write_behind() between chunks changes nothing a reader sees, on a new file or one
+// reopened for appending; a closed file says so.
+TEST_P(EnvContractTest, WriteBehindBetweenChunks) {
+  auto f = env().new_writable_file(p("big"));
+  ASSERT_TRUE(f.has_value());
+  std::string want;
+  for (int i = 0; i < 5; ++i) {
+    const std::string chunk(100000 + i, static_cast<char>('a' + i));
+    ASSERT_TRUE((*f)->append(chunk).ok());
+    want += chunk;
+    ASSERT_TRUE((*f)->write_behind().ok());
+    ASSERT_TRUE((*f)->write_behind().ok());  // nothing new: still fine
+  }
+  ASSERT_TRUE((*f)->sync().ok());
+  ASSERT_TRUE((*f)->close().ok());
+  EXPECT_EQ(env().read_file(p("big")).value(), want);
+  auto g = env().open_appendable(p("big"));
+  ASSERT_TRUE(g.has_value());
+  ASSERT_TRUE((*g)->append("tail").ok());
+  ASSERT_TRUE((*g)->write_behind().ok());
+  ASSERT_TRUE((*g)->close().ok());
+  EXPECT_EQ(env().read_file(p("big")).value(), want + "tail");
+  if (GetParam()) {
+    EXPECT_FALSE((*g)->write_behind().ok());  // PosixEnv: closed
+  }
+}
+
 TEST_P(EnvContractTest, ListRenameRemoveTruncate) {
   ASSERT_TRUE(env().create_dir(p("sub/deeper")).ok());
   ASSERT_TRUE(env().create_dir(p("sub/deeper")).ok());  // idempotent

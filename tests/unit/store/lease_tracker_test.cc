@@ -156,5 +156,27 @@ TEST(AutoCompactor, BothPoliciesKeepTheLongerHistory) {
   EXPECT_EQ(c.next(25000, 2500, 0), 500);
 }
 
+// A large compaction goes in steps of max_step, each proposed once the last one applied.
+TEST(AutoCompactor, LargeCompactionInSteps) {
+  AutoCompactor c(AutoCompactor::Options{100, 0, 1000, 30});
+  EXPECT_EQ(c.next(0, 200, 0), 30);                 // goal 100
+  EXPECT_FALSE(c.next(50, 200, 0).has_value());     // the step has not applied yet
+  EXPECT_EQ(c.next(100, 200, 30), 60);              // applied: the next at once
+  EXPECT_EQ(c.next(150, 210, 60), 90);              // the goal stays where it was
+  EXPECT_EQ(c.next(200, 210, 90), 100);             // the last, shorter step
+  EXPECT_FALSE(c.next(250, 300, 100).has_value());  // then once per interval again
+  EXPECT_EQ(c.next(1200, 300, 100), 130);
+  // A step that never applies (lost in a leader change) is proposed again after an
+  // interval, towards the goal of that time.
+  EXPECT_FALSE(c.next(1500, 300, 100).has_value());
+  EXPECT_EQ(c.next(2200, 400, 100), 130);
+  EXPECT_EQ(c.next(2250, 400, 130), 160);
+}
+
+TEST(AutoCompactor, NoStepLimitByDefault) {
+  AutoCompactor c(AutoCompactor::Options{100, 0, 1000});
+  EXPECT_EQ(c.next(0, 100000, 0), 99900);
+}
+
 }  // namespace
 }  // namespace vigil::store
