@@ -27,9 +27,12 @@ void usage() {
   std::fprintf(stderr,
                "usage: vigil-kv-load --target vigil|etcd --endpoint HOST:PORT --clients N\n"
                "                     [--op put|get] [--seconds S] [--value-bytes B] [--json]\n"
-               "                     [--latency-log FILE]\n"
+               "                     [--keys K] [--latency-log FILE]\n"
                "Closed-loop puts (or linearizable gets) from N clients for S seconds;\n"
-               "prints ops/s and latency. --latency-log writes one line per request:\n"
+               "prints ops/s and latency. Puts cycle over keys bench/0 .. bench/K-1 shared\n"
+               "out among the clients (default: 1000 keys of its own per client), so runs\n"
+               "of different speeds and client counts end with the same keys. --latency-log writes "
+               "one line per request:\n"
                "start (ms since the first request), latency (ms), client.\n");
 }
 
@@ -38,6 +41,7 @@ void usage() {
 int main(int argc, char** argv) {
   std::string target = "vigil", endpoint, op = "put", latency_log;
   int clients = 1, value_bytes = 64;
+  int64_t keys = 0;
   double seconds = 5;
   bool as_json = false;
   for (int i = 1; i < argc; ++i) {
@@ -63,6 +67,8 @@ int main(int argc, char** argv) {
       value_bytes = std::atoi(next().c_str());
     else if (a == "--json")
       as_json = true;
+    else if (a == "--keys")
+      keys = std::atoll(next().c_str());
     else if (a == "--latency-log")
       latency_log = next();
     else {
@@ -70,7 +76,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (endpoint.empty() || clients < 1 || (target != "vigil" && target != "etcd") ||
+  if (endpoint.empty() || clients < 1 || keys < 0 || (target != "vigil" && target != "etcd") ||
       (op != "put" && op != "get")) {
     usage();
     return 2;
@@ -110,6 +116,15 @@ int main(int argc, char** argv) {
       }
     }
   }
+  const uint64_t per_client =
+      keys > 0 ? static_cast<uint64_t>(std::max<int64_t>(1, keys / clients)) : 1000;
+  // Client c writes keys c, c + N, c + 2N, ... of its share (N clients); with --keys every
+  // step of any client count cycles over the same bench/0 .. bench/K-1.
+  auto put_key = [&](int c, uint64_t n) {
+    if (keys == 0) return "bench/" + std::to_string(c) + "/" + std::to_string(n % 1000);
+    return "bench/" + std::to_string(n % per_client * static_cast<uint64_t>(clients) +
+                                     static_cast<uint64_t>(c));
+  };
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> errors{0};
   std::mutex mu;
@@ -128,9 +143,8 @@ int main(int argc, char** argv) {
       std::vector<Sample> my_samples;
       uint64_t n = 0;
       while (!stop.load(std::memory_order_relaxed)) {
-        std::string key = op == "get"
-                              ? "bench/get/" + std::to_string((c + n++) % kGetKeys)
-                              : "bench/" + std::to_string(c) + "/" + std::to_string(n++ % 1000);
+        std::string key =
+            op == "get" ? "bench/get/" + std::to_string((c + n++) % kGetKeys) : put_key(c, n++);
         auto t0 = Clock::now();
         auto r = op == "get" ? get(client, key) : put(client, key);
         auto t1 = Clock::now();

@@ -144,6 +144,12 @@ wait_token() {  # wait_token LOG SECONDS: polls every 5 ms for the "token N" lin
   return 1
 }
 
+# Every put step cycles over the same $put_keys keys (shared out among its clients), so the
+# faster system does not end the puts holding more keys than the other: at the rates of
+# both, each client of the 64- and 256-client steps writes its share more than once, and
+# "RSS after the puts" compares the same data.
+put_keys=32768
+
 # bench vigil|etcd: one fresh cluster: RSS idle, puts, gets, RSS after, watch, election.
 bench() {
   target=$1
@@ -160,7 +166,7 @@ bench() {
       log "$target: $op, $clients clients for $seconds s"
       # shellcheck disable=SC2086  # endpoint_env is VAR=VALUE words
       env $endpoint_env "$build/vigil-kv-load" --target "$target" --endpoint "$endpoint" \
-        --op "$op" --clients "$clients" --seconds "$seconds" --json \
+        --op "$op" --clients "$clients" --seconds "$seconds" --keys "$put_keys" --json \
         | tee -a "$work/$target.load.jsonl" >&2
     done
     if [[ $op == put ]]; then
