@@ -578,14 +578,16 @@ class Agent final : public StoreHost, public ClusterHost {
 
   // ------------------------------------------------------------------ cluster host
   bool is_leader() const override { return raft_->role() == raft::StateRole::kLeader; }
-  // The lease in time too (hold_deadline): a leader resumed after a stall does not plan or
-  // fence on a lease that ran out while it was stopped.
-  bool has_quorum() const override { return is_leader() && hold_valid(); }
+  // The lease in time too (lease_deadline): a leader resumed after a stall does not plan or
+  // fence on a lease that ran out while it was stopped. Never the hold it carried over.
+  bool has_quorum() const override {
+    auto d = lease_deadline();
+    return d && Clock::now() < *d;
+  }
   // Measured from when this node sent the latest message the leader says it received
   // (take_hold_grant), which is no later than the leader's reckoning starts (DESIGN.md
   // "Holds", sched::HoldClock).
   bool hold_valid() const override {
-    if (is_leader() && !raft_->lease_valid()) return false;
     auto d = hold_deadline();
     return d && Clock::now() < *d;
   }
@@ -594,31 +596,45 @@ class Agent final : public StoreHost, public ClusterHost {
     return d ? std::chrono::duration_cast<std::chrono::milliseconds>(d->time_since_epoch()).count()
              : 0;
   }
-  // When this node's hold ends unless renewed; nullopt: it holds none.
+  // When this node's hold ends unless renewed; nullopt: it holds none. A leader holds by
+  // its lease, and until that is established by the hold it had as a follower: that one
+  // came from the previous leader's grant, which that leader's reckoning covers, and every
+  // later leader's too (it waits a hold from its election, and could be elected only once
+  // the lease the grant was given under had ended). Without it a follower made leader
+  // dropped its VIPs for ~150 ms, until its first heartbeats were acknowledged.
   std::optional<Clock::time_point> hold_deadline() const {
-    if (is_leader()) {
-      // The lease (raft.h) in time rather than in ticks: from when the tick of the heartbeats
-      // a quorum acknowledged began, election_tick - 1 tick periods shortened by the drift.
-      // Ticks stop while the process is stopped (SIGSTOP, a stall) and do not catch up; time
-      // does not stop, so a leader that resumes does not count a lease that ran out meanwhile.
-      auto e = raft_->lease_expiry_tick();
-      const uint64_t span = election_tick_ - 1;
-      if (!e || *e < span) return std::nullopt;
-      for (auto it = tick_times_.rbegin(); it != tick_times_.rend(); ++it) {
-        if (it->first != *e - span) continue;
-        return it->second + std::chrono::duration_cast<Clock::duration>(
-                                std::chrono::duration<double, std::milli>(
-                                    static_cast<double>(span * cfg_.timers.tick_ms) /
-                                    (1.0 + cfg_.timers.clock_drift)));
-      }
-      return std::nullopt;
+    auto follower = follower_hold_deadline();
+    if (!is_leader()) return follower;
+    auto lease = lease_deadline();
+    if (!lease) return follower;
+    return std::max(*lease, follower);
+  }
+  // A leader's lease (raft.h) in time rather than in ticks: from when the tick of the
+  // heartbeats a quorum acknowledged began, election_tick - 1 tick periods shortened by the
+  // drift. Ticks stop while the process is stopped (SIGSTOP, a stall) and do not catch up;
+  // time does not stop, so a leader that resumes does not count a lease that ran out
+  // meanwhile. nullopt when this node does not lead with a valid lease.
+  std::optional<Clock::time_point> lease_deadline() const {
+    if (!is_leader() || !raft_->lease_valid()) return std::nullopt;
+    auto e = raft_->lease_expiry_tick();
+    const uint64_t span = election_tick_ - 1;
+    if (!e || *e < span) return std::nullopt;
+    for (auto it = tick_times_.rbegin(); it != tick_times_.rend(); ++it) {
+      if (it->first != *e - span) continue;
+      return it->second +
+             std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(
+                 static_cast<double>(span * cfg_.timers.tick_ms) /
+                 (1.0 + cfg_.timers.clock_drift)));
     }
-    // A follower's hold does not need a leader known right now: what bounds it is the last
-    // grant, which every leader's reckoning covers (the one that granted it counts from
-    // later, a new one from its election, which is later still). Losing it when a new term
-    // starts, before its leader is known, would drop VIPs for nothing at every election.
-    // It ends hold_guard_ms early: what it stops on losing it has that long before the
-    // leader's reckoning ends too (found by tests/sim_cluster).
+    return std::nullopt;
+  }
+  // A follower's hold does not need a leader known right now: what bounds it is the last
+  // grant, which every leader's reckoning covers (the one that granted it counts from
+  // later, a new one from its election, which is later still). Losing it when a new term
+  // starts, before its leader is known, would drop VIPs for nothing at every election.
+  // It ends hold_guard_ms early: what it stops on losing it has that long before the
+  // leader's reckoning ends too (found by tests/sim_cluster).
+  Clock::time_point follower_hold_deadline() const {
     return last_leader_contact_ +
            std::chrono::milliseconds(cfg_.timers.hold_ms - cfg_.timers.hold_guard_ms);
   }

@@ -582,7 +582,7 @@ class Sim {
     }
     Node* l = leader();
     if (l != nullptr && now_ % kHeartbeatMs == 0) {
-      const bool grants = hold_valid(*l);  // only under a valid lease
+      const bool grants = lease_valid(*l);  // only under a valid lease
       for (auto& m : nodes_) {
         if (&m == l || !delivers(*l, m)) continue;
         if (o_.bug == Bug::kHoldOnReceipt) {
@@ -652,8 +652,15 @@ class Sim {
     in_flight_.push_back(Proposal{last_commit_at_, term_, op});
   }
 
+  // The leader's lease (has_quorum(): it plans and grants holds only under it).
+  bool lease_valid(const Node& n) const {
+    return n.believes_leader && now_ - n.last_majority < kElectionMinMs * 100 / 101;
+  }
+  // A node's hold: a leader's is its lease, and the hold it had as a follower until that
+  // ends (the daemon's hold_deadline(): its lease is established only once its first
+  // heartbeats are acknowledged, later than here).
   bool hold_valid(const Node& n) const {
-    if (n.believes_leader) return now_ - n.last_majority < kElectionMinMs * 100 / 101;
+    if (lease_valid(n)) return true;
     const int64_t guard = o_.bug == Bug::kNoHoldGuard ? 0 : kHoldGuardMs;
     return n.up && now_ - n.last_leader_contact < kHoldMs - guard;
   }
@@ -909,7 +916,7 @@ class Sim {
   }
 
   void coordinate(Node& l) {
-    if (!hold_valid(l)) return;  // has_quorum(): the leader's lease
+    if (!lease_valid(l)) return;  // has_quorum(): the leader's lease
     const View& v = l.view;
     if (v.rev == l.planned_rev && now_ - l.planned_ms < kReplanMs) return;
     std::vector<std::string> others;
