@@ -246,12 +246,33 @@ class Agent final : public StoreHost, public ClusterHost {
       if (ec || stopping_) return;
       raft_->tick();
       note_tick();
+      campaign_if_holding();
       store_->tick(now_ms());
       registry_->tick(now_ms());
       cluster_->tick(now_ms());
       drive();
       schedule_tick();
     });
+  }
+
+  // A follower that runs something exclusive campaigns the moment its promise to a silent
+  // leader allows (Raft::campaign: pre-vote, nothing within the lease), again every tick
+  // while its pre-vote waits, rather than after its randomized timeout: elected before
+  // its hold ends, it keeps holding (hold_deadline: a new leader carries its follower hold
+  // until its lease), so the death of a leader does not interrupt its VIPs. Pre-vote keeps
+  // this from disturbing a leader the others still hear.
+  void campaign_if_holding() {
+    const raft::StateRole role = raft_->role();
+    if (role != raft::StateRole::kFollower && role != raft::StateRole::kPreCandidate) return;
+    if (role == raft::StateRole::kFollower) {
+      const NodeId l = raft_->leader();
+      auto it = last_heard_.find(l);
+      const int64_t quiet = static_cast<int64_t>(cfg_.timers.election_timeout_ms) -
+                            static_cast<int64_t>(cfg_.timers.tick_ms);
+      if (l != kNoNode && it != last_heard_.end() && now_ms() - it->second < quiet) return;
+    }
+    if (!hold_valid() || !cluster_->runs_exclusive(cfg_.node)) return;
+    raft_->campaign();
   }
 
   // Runs the Ready loop once every input already queued on the loop has been stepped, so

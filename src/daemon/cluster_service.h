@@ -76,8 +76,8 @@ struct ClusterServiceOptions {
   std::string node;                  // this node's name
   std::vector<std::string> members;  // every voter's name
   std::string data_dir;              // the agent's; supervised processes keep pid files here
-  int64_t hold_ms = 400;
-  int64_t hold_guard_ms = 100;  // timers.hold_guard_ms: what a lost hold's stops get
+  int64_t hold_ms = 480;
+  int64_t hold_guard_ms = 120;  // timers.hold_guard_ms: what a lost hold's stops get
   double clock_drift = 0.01;
   std::string ocf_root = "/usr/lib/ocf";
   std::string fence_dir = "/usr/sbin";  // fence agents (Debian's fence-agents: fence_*)

@@ -96,18 +96,18 @@ struct ApiConfig {
 // Timing, in milliseconds. The Raft core counts ticks, so every duration except the drift is
 // a whole number of ticks; the *_ticks() helpers convert.
 struct TimerConfig {
-  uint32_t tick_ms = 50;
-  uint32_t heartbeat_ms = 50;
+  uint32_t tick_ms = 10;
+  uint32_t heartbeat_ms = 20;
   // Raft randomizes the actual timeout in [election_timeout_ms, 2 × election_timeout_ms).
   uint32_t election_timeout_ms = 300;
   // H of DESIGN.md "Holds": how long a granted hold lasts.
-  uint32_t hold_ms = 400;
+  uint32_t hold_ms = 480;
   // The largest relative clock-rate error assumed between any two nodes (0.01 = 1 %).
   double clock_drift = 0.01;
   // A node counts its own hold as ended this long before H (DESIGN.md "Holds"): the time
   // its exclusive resources have to stop before the leader may start them elsewhere.
   // Default hold_ms / 4.
-  uint32_t hold_guard_ms = 100;
+  uint32_t hold_guard_ms = 120;
 
   // hold_guard_ms's default for these hold_ms and heartbeat_ms: hold / 4, leaving at least
   // two heartbeats of the hold.

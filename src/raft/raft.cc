@@ -352,6 +352,10 @@ class Raft::Impl {
     pending_conf_index_ = last_index();
     first_proposal_index_ = last_index() + 1;
     broadcast_append();
+    // And a heartbeat at once: the lease (lease_expiry_tick) counts only acknowledged
+    // heartbeats, and holds rest on it, so it is established one round trip after the
+    // election rather than at the first heartbeat tick.
+    broadcast_heartbeat(0);
   }
 
   void campaign(bool pre, bool transfer) {

@@ -36,7 +36,7 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-constexpr int kHoldMs = 400;  // the agents' default hold_ms
+constexpr int kHoldMs = 480;  // the agents' default hold_ms
 
 // "03:20:11.123" (UTC), to find a moment in the agents' logs.
 std::string wall_clock() {
@@ -365,8 +365,11 @@ TEST_F(VipFailover, LeaderHolderDies) {
   EXPECT_NE(new_leader, leader_);
 }
 
-// The leader dies while a follower holds the VIP: the holder keeps serving through the
-// election (its hold outlives the leader by at most hold_ms, and the new leader renews it).
+// The leader dies while a follower holds the VIP: the holder campaigns as soon as the dead
+// leader's lease allows, is elected before its hold ends and keeps holding by it until its
+// own lease is established, so the client sees nothing. When the third node happens to
+// campaign first and wins, the holder's hold may lapse before that leader's first grant: a
+// short interruption, bounded here (before 2026-12-07: ~0.6 s every time).
 TEST_F(VipFailover, LeaderDiesWhileAFollowerHolds) {
   ASSERT_NO_FATAL_FAILURE(apply_and_serve(lab_web_definition()));
   int leader = 0, h = 0;
@@ -385,10 +388,12 @@ TEST_F(VipFailover, LeaderDiesWhileAFollowerHolds) {
   EXPECT_NE(new_leader, leader);
   EXPECT_EQ(holder(), h) << holders_string();
   EXPECT_LE(sampler_->max_holders(), 1u) << sampler_->timeline();
-  // Known gap (docs/STATUS.md): the holder's hold (hold_ms - hold_guard_ms after the last
-  // grant) ends before the election does (election_timeout_ms to twice that), so it drops
-  // the VIP until the new leader grants it a hold again: ~0.6 s with the default timers.
-  EXPECT_LT(s.outage_ms, 3000.0) << s.to_string();
+  if (new_leader == h) {
+    EXPECT_EQ(s.ok, s.total) << "the holder, elected, dropped the VIP: " << s.to_string();
+  } else {
+    std::printf("  n%d won the election, not the holder n%d\n", new_leader, h);
+    EXPECT_LT(s.outage_ms, 1000.0) << s.to_string();
+  }
 }
 
 // The leader's agent is stopped (SIGTERM) while every other voter runs something exclusive:

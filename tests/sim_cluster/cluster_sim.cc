@@ -26,12 +26,11 @@ using sched::Reported;
 
 // The daemon's timers (daemon/cluster_service.cc and the agent's defaults).
 constexpr int64_t kStepMs = 10;
-constexpr int64_t kHeartbeatMs = 50;
 constexpr int64_t kElectionMinMs = 300;
 constexpr int64_t kElectionMaxMs = 600;
-constexpr int64_t kHoldMs = 400;
+constexpr int64_t kHoldMs = 480;
 constexpr double kDrift = 0.01;
-constexpr int64_t kHoldGuardMs = 100;  // a node's hold ends this much before the leader's view
+constexpr int64_t kHoldGuardMs = 120;  // a node's hold ends this much before the leader's view
 constexpr int64_t kReplanMs = 100;
 constexpr int64_t kEditRepeatMs = 1000;
 constexpr int64_t kPendingEditMs = 3000;
@@ -552,6 +551,17 @@ class Sim {
     log("%s leads (term %lld)", n.name.c_str(), static_cast<long long>(term_));
   }
 
+  // When a node campaigns: at its randomized deadline, or, while it holds and runs something
+  // exclusive, as soon as its promise to the leader it heard allows (the daemon's
+  // campaign_if_holding: elected within its hold, it keeps holding).
+  int64_t election_due(const Node& n) const {
+    if (!hold_valid(n)) return n.election_deadline;
+    bool runs = false;
+    for (const auto& [id, l] : n.local) runs = runs || (l.running && exclusive(id));
+    return runs ? std::min(n.election_deadline, n.heard_leader + kElectionMinMs)
+                : n.election_deadline;
+  }
+
   // The votes a candidate gets: its own and those of the nodes it reaches that have not
   // heard a leader for an election timeout.
   int votes(const Node& n) const {
@@ -573,7 +583,7 @@ class Sim {
     // down (check-quorum) after an election timeout without one.
     for (auto& n : nodes_) {
       if (!n.believes_leader) continue;
-      if (reach(n) >= majority() && now_ % kHeartbeatMs == 0) n.last_majority = now_;
+      if (reach(n) >= majority() && now_ % o_.heartbeat_ms == 0) n.last_majority = now_;
       if (now_ - n.last_majority >= kElectionMinMs) {
         n.believes_leader = false;
         ++n.hold_gen;
@@ -581,7 +591,7 @@ class Sim {
       }
     }
     Node* l = leader();
-    if (l != nullptr && now_ % kHeartbeatMs == 0) {
+    if (l != nullptr && now_ % o_.heartbeat_ms == 0) {
       const bool grants = lease_valid(*l);  // only under a valid lease
       for (auto& m : nodes_) {
         if (&m == l || !delivers(*l, m)) continue;
@@ -602,7 +612,7 @@ class Sim {
     // Elections: a node of a majority group that has not heard a leader in time campaigns.
     if (l == nullptr || reach(*l) < majority()) {
       for (auto& n : nodes_) {
-        if (!n.up || n.believes_leader || now_ < n.election_deadline) continue;
+        if (!n.up || n.believes_leader || now_ < election_due(n)) continue;
         if (votes(n) >= majority()) {
           elect(n);
           break;

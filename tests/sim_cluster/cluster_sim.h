@@ -36,8 +36,9 @@ struct Options {
   int fault_steps = 3000;  // steps of 10 ms with faults, then a heal phase
   int heal_ms = 30000;     // the heal phase's budget to converge
   Bug bug = Bug::kNone;
-  bool trace = false;  // print every event
-  int nodes = 3;       // voters n1..nN (3 or 5)
+  bool trace = false;     // print every event
+  int nodes = 3;          // voters n1..nN (3 or 5)
+  int heartbeat_ms = 20;  // the agent's timers.heartbeat_ms (a multiple of the 10 ms step)
 };
 
 struct Outcome {

@@ -14,11 +14,13 @@ namespace {
 void usage() {
   std::fprintf(stderr,
                "usage: vigil-sim-cluster [--seed=S | --seeds=N [--first-seed=S]] [--steps=K]\n"
-               "                         [--nodes=N] [--inject-bug=B] [--expect-violation] [-v]\n"
+               "                         [--nodes=N] [--heartbeat-ms=M] [--inject-bug=B]\n"
+               "                         [--expect-violation] [-v]\n"
                "  --seed=S            run one seed\n"
                "  --seeds=N           run N seeds from --first-seed (default 1)\n"
                "  --steps=K           10 ms steps with faults before the heal phase (3000)\n"
                "  --nodes=N           voters: 3 (default) or 5\n"
+               "  --heartbeat-ms=M    the agents' heartbeat: 10 to 100, a multiple of 10 (20)\n"
                "  --inject-bug=B      turn one rule off (checker self-test): no-overlay,\n"
                "                      stop-by-delete, holds-ignored, no-hold-stop, no-hold-guard,\n"
                "                      no-resync-block, no-republish, no-step-down-gap,\n"
@@ -44,7 +46,7 @@ bool parse_u64(const std::string& s, uint64_t* out) {
 
 int main(int argc, char** argv) {
   using vigil::simcluster::Bug;
-  uint64_t first = 1, seeds = 1, steps = 3000, nodes = 3;
+  uint64_t first = 1, seeds = 1, steps = 3000, nodes = 3, heartbeat = 20;
   bool expect = false, trace = false;
   Bug bug = Bug::kNone;
   std::string bug_name = "none";
@@ -63,6 +65,8 @@ int main(int argc, char** argv) {
       ok = parse_u64(v, &steps);
     } else if (value_of(a, "--nodes", &v)) {
       ok = parse_u64(v, &nodes) && (nodes == 3 || nodes == 5);
+    } else if (value_of(a, "--heartbeat-ms", &v)) {
+      ok = parse_u64(v, &heartbeat) && heartbeat >= 10 && heartbeat <= 100 && heartbeat % 10 == 0;
     } else if (value_of(a, "--inject-bug", &v)) {
       bug_name = v;
       if (v == "no-overlay") {
@@ -108,6 +112,7 @@ int main(int argc, char** argv) {
   for (uint64_t seed = first; seed < first + seeds; ++seed) {
     vigil::simcluster::Options o;
     o.seed = seed;
+    o.heartbeat_ms = static_cast<int>(heartbeat);
     o.fault_steps = static_cast<int>(steps);
     o.bug = bug;
     o.trace = trace;
@@ -126,9 +131,10 @@ int main(int argc, char** argv) {
         std::printf("seed %llu:\n", static_cast<unsigned long long>(seed));
         for (const auto& v : out.violations) std::printf("  %s\n", v.c_str());
         std::printf(
-            "  replay: vigil-sim-cluster --seed=%llu --steps=%llu --nodes=%llu%s%s -v\n",
+            "  replay: vigil-sim-cluster --seed=%llu --steps=%llu --nodes=%llu --heartbeat-ms=%llu"
+            "%s%s -v\n",
             static_cast<unsigned long long>(seed), static_cast<unsigned long long>(steps),
-            static_cast<unsigned long long>(nodes),
+            static_cast<unsigned long long>(nodes), static_cast<unsigned long long>(heartbeat),
             bug == Bug::kNone ? "" : " --inject-bug=", bug == Bug::kNone ? "" : bug_name.c_str());
       }
       if (expect) {

@@ -503,8 +503,8 @@ TEST(AgentConfigErrors, Timers) {
             "heartbeat_ms; set it explicitly");
   EXPECT_EQ(errors(with("timers: {tick_ms: 50, heartbeat_ms: 50, election_timeout_ms: 300, "
                         "hold_ms: 400, clock_drift: 0.01}",
-                        "timers: {tick_ms: 30, heartbeat_ms: 30}")),
-            "n1.yaml:11: timers.hold_ms: the default 400 does not fit tick_ms and heartbeat_ms; "
+                        "timers: {tick_ms: 35, heartbeat_ms: 35, election_timeout_ms: 350}")),
+            "n1.yaml:11: timers.hold_ms: the default 480 does not fit tick_ms and heartbeat_ms; "
             "set it explicitly");
   EXPECT_EQ(errors(with("timers: {tick_ms: 50, heartbeat_ms: 50, election_timeout_ms: 300, "
                         "hold_ms: 400, clock_drift: 0.01}",

@@ -244,6 +244,18 @@ TEST(RaftReview, ForwardedConfChangeCannotRemoveTheLastVoter) {
 
 // ------------------------------------------------------------------ leader lease
 
+// A new leader sends a heartbeat with its first append, so its lease is established one
+// round trip after the election, not at its first heartbeat tick (holds rest on the lease).
+TEST(RaftReview, NewLeaderLeaseOneRoundTripAfterElection) {
+  Net net(3, 7, [](Config& c) {
+    c.election_tick = 10;
+    c.heartbeat_tick = 5;
+  });
+  int l = net.elect();
+  ASSERT_NE(l, 0);
+  EXPECT_TRUE(net.node(l).lease_valid()) << "no lease until the first heartbeat tick";
+}
+
 // Followers tick on their own clocks, out of phase with the leader. A follower that hears a
 // heartbeat just before its own tick counts an election timeout in a little over
 // election_tick - 1 tick periods, while a lease of heartbeat tick + election_tick lasts up to
