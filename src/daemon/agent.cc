@@ -265,11 +265,15 @@ class Agent final : public StoreHost, public ClusterHost {
     const raft::StateRole role = raft_->role();
     if (role != raft::StateRole::kFollower && role != raft::StateRole::kPreCandidate) return;
     if (role == raft::StateRole::kFollower) {
+      // Only against a leader it knows and no longer hears: with none known (a new term whose
+      // leader has not spoken yet, as in a hand-over) Raft's lease check cannot stop it, and
+      // it would depose the leader just elected (found by LeaderStopsAndHandsOnToTheHolder).
       const NodeId l = raft_->leader();
+      if (l == kNoNode) return;
       auto it = last_heard_.find(l);
       const int64_t quiet = static_cast<int64_t>(cfg_.timers.election_timeout_ms) -
                             static_cast<int64_t>(cfg_.timers.tick_ms);
-      if (l != kNoNode && it != last_heard_.end() && now_ms() - it->second < quiet) return;
+      if (it != last_heard_.end() && now_ms() - it->second < quiet) return;
     }
     if (!hold_valid() || !cluster_->runs_exclusive(cfg_.node)) return;
     raft_->campaign();
