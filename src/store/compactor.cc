@@ -27,13 +27,12 @@ std::optional<int64_t> AutoCompactor::next(int64_t now_ms, int64_t revision,
                                            int64_t compact_revision) {
   if (options_.retain_revisions <= 0 && options_.retain_ms <= 0) return std::nullopt;
   const bool waited = last_proposal_ms_ < 0 || now_ms - last_proposal_ms_ >= interval();
-  if (goal_ > compact_revision && waited) goal_ = 0;  // a step never applied: start over
-  if (goal_ > compact_revision) {
+  if (goal_ > compact_revision && !waited) {
     // Steps under way: the next one once the last one has applied.
     if (compact_revision < last_target_) return std::nullopt;
     return step(now_ms, compact_revision, goal_);
   }
-  goal_ = 0;
+  goal_ = 0;  // none under way, or a step never applied within an interval: start over
   if (!waited) return std::nullopt;
   int64_t target = revision;
   if (options_.retain_revisions > 0) {

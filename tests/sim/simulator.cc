@@ -103,9 +103,10 @@ struct Profile {
   double silence_p = 0.05;        // per due keep-alive: stop keep-alives for 1-2 TTLs
   int64_t retain_revisions = 20;  // AutoCompactor: history kept by the leader's Compacts
   int64_t compact_interval_ms = 500;
-  size_t watch_buffer = 1000;  // WatchHub::Options::max_buffered_events
-  size_t watch_pull = 1000;    // WatchHub::Options::max_events_per_pull
-  double pull_p = 1.0;         // per node tick and watcher: the consumer pulls
+  int64_t compact_max_step = 0;  // AutoCompactor::Options::max_step (the daemon's: 1000)
+  size_t watch_buffer = 1000;    // WatchHub::Options::max_buffered_events
+  size_t watch_pull = 1000;      // WatchHub::Options::max_events_per_pull
+  double pull_p = 1.0;           // per node tick and watcher: the consumer pulls
 
   std::string describe() const {
     char buf[512];
@@ -127,9 +128,10 @@ struct Profile {
     if (store) {
       std::snprintf(buf, sizeof(buf),
                     " store: lease_clients=%d silence=%.2f retain=%lld compact_ms=%lld "
-                    "watch_buffer=%zu watch_pull=%zu pull_p=%.1f",
+                    "compact_step=%lld watch_buffer=%zu watch_pull=%zu pull_p=%.1f",
                     lease_clients, silence_p, (long long)retain_revisions,
-                    (long long)compact_interval_ms, watch_buffer, watch_pull, pull_p);
+                    (long long)compact_interval_ms, (long long)compact_max_step, watch_buffer,
+                    watch_pull, pull_p);
       s += buf;
     }
     return s;
@@ -189,6 +191,8 @@ Profile choose_profile(Rng& rng, const SimOptions& opts) {
     p.watch_buffer = pick<size_t>(rng, {2, 1000});
     p.watch_pull = pick<size_t>(rng, {1, 1000});
     p.pull_p = pick(rng, {0.2, 1.0});
+    // Compaction in steps, each once the last applied, as the daemon does it (0: one step).
+    p.compact_max_step = pick<int64_t>(rng, {0, 1, 5});
   }
   if (opts.unsafe_commit_previous_term) {
     // Make Raft's Figure 8 likely: leaders that lose their quorum or crash soon after
@@ -1684,8 +1688,8 @@ void Simulator::on_leadership(int i, bool leader) {
         n.leases.on_grant(l.id, l.ttl_s, g != n.grant_ms.end() ? g->second : ms);
       }
     }
-    n.compactor.emplace(
-        store::AutoCompactor::Options{profile_.retain_revisions, 0, profile_.compact_interval_ms});
+    n.compactor.emplace(store::AutoCompactor::Options{
+        profile_.retain_revisions, 0, profile_.compact_interval_ms, profile_.compact_max_step});
   } else if (opts_.inject != SimOptions::InjectedBug::kFollowerExpiry) {
     n.leases.on_lose_leadership();
   }
