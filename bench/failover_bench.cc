@@ -145,7 +145,10 @@ class VigilBenchCluster final : public BenchCluster {
 // ------------------------------------------------------------------ etcd
 class EtcdBenchCluster final : public BenchCluster {
  public:
-  EtcdBenchCluster(std::string dir, std::string binary) : dir_(std::move(dir)), binary_(binary) {}
+  // `tls`: peers with mutual TLS and an HTTPS client API, as Vigil's agents run by default
+  // (certificates from a throwaway CA made with the openssl command).
+  EtcdBenchCluster(std::string dir, std::string binary, bool tls)
+      : dir_(std::move(dir)), binary_(binary), tls_(tls) {}
   ~EtcdBenchCluster() override {
     for (auto& [n, pid] : pids_) {
       ::kill(pid, SIGKILL);
@@ -161,9 +164,18 @@ class EtcdBenchCluster final : public BenchCluster {
     base_port_ = cli::find_free_port_range(3);
     if (base_port_ == 0) return err(Errc::kUnavailable, "no free port range on 127.0.0.1");
     token_ = "vigil-bench-" + std::to_string(::getpid());
+    if (tls_) RETURN_IF_ERROR(make_certs());
     return Status();
   }
   std::string name() const override { return "etcd"; }
+  api::HttpClientOptions client_options(int /*node*/) const override {
+    api::HttpClientOptions o;
+    if (!tls_) return o;
+    o.tls = true;
+    o.ca_file = tls_dir() + "/ca.pem";
+    o.server_name = "localhost";
+    return o;
+  }
   int size() const override { return 3; }
   std::string api(int node) const override {
     return "127.0.0.1:" + std::to_string(client_port(node));
@@ -192,9 +204,9 @@ class EtcdBenchCluster final : public BenchCluster {
         "--initial-advertise-peer-urls",
         peer_url(node),
         "--listen-client-urls",
-        "http://" + api(node),
+        scheme() + api(node),
         "--advertise-client-urls",
-        "http://" + api(node),
+        scheme() + api(node),
         "--initial-cluster",
         cluster,
         "--initial-cluster-state",
@@ -206,6 +218,21 @@ class EtcdBenchCluster final : public BenchCluster {
         "--log-level",
         "info",
     };
+    if (tls_) {
+      const std::string t = tls_dir() + "/", m = member(node);
+      const std::vector<std::string> tls_args = {"--peer-cert-file",
+                                                 t + m + ".pem",
+                                                 "--peer-key-file",
+                                                 t + m + ".key",
+                                                 "--peer-trusted-ca-file",
+                                                 t + "ca.pem",
+                                                 "--peer-client-cert-auth",
+                                                 "--cert-file",
+                                                 t + m + ".pem",
+                                                 "--key-file",
+                                                 t + m + ".key"};
+      args.insert(args.end(), tls_args.begin(), tls_args.end());
+    }
     std::string log = log_path(node);
     int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) return err(Errc::kIoError, "open " + log + ": " + std::strerror(errno));
@@ -304,7 +331,7 @@ class EtcdBenchCluster final : public BenchCluster {
 
  private:
   Result<json> status(int node) const {
-    api::HttpClient c(api(node));
+    api::HttpClient c(api(node), client_options(node));
     ASSIGN_OR_RETURN(auto r, c.request("POST", "/v3/maintenance/status", "{}", 500));
     if (r.status != 200) return err(Errc::kUnavailable, "status " + std::to_string(r.status));
     auto j = json::parse(r.body, nullptr, false);
@@ -316,13 +343,41 @@ class EtcdBenchCluster final : public BenchCluster {
   static std::string member(int node) { return "e" + std::to_string(node); }
   int peer_port(int node) const { return base_port_ + node - 1; }
   int client_port(int node) const { return base_port_ + 100 + node - 1; }
+  std::string scheme() const { return tls_ ? "https://" : "http://"; }
   std::string peer_url(int node) const {
-    return "http://127.0.0.1:" + std::to_string(peer_port(node));
+    return scheme() + "127.0.0.1:" + std::to_string(peer_port(node));
+  }
+  std::string tls_dir() const { return dir_ + "/tls"; }
+  // A CA and one certificate per member for 127.0.0.1 and localhost, for serving and as a
+  // client (P-256 keys, as `vigil cert` makes).
+  Status make_certs() const {
+    const std::string script =
+        "set -e; mkdir -p '" + tls_dir() + "'; cd '" + tls_dir() +
+        "'; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+        "-keyout ca.key -out ca.pem -days 2 -subj /CN=bench-etcd-ca; "
+        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth,"
+        "clientAuth\\n' > ext; for m in e1 e2 e3; do openssl req -newkey ec -pkeyopt "
+        "ec_paramgen_curve:prime256v1 -nodes -keyout $m.key -out $m.csr -subj /CN=$m; "
+        "openssl x509 -req -in $m.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $m.pem "
+        "-days 2 -extfile ext; done";
+    const std::string file = dir_ + "/certs.sh";
+    {
+      std::ofstream f(file);
+      f << script << "\n";
+      if (!f) return err(Errc::kIoError, "cannot write " + file);
+    }
+    const std::string cmd = "sh '" + file + "' >'" + dir_ + "/certs.log' 2>&1";
+    if (std::system(cmd.c_str()) != 0) {
+      return err(Errc::kIoError, "making etcd's certificates (the openssl command) failed: see " +
+                                     dir_ + "/certs.log");
+    }
+    return Status();
   }
   std::string data_dir(int node) const { return dir_ + "/" + member(node) + ".etcd"; }
   std::string log_path(int node) const { return dir_ + "/" + member(node) + ".log"; }
 
   std::string dir_, binary_, token_;
+  bool tls_ = false;
   int base_port_ = 0;
   std::map<int, pid_t> pids_;
 };
@@ -440,6 +495,9 @@ struct Options {
   // and the agent's snapshot interval.
   bool vigil_insecure = false;
   uint64_t vigil_snapshot_entries = 0;
+  // etcd with mutual TLS between members and an HTTPS client API (Vigil's default setup;
+  // without it etcd runs plain HTTP, as its defaults).
+  bool etcd_tls = false;
 };
 
 struct RunResult {
@@ -465,7 +523,7 @@ std::unique_ptr<BenchCluster> make_cluster(const std::string& target, const std:
     *st = c->init();
     return c;
   }
-  auto c = std::make_unique<EtcdBenchCluster>(dir, o.etcd_binary);
+  auto c = std::make_unique<EtcdBenchCluster>(dir, o.etcd_binary, o.etcd_tls);
   *st = c->init();
   return c;
 }
@@ -627,8 +685,9 @@ int serve(const Options& o) {
     const api::HttpClientOptions co = c->client_options(*leader);
     if (co.tls) {
       std::ofstream env(o.ready_file + ".env");
-      env << "VIGIL_CACERT=" << co.ca_file << " VIGIL_SERVER_NAME=" << co.server_name
-          << " VIGIL_TOKEN_FILE=" << dir << "/admin.token\n";
+      env << "VIGIL_CACERT=" << co.ca_file << " VIGIL_SERVER_NAME=" << co.server_name;
+      if (o.serve == "vigil") env << " VIGIL_TOKEN_FILE=" << dir << "/admin.token";
+      env << "\n";
     }
     // READY.nodes: one line per node, "NODE API_URL SERVER_NAME" (for tools that need more
     // than the leader, e.g. vigil-watch-latency); SERVER_NAME is "-" without TLS.
@@ -659,7 +718,8 @@ void usage() {
                "usage: vigil-failover-bench [--target vigil|etcd|both] [--runs N] [--json]\n"
                "         [--interval-ms MS] [--timeout-ms MS] [--dir DIR] [--keep]\n"
                "         [--vigil PATH] [--etcd PATH]\n"
-               "         [--vigil-insecure] [--vigil-snapshot-entries N]  (experiments only)\n"
+               "         [--vigil-insecure] [--vigil-snapshot-entries N]\n"
+               "         [--etcd-tls]  (etcd with peer mTLS and HTTPS, as Vigil runs)\n"
                "       vigil-failover-bench --serve vigil|etcd [--dir DIR] [--ready-file F]\n"
                "Kills the leader of a 3-node cluster on loopback N times and measures the time\n"
                "from its death to the first acknowledged PUT sent after it. --serve starts a\n"
@@ -705,6 +765,8 @@ int main(int argc, char** argv) {
       o.ready_file = next();
     else if (a == "--vigil-insecure")
       o.vigil_insecure = true;
+    else if (a == "--etcd-tls")
+      o.etcd_tls = true;
     else if (a == "--vigil-snapshot-entries")
       o.vigil_snapshot_entries = std::stoull(next());
     else {

@@ -38,14 +38,15 @@ stop_pid() {  # stop_pid PID: SIGTERM, then SIGKILL after 5 s
   wait "$pid" 2>/dev/null || true
 }
 
-# serve_cluster vigil|etcd: a 3-node cluster via `vigil-failover-bench --serve` in the
+# serve_cluster vigil|etcd [SERVE_OPTIONS...]: a 3-node cluster via `vigil-failover-bench
+# --serve` (with the options: --vigil-insecure, --etcd-tls) in the
 # background (not in a subshell: the caller's trap must know serve_pid); sets endpoint (the
 # leader's API) and endpoint_env (TLS and token variables of an HTTPS API).
 serve_cluster() {
   local target=$1 ready="$work/$1.endpoint"
   rm -f "$ready" "$ready.env" "$ready.nodes"
   "$build/vigil-failover-bench" --serve "$target" --dir "$work/serve" --ready-file "$ready" \
-    >"$work/$target.serve.log" 2>&1 &
+    "${@:2}" >"$work/$target.serve.log" 2>&1 &
   serve_pid=$!
   for _ in $(seq 600); do
     if [[ -s "$ready" ]]; then

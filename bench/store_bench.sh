@@ -3,6 +3,9 @@
 # clusters on 127.0.0.1, fsync on, through the HTTP API (etcd: its v3 JSON gateway): RSS of
 # the leader idle, puts at 1/16/64/256 clients, linearizable gets at 16/64, RSS after,
 # watch latency (put on the leader, watcher on a follower), election failover with TTL 1 s.
+# Vigil runs as it does by default (mutual TLS between agents, HTTPS API), etcd with its
+# defaults (plain HTTP). Then the leader's RSS idle and after 64-client puts with both set up
+# alike, twice: both plain, and both with TLS (etcd: peer mTLS and HTTPS).
 #
 # usage: bench/store_bench.sh BUILD_DIR [--seconds S] [--watch-count N] [--runs R] [--out FILE]
 #                             [--etcd-first]
@@ -14,7 +17,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '7,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n "10,16p" "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -64,9 +67,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# start_cluster vigil|etcd: serve_cluster (lib.sh), and leader_pid, the leader's process.
+# start_cluster vigil|etcd [SERVE_OPTIONS...]: serve_cluster (lib.sh), and leader_pid, the
+# leader's process.
 start_cluster() {
-  serve_cluster "$1" || return 1
+  serve_cluster "$@" || return 1
   leader_pid=$(pid_listening "${endpoint##*:}")
   [[ -n "$leader_pid" ]] || { echo "no process listens on $endpoint" >&2; return 1; }
   # The leader must be a member this script started (a child of the serve process).
@@ -192,11 +196,36 @@ bench() {
   stop_cluster
 }
 
+# rss_setup plain|tls vigil|etcd: the leader's RSS idle and after 64-client puts (the same
+# keys as above) with both systems set up alike: plain TCP and HTTP everywhere (etcd's
+# default), or TLS between the members and on the client API (Vigil's default; etcd with
+# peer mTLS and HTTPS). The main run above compares Vigil with TLS to etcd without.
+rss_setup() {
+  local setup=$1 opts=()
+  target=$2
+  [[ $setup == plain && $target == vigil ]] && opts=(--vigil-insecure)
+  [[ $setup == tls && $target == etcd ]] && opts=(--etcd-tls)
+  start_cluster "$target" "${opts[@]}"
+  log "$target ($setup): cluster up, leader API $endpoint (pid $leader_pid)"
+  sleep 2
+  local idle
+  idle=$(rss_kib "$leader_pid")
+  # shellcheck disable=SC2086  # endpoint_env is VAR=VALUE words
+  env $endpoint_env "$build/vigil-kv-load" --target "$target" --endpoint "$endpoint" \
+    --op put --clients 64 --seconds "$seconds" --keys "$put_keys" --json >&2
+  echo "{\"target\":\"$target\",\"setup\":\"$setup\",\"rss_idle_kib\":$idle,\"rss_after_puts_kib\":$(rss_kib "$leader_pid")}" \
+    >>"$work/rss_setups.jsonl"
+  stop_cluster
+}
 
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 load_before=$(machine_load)
 log "load average before: $load_before"
 if (( etcd_first )); then bench etcd; bench vigil; else bench vigil; bench etcd; fi
+for setup in plain tls; do
+  if (( etcd_first )); then rss_setup $setup etcd; rss_setup $setup vigil
+  else rss_setup $setup vigil; rss_setup $setup etcd; fi
+done
 load_after=$(machine_load)
 
 # ------------------------------------------------------------------ table
@@ -206,6 +235,10 @@ field() {  # field TARGET OP CLIENTS FIELD
     'select(.op == $op and .clients == $c) | .[$f]' "$work/$1.load.jsonl"
 }
 rss() { jq -r ".$2 // empty" "$work/$1.rss.jsonl" | awk '{printf "%.1f", $1 / 1024}'; }
+rss_setup_mib() {  # rss_setup_mib TARGET SETUP FIELD
+  jq -r --arg t "$1" --arg s "$2" "select(.target == \$t and .setup == \$s) | .$3" \
+    "$work/rss_setups.jsonl" | awk '{printf "%.1f", $1 / 1024}'
+}
 watch() { fmt1 "$(jq -r ".$2" "$work/$1.watch.json")"; }
 election() {  # election TARGET median|per_run
   local f="$work/$1.election.jsonl"
@@ -238,8 +271,17 @@ table=$(
   echo "| election failover median, TTL 1 s asked ($runs runs, ms) | $(election vigil median) | $(election etcd median) |"
   echo "| election failover per run (ms) | $(election vigil per_run) | $(election etcd per_run) |"
   echo "| lease TTL granted | 1 s | ${etcd_ttl:-?} |"
-  echo "| leader RSS idle (MiB) | $(rss vigil rss_idle_kib) | $(rss etcd rss_idle_kib) |"
-  echo "| leader RSS after the put benchmark (MiB) | $(rss vigil rss_after_puts_kib) | $(rss etcd rss_after_puts_kib) |"
+  echo "| leader RSS idle, Vigil with TLS, etcd without (MiB) | $(rss vigil rss_idle_kib) | $(rss etcd rss_idle_kib) |"
+  echo "| leader RSS after the put benchmark, the same (MiB) | $(rss vigil rss_after_puts_kib) | $(rss etcd rss_after_puts_kib) |"
+  for setup in plain tls; do
+    what="plain TCP and HTTP"
+    [[ $setup == tls ]] && what="both with TLS"
+    for f in rss_idle_kib rss_after_puts_kib; do
+      label="idle"
+      [[ $f == rss_after_puts_kib ]] && label="after 64-client puts"
+      echo "| leader RSS $label, $what (MiB) | $(rss_setup_mib vigil $setup $f) | $(rss_setup_mib etcd $setup $f) |"
+    done
+  done
 )
 echo
 echo "Load average (1/5/15 min) before: $load_before, after: $load_after"
@@ -252,7 +294,7 @@ if [[ -n "$out" ]]; then
     echo "$table"
     echo
     echo '```json'
-    cat "$work"/*.load.jsonl "$work"/*.rss.jsonl "$work"/*.watch.json
+    cat "$work"/*.load.jsonl "$work"/*.rss.jsonl "$work"/rss_setups.jsonl "$work"/*.watch.json
     cat "$work"/*.election.jsonl 2>/dev/null || true
     echo '```'
   } >"$out"

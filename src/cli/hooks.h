@@ -16,6 +16,9 @@ namespace vigil::cli {
 struct CliHooks {
   // Runs a node in the foreground until SIGTERM/SIGINT; returns the process exit code.
   std::function<int(const daemon::AgentConfig&)> run_agent;
+  // When set, `vigil agent` hands its arguments to this at once instead (the `vigil` binary
+  // execs `vigil-agent`, which then runs agent_command() itself); returns only on failure.
+  std::function<int(const std::string& config_path, bool check_only)> exec_agent;
   // Creates a cluster CA in `dir` for cluster `cluster`.
   std::function<Status(const std::string& dir, const std::string& cluster)> cert_init;
   // Issues a node certificate and key signed by the CA in `dir`.

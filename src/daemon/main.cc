@@ -1,18 +1,48 @@
-// The `vigil` binary: plugs the running node and the certificate code into the CLI.
+// The `vigil` binary: the command line, with the certificate code plugged in. `vigil agent`
+// execs `vigil-agent` (agent_main.cc) from the same directory: the running node is a binary
+// of its own, without the command line's code (its memory: docs/BENCHMARKS.md).
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <string>
-#include <string_view>
+#include <vector>
 
 #include "cli/cli.h"
-#include "daemon/agent.h"
 #include "net/certs.h"
-#include "net/vip_guard.h"
+
+namespace {
+
+// Replaces this process with DIR/vigil-agent, DIR being this binary's directory; returns
+// only if that fails.
+int exec_agent(const std::string& config_path, bool check_only) {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    std::fprintf(stderr, "vigil agent: cannot find this binary (/proc/self/exe): %s\n",
+                 ec.message().c_str());
+    return vigil::cli::kExitFailure;
+  }
+  const std::string agent = (self.parent_path() / "vigil-agent").string();
+  std::vector<std::string> args = {agent, "--config", config_path};
+  if (check_only) args.emplace_back("--check-config");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv(agent.c_str(), argv.data());
+  std::fprintf(stderr, "vigil agent: cannot run %s: %s (it is built and installed beside vigil)\n",
+               agent.c_str(), std::strerror(errno));
+  return vigil::cli::kExitFailure;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  // Internal: the VIP guard an agent starts (net/vip_guard.h), not a command for people.
-  if (argc == 2 && std::string_view(argv[1]) == "__vip-guard") return vigil::net::run_vip_guard(0);
   vigil::cli::CliHooks hooks;
   hooks.cert_paths = vigil::cli::default_cert_paths;
-  hooks.run_agent = [](const vigil::daemon::AgentConfig& c) { return vigil::daemon::run_agent(c); };
+  hooks.exec_agent = exec_agent;
   hooks.cert_init = [](const std::string& dir, const std::string& cluster) {
     return vigil::net::cert_init(dir, cluster);
   };

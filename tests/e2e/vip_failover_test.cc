@@ -507,9 +507,9 @@ TEST_F(VipFailover, HolderAgentKilled) {
   EXPECT_NE(now_on, h) << holders_string();
   // The guard exits once it has removed what it guarded.
   auto until = Clock::now() + 2s;
-  while (!lab_->host_pids(h, "vigil").empty() && Clock::now() < until)
+  while (!lab_->host_pids(h, "vigil-agent").empty() && Clock::now() < until)
     std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(lab_->host_pids(h, "vigil").empty()) << "the VIP guard outlived its agent";
+  EXPECT_TRUE(lab_->host_pids(h, "vigil-agent").empty()) << "the VIP guard outlived its agent";
 }
 
 // The leader holds the VIP and its agent hangs (SIGSTOP) for 3 s, then resumes: the guard

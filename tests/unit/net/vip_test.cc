@@ -954,14 +954,14 @@ TEST_F(VipNetns, RemoveNowIsSynchronousAndCancelsAStartInFlight) {
   EXPECT_FALSE(has(a_, "198.18.5.100")) << addrs(a_);
 }
 
-// The VIP guard, a real `vigil __vip-guard` process: it removes a guarded address when the
+// The VIP guard, a real `vigil-agent __vip-guard` process: it removes a guarded address when the
 // hold ends without renewal (the driver itself does nothing here, as a hung agent would
 // not), a guard that dies is started again and told everything, and when its agent goes
 // (the driver destroyed, as when the process dies) it removes what it guarded and exits.
 TEST_F(VipNetns, GuardRemovesTheAddressWhenTheHoldEndsOrItsAgentGoes) {
   Params p = {{"ip", "198.18.5.100"}, {"probe_ms", "0"}, {"arp_count", "0"}};
   driver_->guard_vip = true;
-  driver_->enable_guard(VIGIL_BINARY);
+  driver_->enable_guard(VIGIL_AGENT_BINARY);
   driver_->hold_for(500);
   ActionResult r = driver_->act(Action::kStart, p);
   ASSERT_EQ(r.ocf, OcfCode::kSuccess) << r.message;
