@@ -52,8 +52,10 @@ void print_status(const json& raft, const json& c) {
     for (const auto& on : r["nodes"]) {
       if (on.value("running", false)) {
         std::string role = str(on, "role");
-        where +=
-            (where.empty() ? "" : " ") + str(on, "node") + (role == "promoted" ? "(promoted)" : "");
+        const long long copies = on.value("copies", 1LL);  // clone copies on the node
+        where += (where.empty() ? "" : " ") + str(on, "node") +
+                 (role == "promoted" ? "(promoted)" : "") +
+                 (copies > 1 ? " x" + std::to_string(copies) : "");
       }
       if (on.contains("pending")) {
         std::string verb = str(on, "pending");  // start, stop, promote, demote

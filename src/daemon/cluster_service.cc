@@ -86,6 +86,14 @@ Role role_of(const json& j, std::string_view key) {
   return r ? *r : Role::kStarted;
 }
 
+// An assignment's clone copies on its node (1 unless "copies" says more), at most
+// kMaxCopies: a record that asks for more is not believed past that.
+constexpr int64_t kMaxCopies = 1024;
+int64_t copies_of(const json& j) {
+  if (!j.is_object() || !j.contains("copies") || !j["copies"].is_number_integer()) return 1;
+  return std::clamp<int64_t>(j["copies"].get<int64_t>(), 1, kMaxCopies);
+}
+
 // The part of a resource the executor needs, as the assignment carries it: the node runs
 // what it was assigned even after the definition changed or dropped the resource.
 // `restart` is the generation of the last restart request (0: none): a running copy whose
@@ -498,6 +506,18 @@ class ClusterService::Impl {
     return out;
   }
 
+  // The primitives of the definition's clones: their copies 1.. report as RESOURCE:i.
+  // The definition as last read (definition()).
+  std::set<std::string> clone_primitives() const {
+    std::set<std::string> out;
+    if (def_.snap) {
+      for (const auto& c : def_.snap->clones) out.insert(c.resource);
+    }
+    return out;
+  }
+
+  // The assignments and the reports, a clone's copies on one node folded into one report
+  // (sched::fold_clone_instances).
   void read_records(std::map<NodeResource, Assignment>* assigned,
                     std::map<NodeResource, Reported>* reported,
                     std::map<NodeResource, json>* assign_values = nullptr) const {
@@ -505,7 +525,7 @@ class ClusterService::Impl {
       NodeResource key;
       if (!split_node_resource(kv.key, kAssignPrefix, &key)) continue;
       json j = json::parse(kv.value, nullptr, false);
-      (*assigned)[key] = Assignment{role_of(j, "role"), kv.mod_revision};
+      (*assigned)[key] = Assignment{role_of(j, "role"), kv.mod_revision, copies_of(j)};
       if (assign_values) (*assign_values)[key] = std::move(j);
     }
     for (const auto& kv : scan(store_.store(), kStatusPrefix)) {
@@ -525,6 +545,7 @@ class ClusterService::Impl {
       r.token = j.value("token", int64_t{0});
       (*reported)[key] = r;
     }
+    sched::fold_clone_instances(*reported, *assigned, clone_primitives());
   }
 
   // The definition with runtime facts: node states, CLI constraints, assignments and
@@ -652,6 +673,8 @@ class ClusterService::Impl {
               pending = "promote";
             } else if (a->second.role != Role::kPromoted && role == Role::kPromoted) {
               pending = "demote";
+            } else if (a->second.copies != rep->second.state.copies) {
+              pending = a->second.copies > rep->second.state.copies ? "start" : "stop";
             }
           }
           if (!running && pending.empty() && !st.failed && st.fail_count == 0) continue;
@@ -660,6 +683,7 @@ class ClusterService::Impl {
                  {"role", role_str(role)},
                  {"failed", st.failed},
                  {"fail_count", st.fail_count}};
+          if (running && rep->second.state.copies > 1) e["copies"] = rep->second.state.copies;
           if (!pending.empty()) e["pending"] = pending;
           on.push_back(std::move(e));
         }
@@ -782,7 +806,10 @@ class ClusterService::Impl {
       store::Txn txn;
       for (const auto& kv : scan(store_.store(), kStatusPrefix)) {
         NodeResource key;
-        if (!split_node_resource(kv.key, kStatusPrefix, &key) || key.second != id) continue;
+        if (!split_node_resource(kv.key, kStatusPrefix, &key)) continue;
+        // A clone's copies 1.. (RESOURCE:i) are cleaned up with it.
+        auto inst = sched::split_clone_instance(key.second, {id});
+        if (key.second != id && !(inst && inst->first == id)) continue;
         if (!node.empty() && key.first != node) continue;
         json j = json::parse(kv.value, nullptr, false);
         if (!j.is_object()) continue;
@@ -1060,7 +1087,7 @@ class ClusterService::Impl {
       edited.insert({e.node, e.resource});
       std::string key = std::string(kAssignPrefix) + e.node + "/" + e.resource;
       std::string fp =
-          (e.remove ? "-" : "+") + role_str(e.role) + "@" +
+          (e.remove ? "-" : "+") + role_str(e.role) + "x" + std::to_string(e.copies) + "@" +
           std::to_string(assigned.count({e.node, e.resource}) ? assigned[{e.node, e.resource}].token
                                                               : 0);
       auto& last = sent_edits_[key];
@@ -1081,6 +1108,7 @@ class ClusterService::Impl {
           spec = cur->second["spec"];
         }
         json v{{"role", role_str(e.role)}, {"spec", spec}};
+        if (e.copies > 1 && e.role != Role::kStopped) v["copies"] = e.copies;
         st = store_.propose_background(store::Put{key, v.dump()});
       }
       if (!st.ok()) {
@@ -1118,6 +1146,7 @@ class ClusterService::Impl {
                                  : " (operations or meta changed: no restart)");
       spdlog::info("{}: coordinator: {}", opt_.node, why);
       json nv{{"role", v.value("role", "started")}, {"spec", want}};
+      if (copies_of(v) > 1) nv["copies"] = copies_of(v);
       if (store_.propose_background(store::Put{k, nv.dump()}).ok()) {
         record_event("decision", key.second, why, -1, key.first);
       }
@@ -1400,7 +1429,13 @@ class ClusterService::Impl {
     for (const auto& kv : scan(store_.store(), prefix)) {
       json j = json::parse(kv.value, nullptr, false);
       if (!j.is_object()) continue;
-      mine[kv.key.substr(prefix.size())] = {Assignment{role_of(j, "role"), kv.mod_revision}, j};
+      const std::string id = kv.key.substr(prefix.size());
+      const Assignment a{role_of(j, "role"), kv.mod_revision, copies_of(j)};
+      mine[id] = {a, j};
+      // Copies 1.. of a clone run as instances RESOURCE:i, each assigned alike.
+      for (int64_t i = 1; a.role != Role::kStopped && i < a.copies; ++i) {
+        mine[sched::clone_instance_id(id, i)] = {a, j};
+      }
     }
     bool hold = hold_valid();
     if (host_.hold_generation() != seen_hold_generation_) {

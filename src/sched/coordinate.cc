@@ -24,6 +24,16 @@ Role placed_role(const Plan& p, const std::string& resource, const std::string& 
   return Role::kStarted;
 }
 
+// The copies the placement puts on `node` (0: none).
+int64_t placed_copies(const Plan& p, const std::string& resource, const std::string& node) {
+  auto it = p.placement.find(resource);
+  if (it == p.placement.end()) return 0;
+  for (const auto& pl : it->second) {
+    if (pl.node == node) return pl.copies;
+  }
+  return 0;
+}
+
 bool placed_on(const Plan& p, const std::string& resource, const std::string& node) {
   auto it = p.placement.find(resource);
   if (it == p.placement.end()) return false;
@@ -46,6 +56,76 @@ std::vector<std::string> primitives_of(const cluster::ClusterSnapshot& s, const 
 
 }  // namespace
 
+std::string clone_instance_id(const std::string& resource, int64_t i) {
+  return i == 0 ? resource : resource + ":" + std::to_string(i);
+}
+
+std::optional<std::pair<std::string, int64_t>> split_clone_instance(
+    const std::string& id, const std::set<std::string>& primitives) {
+  const size_t colon = id.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= id.size() || id.size() - colon > 10) {
+    return std::nullopt;
+  }
+  int64_t i = 0;
+  for (size_t k = colon + 1; k < id.size(); ++k) {
+    if (id[k] < '0' || id[k] > '9') return std::nullopt;
+    i = i * 10 + (id[k] - '0');
+  }
+  if (i < 1 || id[colon + 1] == '0') return std::nullopt;  // "web:0", "web:01": not ours
+  std::string base = id.substr(0, colon);
+  if (!primitives.contains(base) || primitives.contains(id)) return std::nullopt;
+  return std::make_pair(std::move(base), i);
+}
+
+void fold_clone_instances(std::map<NodeResource, Reported>& reported,
+                          const std::map<NodeResource, Assignment>& assigned,
+                          const std::set<std::string>& primitives) {
+  // (node, resource) → the reports of copies 1.. by copy number.
+  std::map<NodeResource, std::map<int64_t, Reported>> extra;
+  for (auto it = reported.begin(); it != reported.end();) {
+    auto inst = split_clone_instance(it->first.second, primitives);
+    if (!inst) {
+      ++it;
+      continue;
+    }
+    extra[{it->first.first, inst->first}][inst->second] = it->second;
+    it = reported.erase(it);
+  }
+  for (auto& [key, copies] : extra) {
+    auto a = assigned.find(key);
+    const int64_t asked = a == assigned.end() || a->second.role == Role::kStopped
+                              ? 1
+                              : std::max<int64_t>(a->second.copies, 1);
+    auto base = reported.find(key);
+    Reported out = base != reported.end() ? base->second : Reported{};
+    if (base == reported.end()) out.state.running = false;
+    int64_t running = out.state.running ? 1 : 0;
+    // Copy 0 missing from the reports: it has answered nothing.
+    int64_t token = base != reported.end() ? out.token : 0;
+    for (int64_t i = 1; i < asked; ++i) {
+      if (!copies.contains(i)) token = 0;  // not reported yet: not answered
+    }
+    // A failed copy that was stopped (the executor's clean-up) only lowers the count: the
+    // plan starts one again beside the others. One that may still run (a failed stop) marks
+    // the whole failed, as does a failure when no copy runs.
+    bool failed_running = out.state.failed && out.state.running;
+    bool failed = out.state.failed;
+    for (const auto& [i, r] : copies) {
+      if (r.state.running) ++running;
+      failed_running |= r.state.failed && r.state.running;
+      failed |= r.state.failed;
+      out.state.fail_count = std::max(out.state.fail_count, r.state.fail_count);
+      out.state.last_failure_ms = std::max(out.state.last_failure_ms, r.state.last_failure_ms);
+      if (i < asked) token = std::min(token, r.token);
+    }
+    out.state.running = running > 0;
+    out.state.failed = failed_running || (running == 0 && failed);
+    out.state.copies = std::max<int64_t>(running, 1);
+    out.token = token;
+    reported[key] = out;
+  }
+}
+
 void merge_status(cluster::ClusterSnapshot& s, const std::map<NodeResource, Assignment>& assigned,
                   const std::map<NodeResource, Reported>& reported) {
   std::set<std::string> known;
@@ -67,6 +147,8 @@ void merge_status(cluster::ClusterSnapshot& s, const std::map<NodeResource, Assi
       st.role = was_running ? rep->second.state.role : Role::kStarted;
     } else {
       st.role = promoted ? Role::kPromoted : a.role;
+      // Possibly running: as many copies as asked for, or as still ran (fewer asked for).
+      st.copies = std::max(a.copies, was_running ? rep->second.state.copies : int64_t{1});
     }
     st.failed = false;
   }
@@ -82,9 +164,10 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
     auto rep = reported.find(key);
     return rep != reported.end() && rep->second.token >= a.token;
   };
-  auto running_as = [&](const NodeResource& key, Role role) {
+  auto running_as = [&](const NodeResource& key, Role role, int64_t copies = 1) {
     auto rep = reported.find(key);
     if (rep == reported.end() || !rep->second.state.running) return false;
+    if (rep->second.state.copies < copies) return false;
     return role != Role::kPromoted || rep->second.state.role == Role::kPromoted;
   };
   // merge_status counts an unanswered start or promote as done, so the plan no longer lists
@@ -119,9 +202,9 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
     }
     return false;
   };
-  auto put = [&](const NodeResource& key, Role role, std::string why) {
+  auto put = [&](const NodeResource& key, Role role, std::string why, int64_t copies = 1) {
     if (!touched.insert(key).second) return;
-    out.push_back(AssignmentEdit{false, key.first, key.second, role, std::move(why)});
+    out.push_back(AssignmentEdit{false, key.first, key.second, role, std::move(why), copies});
   };
   std::map<std::string, NodeState> states;
   for (const auto& n : s.nodes) states[n.name] = n.state;
@@ -140,6 +223,12 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
       held.insert(n.name);
     }
   }
+  auto starts_on = [&](const std::string& resource, const std::string& node) {
+    for (const Action& a : p.actions) {
+      if (a.kind == ActionKind::kStart && a.resource == resource && a.node == node) return true;
+    }
+    return false;
+  };
   for (const Action& a : p.actions) {
     if (!a.after.empty() || a.kind == ActionKind::kFence || waits(a)) continue;
     NodeResource key{a.node, a.resource};
@@ -152,15 +241,26 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
                     : a.kind == ActionKind::kDemote ? Role::kUnpromoted
                                                     : placed_role(p, a.resource, a.node);
         if (a.kind == ActionKind::kStart && want == Role::kPromoted) want = Role::kUnpromoted;
-        if (it == assigned.end() || it->second.role != want) {
-          put(key, want, a.label() + " (" + a.reason + ")");
-        } else if (answered(key, it->second) && !running_as(key, want)) {
-          put(key, want, a.label() + " (" + a.reason + ", again)");
+        const int64_t copies = std::max<int64_t>(placed_copies(p, a.resource, a.node), 1);
+        if (it == assigned.end() || it->second.role != want || it->second.copies != copies) {
+          put(key, want, a.label() + " (" + a.reason + ")", copies);
+        } else if (answered(key, it->second) && !running_as(key, want, copies)) {
+          put(key, want, a.label() + " (" + a.reason + ", again)", copies);
         }
         break;
       }
       case ActionKind::kStop:
         if (it == assigned.end()) break;
+        if (const int64_t keep = placed_copies(p, a.resource, a.node);
+            keep > 0 && it->second.role != Role::kStopped && reachable_node(a.node) &&
+            !starts_on(a.resource, a.node)) {
+          // Some of a clone's copies stop; the node keeps the others. (A restart or a
+          // recovery, a stop with a start after it, stops them all: the stop order below.)
+          if (it->second.copies != keep) {
+            put(key, placed_role(p, a.resource, a.node), a.label() + " (" + a.reason + ")", keep);
+          }
+          break;
+        }
         if (!reachable_node(a.node) && !held.contains(a.node)) {
           if (touched.insert(key).second) {
             out.push_back(AssignmentEdit{true, a.node, a.resource, Role::kStopped,
@@ -223,7 +323,7 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
 }
 
 void PendingEdits::proposed(const AssignmentEdit& e, int64_t revision, int64_t now_ms) {
-  pending_[{e.node, e.resource}] = Pending{e.remove, e.role, revision, now_ms};
+  pending_[{e.node, e.resource}] = Pending{e.remove, e.role, revision, now_ms, e.copies};
 }
 
 size_t PendingEdits::settle(const std::map<NodeResource, Assignment>& committed, int64_t now_ms,
@@ -251,7 +351,7 @@ std::map<NodeResource, Assignment> PendingEdits::overlay(
     if (p.remove) {
       out.erase(key);
     } else {
-      out[key] = Assignment{p.role, kPendingToken};
+      out[key] = Assignment{p.role, kPendingToken, p.copies};
     }
   }
   return out;

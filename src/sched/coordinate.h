@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,9 +22,13 @@ namespace vigil::sched {
 // is a stop order (a tombstone): the node stops the resource and answers the token, so the
 // coordinator knows when it is stopped; a deleted assignment would say nothing about a
 // start still under way there.
+// `copies`: how many copies of a clone run on the node (clone_node_max > 1); the executor
+// runs copy 0 as RESOURCE and the others as instances RESOURCE:1, RESOURCE:2, ...
+// (clone_instance_id), each its own agent instance, and reports each under its own id.
 struct Assignment {
   cluster::Role role = cluster::Role::kStarted;
   int64_t token = 0;
+  int64_t copies = 1;
 };
 
 // What one node's executor reports for one resource: /vigil/status/NODE/RESOURCE. `token` is
@@ -34,6 +39,24 @@ struct Reported {
 };
 
 using NodeResource = std::pair<std::string, std::string>;  // (node, resource)
+
+// The id the executor runs copy `i` of a clone's primitive under: copy 0 is the primitive
+// itself, copy i > 0 is "RESOURCE:i" (Pacemaker names clone instances alike; the agent sees
+// it as OCF_RESOURCE_INSTANCE, so two copies keep their state apart).
+std::string clone_instance_id(const std::string& resource, int64_t i);
+// "RESOURCE:i" with i >= 1 → (RESOURCE, i), when RESOURCE is in `primitives` and the id
+// itself is not; nullopt otherwise.
+std::optional<std::pair<std::string, int64_t>> split_clone_instance(
+    const std::string& id, const std::set<std::string>& primitives);
+// Folds the reports of copies 1.. of a clone (instances "RESOURCE:i") into the report of
+// RESOURCE on that node: running if any copy runs, `copies` = the copies that run, the
+// highest fail count, and the lowest token of the copies the assignment asks for (the
+// assignment is answered once every copy answered it). Failed if a failed copy may still run
+// or none runs; a failed copy that was stopped only lowers the count, so the plan starts one
+// again without restarting the others. The instances' entries go.
+void fold_clone_instances(std::map<NodeResource, Reported>& reported,
+                          const std::map<NodeResource, Assignment>& assigned,
+                          const std::set<std::string>& primitives);
 
 // Fills `s.status` from the reports, counting an assignment the node has not answered yet
 // (report token below the assignment's, or no report) as running in the assigned role, or
@@ -50,7 +73,8 @@ struct AssignmentEdit {
   std::string node;
   std::string resource;
   cluster::Role role = cluster::Role::kStarted;
-  std::string why;  // the action or rule that asked for it, for the log and events
+  std::string why;     // the action or rule that asked for it, for the log and events
+  int64_t copies = 1;  // clone copies on the node (Assignment::copies)
   bool operator==(const AssignmentEdit&) const = default;
 };
 
@@ -58,8 +82,11 @@ struct AssignmentEdit {
 // no unanswered start or promote they are ordered after by a group or an order constraint,
 // which merge_status counted as done), skipping what the assignments already ask for, in
 // action order:
-//   start / promote / demote → write the role, or rewrite it when the node already answered
-//                              the current token and the resource is not running there;
+//   start / promote / demote → write the role (and the placement's copies on the node), or
+//                              rewrite it when the node already answered the current token
+//                              and the resource does not run there as asked (fewer copies);
+//   stop of some copies      → a node the placement keeps with fewer copies: rewrite the
+//                              assignment with the copies placed;
 //   stop                     → write a stop order (role kStopped) on a reachable node, again
 //                              when it answered and still runs; delete the assignment on a
 //                              node that is not reachable (it cannot answer);
@@ -104,6 +131,7 @@ class PendingEdits {
     cluster::Role role = cluster::Role::kStarted;
     int64_t revision = 0;
     int64_t at_ms = 0;
+    int64_t copies = 1;
   };
   std::map<NodeResource, Pending> pending_;
 };

@@ -695,6 +695,110 @@ TEST_F(ClusterE2e, NginxAgentStartsMonitorsRecovers) {
   EXPECT_FALSE(serving());
 }
 
+// A clone with two copies per node (clone_node_max: 2) of Debian's ocf:heartbeat:Dummy: each
+// copy is its own agent instance (worker, worker:1: OCF_RESOURCE_INSTANCE, so each has its
+// own state file), the status counts them, and a smaller clone_max stops copies on a node
+// without stopping the one it keeps.
+TEST_F(ClusterE2e, CloneRunsTwoCopiesPerNode) {
+  auto apply = [&](int clone_max) {
+    write_file(dir_ + "/cluster.yaml",
+               "resources:\n"
+               "  - id: worker\n"
+               "    agent: ocf:heartbeat:Dummy\n"
+               "    operations:\n"
+               "      - {name: monitor, interval_ms: 200, timeout_ms: 5000}\n"
+               "clones:\n"
+               "  - {id: workers, resource: worker, clone_max: " +
+                   std::to_string(clone_max) + ", clone_node_max: 2}\n");
+    auto [rc, out] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(1));
+    ASSERT_EQ(rc, 0) << out;
+  };
+  // node → the Dummy state files there (one per running copy).
+  auto state_files = [&] {
+    std::map<std::string, std::set<std::string>> out;
+    for (const char* n : {"n1", "n2", "n3"}) {
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(dir_ + "/rsctmp/" + n, ec)) {
+        std::string f = e.path().filename().string();
+        if (f.starts_with("Dummy-worker")) out[n].insert(f);
+      }
+    }
+    return out;
+  };
+  // node → copies by the status (none pending), or {} while something is under way.
+  auto copies = [&] {
+    std::map<std::string, int> out;
+    json s = status();
+    if (!s.is_object()) return std::map<std::string, int>{};
+    for (const auto& r : s["resources"]) {
+      if (r["id"] != "worker") continue;
+      for (const auto& on : r["nodes"]) {
+        if (on.contains("pending")) return std::map<std::string, int>{};
+        if (on.value("running", false)) out[on["node"]] = on.value("copies", 1);
+      }
+    }
+    return out;
+  };
+  auto wait_copies = [&](int total, int per_node_max) {
+    auto until = Clock::now() + 20s;
+    while (Clock::now() < until) {
+      auto c = copies();
+      int sum = 0, most = 0;
+      for (const auto& [n, k] : c) {
+        sum += k;
+        most = std::max(most, k);
+      }
+      int files = 0;
+      for (const auto& [n, f] : state_files()) files += static_cast<int>(f.size());
+      if (sum == total && most <= per_node_max && files == total) return c;
+      std::this_thread::sleep_for(20ms);
+    }
+    ADD_FAILURE() << "not " << total << " copies: " << status().dump(2);
+    return std::map<std::string, int>{};
+  };
+  apply(4);
+  auto c = wait_copies(4, 2);
+  ASSERT_EQ(c.size(), 3u);
+  std::string two;  // the node with two copies
+  for (const auto& [n, k] : c) {
+    if (k == 2) two = n;
+  }
+  ASSERT_FALSE(two.empty());
+  EXPECT_EQ(state_files()[two],
+            (std::set<std::string>{"Dummy-worker.state", "Dummy-worker:1.state"}));
+  auto [rc, human] = vigil_cli("status --api " + api(1));
+  EXPECT_NE(human.find(two + " x2"), std::string::npos) << human;
+  // Six: two on every node.
+  apply(6);
+  c = wait_copies(6, 2);
+  for (const char* n : {"n1", "n2", "n3"}) EXPECT_EQ(c[n], 2) << n;
+  // Copy 1 on n2 fails (its state file removed: the monitor says not running): it alone is
+  // started again, copy 0 runs on.
+  const std::string n2 = dir_ + "/rsctmp/n2/";
+  const auto copy0 = std::filesystem::last_write_time(n2 + "Dummy-worker.state");
+  auto t0 = Clock::now();
+  fs::remove(n2 + "Dummy-worker:1.state");
+  while (!fs::exists(n2 + "Dummy-worker:1.state") && Clock::now() - t0 < 10s) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(fs::exists(n2 + "Dummy-worker:1.state")) << status().dump(2);
+  std::printf("  clone copy 1 on n2 failed → started again: %lld ms\n",
+              static_cast<long long>((Clock::now() - t0) / 1ms));
+  EXPECT_EQ(std::filesystem::last_write_time(n2 + "Dummy-worker.state"), copy0)
+      << "copy 0 on n2 was restarted";
+  c = wait_copies(6, 2);
+  EXPECT_EQ(c["n2"], 2);
+  // Three: one copy each; copy 0 runs on where the second stopped.
+  const auto before = std::filesystem::last_write_time(dir_ + "/rsctmp/n1/Dummy-worker.state");
+  apply(3);
+  c = wait_copies(3, 1);
+  for (const auto& [n, files] : state_files()) {
+    EXPECT_EQ(files, std::set<std::string>{"Dummy-worker.state"}) << n;
+  }
+  EXPECT_EQ(std::filesystem::last_write_time(dir_ + "/rsctmp/n1/Dummy-worker.state"), before)
+      << "copy 0 on n1 was restarted";
+}
+
 // An LSB init script, installed in /etc/init.d for the test (the executor runs scripts from
 // there, as Pacemaker does): started, its status polled as the monitor, the daemon killed
 // and started again, stopped on disable.

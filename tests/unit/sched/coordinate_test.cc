@@ -1660,5 +1660,152 @@ TEST(CoordinatorLoop, SameScenarioGivesTheSameEdits) {
   EXPECT_EQ(run(), a);
 }
 
+// ---- clone copies on one node (clone_node_max > 1) ----------------------------------------
+
+ClusterSnapshot copies_cluster(int64_t clone_max, int64_t node_max) {
+  ClusterSnapshot s = cluster_of({"n1", "n2"}, {prim("worker")});
+  s.clones.push_back(cluster::Clone{
+      .id = "workers", .resource = "worker", .clone_max = clone_max, .clone_node_max = node_max});
+  return s;
+}
+
+TEST(CloneInstances, CopyZeroIsThePrimitiveTheOthersAreNumbered) {
+  EXPECT_EQ(clone_instance_id("worker", 0), "worker");
+  EXPECT_EQ(clone_instance_id("worker", 2), "worker:2");
+  const std::set<std::string> prims{"worker", "db:7"};
+  EXPECT_EQ(split_clone_instance("worker:2", prims), std::make_pair(std::string("worker"), 2L));
+  EXPECT_EQ(split_clone_instance("worker:12", prims), std::make_pair(std::string("worker"), 12L));
+  // Not an instance: copy 0 is the primitive, no leading zeros, digits only, a known
+  // primitive, and not a resource of its own.
+  for (const char* id : {"worker", "worker:0", "worker:01", "worker:", "worker:x", "web:1", "db:7",
+                         "worker:99999999999"}) {
+    EXPECT_EQ(split_clone_instance(id, prims), std::nullopt) << id;
+  }
+}
+
+TEST(CloneInstances, ReportsOfTheCopiesFoldIntoOne) {
+  Assigned assigned{{{"n1", "worker"}, Assignment{Role::kStarted, 9, 3}}};
+  Reports reported{{{"n1", "worker"}, report(true, 9)},
+                   {{"n1", "worker:1"}, report(true, 9)},
+                   {{"n1", "worker:2"}, report(true, 9)},
+                   {{"n1", "web"}, report(true, 4)}};
+  fold_clone_instances(reported, assigned, {"worker"});
+  ASSERT_EQ(reported.size(), 2u);
+  const Reported& r = reported[NodeResource("n1", "worker")];
+  EXPECT_TRUE(r.state.running);
+  EXPECT_EQ(r.state.copies, 3);
+  EXPECT_EQ(r.token, 9);  // every copy answered
+  EXPECT_EQ(reported[NodeResource("n1", "web")].token, 4);
+}
+
+TEST(CloneInstances, TheAssignmentIsAnsweredOnlyWhenEveryCopyAnswered) {
+  Assigned assigned{{{"n1", "worker"}, Assignment{Role::kStarted, 9, 3}}};
+  // Copy 2 still answers the old token; copy 1 has no report yet.
+  Reports reported{{{"n1", "worker"}, report(true, 9)}, {{"n1", "worker:2"}, report(true, 5)}};
+  fold_clone_instances(reported, assigned, {"worker"});
+  EXPECT_EQ(reported[NodeResource("n1", "worker")].token, 0);
+  EXPECT_EQ(reported[NodeResource("n1", "worker")].state.copies, 2);
+  reported = {{{"n1", "worker"}, report(true, 9)},
+              {{"n1", "worker:1"}, report(true, 9)},
+              {{"n1", "worker:2"}, report(true, 5)}};
+  fold_clone_instances(reported, assigned, {"worker"});
+  EXPECT_EQ(reported[NodeResource("n1", "worker")].token, 5);
+  // A copy the assignment no longer asks for (stopping) counts while it runs, not for the
+  // token.
+  assigned[NodeResource("n1", "worker")].copies = 2;
+  reported = {{{"n1", "worker"}, report(true, 9)},
+              {{"n1", "worker:1"}, report(true, 9)},
+              {{"n1", "worker:2"}, report(true, 5)}};
+  fold_clone_instances(reported, assigned, {"worker"});
+  EXPECT_EQ(reported[NodeResource("n1", "worker")].token, 9);
+  EXPECT_EQ(reported[NodeResource("n1", "worker")].state.copies, 3);
+}
+
+TEST(CloneInstances, AFailedCopyThatStoppedLowersTheCountAndKeepsItsFailCount) {
+  Assigned assigned{{{"n1", "worker"}, Assignment{Role::kStarted, 9, 2}}};
+  Reports reported{{{"n1", "worker"}, report(true, 9)}, {{"n1", "worker:1"}, failed_report(9, 2)}};
+  fold_clone_instances(reported, assigned, {"worker"});
+  Reported r = reported[NodeResource("n1", "worker")];
+  EXPECT_TRUE(r.state.running);
+  EXPECT_EQ(r.state.copies, 1);
+  EXPECT_FALSE(r.state.failed);  // the plan starts a copy again, the other runs on
+  EXPECT_EQ(r.state.fail_count, 2);
+  // A copy whose stop failed may still run: the whole is failed (recovered by a restart).
+  Reported stuck = failed_report(9, 2);
+  stuck.state.running = true;
+  reported = {{{"n1", "worker"}, report(true, 9)}, {{"n1", "worker:1"}, stuck}};
+  fold_clone_instances(reported, assigned, {"worker"});
+  EXPECT_TRUE(reported[NodeResource("n1", "worker")].state.failed);
+  // No copy runs and one failed: failed.
+  reported = {{{"n1", "worker"}, report(false, 9)}, {{"n1", "worker:1"}, failed_report(9, 1)}};
+  fold_clone_instances(reported, assigned, {"worker"});
+  r = reported[NodeResource("n1", "worker")];
+  EXPECT_FALSE(r.state.running);
+  EXPECT_TRUE(r.state.failed);
+}
+
+TEST(CloneInstances, UnansweredAssignmentCountsItsCopies) {
+  ClusterSnapshot s = copies_cluster(4, 2);
+  merge_status(s, {{{"n1", "worker"}, Assignment{Role::kStarted, 5, 2}}}, {});
+  EXPECT_EQ(s.status["worker"]["n1"].copies, 2);
+}
+
+TEST(CloneInstances, StartWritesThePlacedCopiesAndAPartialStopRewritesThem) {
+  ClusterSnapshot def = copies_cluster(4, 2);
+  Plan p = plan_of(def);
+  auto edits = next_edits(def, p, {}, {});
+  ASSERT_EQ(edits.size(), 2u);
+  for (const auto& e : edits) {
+    EXPECT_EQ(e.copies, 2) << e.node;
+    EXPECT_EQ(e.role, Role::kStarted);
+  }
+  // Both nodes run two copies: nothing to do.
+  Assigned assigned{{{"n1", "worker"}, Assignment{Role::kStarted, 5, 2}},
+                    {{"n2", "worker"}, Assignment{Role::kStarted, 6, 2}}};
+  Reports reported{{{"n1", "worker"}, report(true, 5)},
+                   {{"n1", "worker:1"}, report(true, 5)},
+                   {{"n2", "worker"}, report(true, 6)},
+                   {{"n2", "worker:1"}, report(true, 6)}};
+  fold_clone_instances(reported, assigned, {"worker"});
+  EXPECT_TRUE(plan_of(merged(def, assigned, reported)).actions.empty());
+  // clone_max 3: one node keeps one copy, by a rewrite of its assignment, not a stop order.
+  ClusterSnapshot three = copies_cluster(3, 2);
+  ClusterSnapshot s = merged(three, assigned, reported);
+  p = plan_of(s);
+  ASSERT_EQ(p.actions.size(), 1u) << labels(p).front();
+  EXPECT_EQ(p.actions[0].kind, ActionKind::kStop);
+  edits = next_edits(s, p, assigned, reported);
+  ASSERT_EQ(edits.size(), 1u);
+  EXPECT_FALSE(edits[0].remove);
+  EXPECT_EQ(edits[0].role, Role::kStarted);
+  EXPECT_EQ(edits[0].copies, 1);
+  // Written, not answered yet: the copy that stops may still run, and nothing is rewritten.
+  const std::string n = edits[0].node;
+  assigned[NodeResource(n, "worker")] = Assignment{Role::kStarted, 10, 1};
+  s = merged(three, assigned, reported);
+  EXPECT_EQ(brief(next_edits(s, plan_of(s), assigned, reported)), Strings{});
+  // Answered with one copy: done.
+  reported = {{{n, "worker"}, report(true, 10)},
+              {{n == "n1" ? "n2" : "n1", "worker"}, report(true, n == "n1" ? 6 : 5)},
+              {{n == "n1" ? "n2" : "n1", "worker:1"}, report(true, n == "n1" ? 6 : 5)}};
+  fold_clone_instances(reported, assigned, {"worker"});
+  s = merged(three, assigned, reported);
+  p = plan_of(s);
+  EXPECT_TRUE(p.actions.empty()) << labels(p).front();
+  EXPECT_EQ(brief(next_edits(s, p, assigned, reported)), Strings{});
+}
+
+TEST(CloneInstances, AnsweredWithTooFewCopiesIsAskedAgain) {
+  ClusterSnapshot def = copies_cluster(2, 2);
+  def.nodes.pop_back();  // n1 alone: two copies there
+  Assigned assigned{{{"n1", "worker"}, Assignment{Role::kStarted, 5, 2}}};
+  // Copy 1 failed to start and was cleaned up: the node answered with one copy running.
+  Reports reported{{{"n1", "worker"}, report(true, 5)}, {{"n1", "worker:1"}, report(false, 5)}};
+  fold_clone_instances(reported, assigned, {"worker"});
+  ClusterSnapshot s = merged(def, assigned, reported);
+  Plan p = plan_of(s);
+  EXPECT_EQ(brief(next_edits(s, p, assigned, reported)), Strings{"put n1/worker started"});
+}
+
 }  // namespace
 }  // namespace vigil::sched
