@@ -614,6 +614,18 @@ Status validate(const ClusterSnapshot& s) {
       return err(Errc::kInvalidArgument,
                  "clones." + c.id + ".clone_node_max: a promotable clone needs 1");
     }
+    // Copies 1.. of the clone run as RESOURCE:1, RESOURCE:2, ... (sched/coordinate.h): no
+    // other resource may be called that.
+    const std::string inst = c.resource + ":";
+    for (auto it = ids.lower_bound(inst); it != ids.end() && it->starts_with(inst); ++it) {
+      const std::string n = it->substr(inst.size());
+      if (!n.empty() && n[0] != '0' &&
+          std::all_of(n.begin(), n.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+        return err(Errc::kInvalidArgument, cp + ".resource: '" + *it + "' is the name of copy " +
+                                               n + " of " + c.resource + " (clone copies run as " +
+                                               c.resource + ":N): rename that resource");
+      }
+    }
   }
   auto known = [&](const std::string& id, const std::string& where) -> Status {
     if (!ids.contains(id)) {

@@ -1432,9 +1432,16 @@ class ClusterService::Impl {
       const std::string id = kv.key.substr(prefix.size());
       const Assignment a{role_of(j, "role"), kv.mod_revision, copies_of(j)};
       mine[id] = {a, j};
-      // Copies 1.. of a clone run as instances RESOURCE:i, each assigned alike.
+      // Copies 1.. of a clone run as instances RESOURCE:i, each assigned alike. A stop
+      // order is every copy's here: each stops and answers it.
       for (int64_t i = 1; a.role != Role::kStopped && i < a.copies; ++i) {
         mine[sched::clone_instance_id(id, i)] = {a, j};
+      }
+      if (a.role == Role::kStopped) {
+        const std::set<std::string> base{id};
+        for (const auto& [lid, l] : local_) {
+          if (sched::split_clone_instance(lid, base)) mine[lid] = {a, j};
+        }
       }
     }
     bool hold = hold_valid();

@@ -100,7 +100,9 @@ void fold_clone_instances(std::map<NodeResource, Reported>& reported,
     Reported out = base != reported.end() ? base->second : Reported{};
     if (base == reported.end()) out.state.running = false;
     int64_t running = out.state.running ? 1 : 0;
-    // Copy 0 missing from the reports: it has answered nothing.
+    // Copy 0 missing from the reports: it has answered nothing. The copies asked for must
+    // answer; so must any other that still runs (a copy being stopped: the assignment asks
+    // for fewer, or it is a stop order): the node has not finished until it is stopped.
     int64_t token = base != reported.end() ? out.token : 0;
     for (int64_t i = 1; i < asked; ++i) {
       if (!copies.contains(i)) token = 0;  // not reported yet: not answered
@@ -116,7 +118,7 @@ void fold_clone_instances(std::map<NodeResource, Reported>& reported,
       failed |= r.state.failed;
       out.state.fail_count = std::max(out.state.fail_count, r.state.fail_count);
       out.state.last_failure_ms = std::max(out.state.last_failure_ms, r.state.last_failure_ms);
-      if (i < asked) token = std::min(token, r.token);
+      if (i < asked || r.state.running) token = std::min(token, r.token);
     }
     out.state.running = running > 0;
     out.state.failed = failed_running || (running == 0 && failed);
@@ -176,7 +178,7 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
   std::set<std::string> starting, promoting;
   for (const auto& [key, a] : assigned) {
     if (answered(key, a) || a.role == Role::kStopped) continue;
-    if (!running_as(key, Role::kStarted)) starting.insert(key.second);
+    if (!running_as(key, Role::kStarted, a.copies)) starting.insert(key.second);
     if (a.role == Role::kPromoted && !running_as(key, Role::kPromoted)) {
       promoting.insert(key.second);
     }
@@ -278,12 +280,25 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
   }
   std::set<std::string> known;
   for (const auto& r : s.resources) known.insert(r.id);
+  std::set<NodeResource> acted;  // with an action in the plan, runnable now or not
+  for (const Action& a : p.actions) acted.insert({a.node, a.resource});
   for (const auto& [key, a] : assigned) {
     if (touched.contains(key)) continue;
     std::string why;
     if (!known.contains(key.second)) {
       why = "no longer defined";
     } else if (placed_on(p, key.second, key.first)) {
+      // Placed there: kept. A clone's copy count that differs from the placement's (the
+      // clone changed while a copy had failed, so no action asked for it) is corrected once
+      // the node answered.
+      const int64_t want = placed_copies(p, key.second, key.first);
+      if (a.role != Role::kStopped && a.copies != want && answered(key, a) &&
+          reachable_node(key.first) && !acted.contains(key)) {
+        put(key, placed_role(p, key.second, key.first),
+            "set " + key.second + " on " + key.first + " to " + std::to_string(want) +
+                " copies (placed)",
+            want);
+      }
       continue;
     } else if (auto st = states.find(key.first); st == states.end() || !reachable(st->second)) {
       if (held.contains(key.first)) {

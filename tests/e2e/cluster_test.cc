@@ -797,6 +797,21 @@ TEST_F(ClusterE2e, CloneRunsTwoCopiesPerNode) {
   }
   EXPECT_EQ(std::filesystem::last_write_time(dir_ + "/rsctmp/n1/Dummy-worker.state"), before)
       << "copy 0 on n1 was restarted";
+  // Back to six, then the clone disabled: stop orders stop every copy on every node.
+  apply(6);
+  wait_copies(6, 2);
+  auto [drc, dout] = vigil_cli("resource disable workers --api " + api(1));
+  ASSERT_EQ(drc, 0) << dout;
+  auto until = Clock::now() + 15s;
+  size_t left = 1;
+  while (Clock::now() < until) {
+    left = 0;
+    for (const auto& [n, files] : state_files()) left += files.size();
+    if (left == 0 && copies().empty() && status()["pending"].empty()) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(left, 0u) << status().dump(2);
+  EXPECT_TRUE(copies().empty()) << status().dump(2);
 }
 
 // An LSB init script, installed in /etc/init.d for the test (the executor runs scripts from

@@ -521,6 +521,16 @@ TEST(ClusterValidate, CloneCounts) {
   EXPECT_EQ(clone_error("{id: a, resource: a}"), "c.yaml:5: clones.a: duplicate id 'a'");
   EXPECT_EQ(clone_error("{id: c, resource: a, promotable: true, clone_max: 0, promoted_max: 2}"),
             "(accepted)");
+  // Copies 1.. of a clone run as a:1, a:2, ...: no resource may be called that.
+  auto named = [](const std::string& id) {
+    return error("nodes: [{name: n1}]\nresources:\n  - {id: a, agent: \"lsb:a\"}\n  - {id: \"" +
+                 id + "\", agent: \"lsb:b\"}\nclones:\n  - {id: c, resource: a}\n");
+  };
+  EXPECT_EQ(named("a:2"),
+            "c.yaml:6: clones.c.resource: 'a:2' is the name of copy 2 of a (clone copies run as "
+            "a:N): rename that resource");
+  EXPECT_EQ(named("a:x"), "(accepted)");
+  EXPECT_EQ(named("a:0"), "(accepted)");
 }
 
 TEST(ClusterValidate, Operations) {

@@ -1710,15 +1710,61 @@ TEST(CloneInstances, TheAssignmentIsAnsweredOnlyWhenEveryCopyAnswered) {
               {{"n1", "worker:2"}, report(true, 5)}};
   fold_clone_instances(reported, assigned, {"worker"});
   EXPECT_EQ(reported[NodeResource("n1", "worker")].token, 5);
-  // A copy the assignment no longer asks for (stopping) counts while it runs, not for the
-  // token.
+  // A copy the assignment no longer asks for counts while it runs, and the node has not
+  // answered until it stopped.
   assigned[NodeResource("n1", "worker")].copies = 2;
   reported = {{{"n1", "worker"}, report(true, 9)},
               {{"n1", "worker:1"}, report(true, 9)},
               {{"n1", "worker:2"}, report(true, 5)}};
   fold_clone_instances(reported, assigned, {"worker"});
-  EXPECT_EQ(reported[NodeResource("n1", "worker")].token, 9);
+  EXPECT_EQ(reported[NodeResource("n1", "worker")].token, 5);
   EXPECT_EQ(reported[NodeResource("n1", "worker")].state.copies, 3);
+  reported = {{{"n1", "worker"}, report(true, 9)},
+              {{"n1", "worker:1"}, report(true, 9)},
+              {{"n1", "worker:2"}, report(false, 5)}};
+  fold_clone_instances(reported, assigned, {"worker"});
+  EXPECT_EQ(reported[NodeResource("n1", "worker")].token, 9);
+  EXPECT_EQ(reported[NodeResource("n1", "worker")].state.copies, 2);
+}
+
+TEST(CloneInstances, AStopOrderIsAnsweredOnceEveryCopyStopped) {
+  // Copy 0 stopped and answered the stop order; copy 1 is still stopping.
+  Assigned assigned{{{"n1", "worker"}, Assignment{Role::kStopped, 12}}};
+  Reports reported{{{"n1", "worker"}, report(false, 12)}, {{"n1", "worker:1"}, report(true, 9)}};
+  fold_clone_instances(reported, assigned, {"worker"});
+  EXPECT_EQ(reported[NodeResource("n1", "worker")].token, 9);  // not answered
+  EXPECT_TRUE(reported[NodeResource("n1", "worker")].state.running);
+  // So the coordinator waits: no second stop order.
+  ClusterSnapshot s = copies_cluster(2, 2);
+  Plan p;
+  p.actions = {act(1, ActionKind::kStop, "worker", "n1")};
+  EXPECT_EQ(brief(next_edits(s, p, assigned, reported)), Strings{});
+  // Copy 1 stopped and answered too: done, and the order is deleted.
+  reported = {{{"n1", "worker"}, report(false, 12)}, {{"n1", "worker:1"}, report(false, 12)}};
+  fold_clone_instances(reported, assigned, {"worker"});
+  EXPECT_EQ(reported[NodeResource("n1", "worker")].token, 12);
+  EXPECT_FALSE(reported[NodeResource("n1", "worker")].state.running);
+  EXPECT_EQ(brief(next_edits(s, Plan{}, assigned, reported)), Strings{"delete n1/worker"});
+}
+
+TEST(CloneInstances, ACopyCountThePlanNoLongerActsOnIsCorrected) {
+  // n1 was asked for two copies, one failed and stopped, and clone_max went down so the
+  // placement keeps one there: no action, but the assignment still says two.
+  ClusterSnapshot def = copies_cluster(2, 2);
+  Assigned assigned{{{"n1", "worker"}, Assignment{Role::kStarted, 5, 2}},
+                    {{"n2", "worker"}, Assignment{Role::kStarted, 6}}};
+  Reports reported{{{"n1", "worker"}, report(true, 5)},
+                   {{"n1", "worker:1"}, failed_report(5, 1)},
+                   {{"n2", "worker"}, report(true, 6)}};
+  fold_clone_instances(reported, assigned, {"worker"});
+  ClusterSnapshot s = merged(def, assigned, reported);
+  Plan p = plan_of(s);
+  ASSERT_TRUE(p.actions.empty()) << labels(p).front();
+  auto edits = next_edits(s, p, assigned, reported);
+  ASSERT_EQ(edits.size(), 1u);
+  EXPECT_EQ(edits[0].node, "n1");
+  EXPECT_EQ(edits[0].copies, 1);
+  EXPECT_FALSE(edits[0].remove);
 }
 
 TEST(CloneInstances, AFailedCopyThatStoppedLowersTheCountAndKeepsItsFailCount) {
