@@ -117,6 +117,20 @@ std::string score_str(int64_t score) {
   return std::to_string(score);
 }
 
+std::optional<int64_t> clone_copy_number(std::string_view id, std::string_view base) {
+  if (id.size() <= base.size() + 1 || !id.starts_with(base) || id[base.size()] != ':') {
+    return std::nullopt;
+  }
+  const std::string_view n = id.substr(base.size() + 1);
+  if (n.size() > 9 || n[0] == '0') return std::nullopt;
+  int64_t v = 0;
+  for (char ch : n) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    v = v * 10 + (ch - '0');
+  }
+  return v;
+}
+
 bool is_valid_name(std::string_view s) {
   if (s.empty() || s.size() > 128) return false;
   for (char c : s) {
@@ -618,12 +632,11 @@ Status validate(const ClusterSnapshot& s) {
     // other resource may be called that.
     const std::string inst = c.resource + ":";
     for (auto it = ids.lower_bound(inst); it != ids.end() && it->starts_with(inst); ++it) {
-      const std::string n = it->substr(inst.size());
-      if (!n.empty() && n[0] != '0' &&
-          std::all_of(n.begin(), n.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+      if (auto n = cluster::clone_copy_number(*it, c.resource)) {
         return err(Errc::kInvalidArgument, cp + ".resource: '" + *it + "' is the name of copy " +
-                                               n + " of " + c.resource + " (clone copies run as " +
-                                               c.resource + ":N): rename that resource");
+                                               std::to_string(*n) + " of " + c.resource +
+                                               " (clone copies run as " + c.resource +
+                                               ":N): rename that resource");
       }
     }
   }

@@ -205,6 +205,9 @@ bool rule_expression_matches(const RuleExpression& e,
 // Names of nodes and ids of resources, groups, clones, constraints and fence devices:
 // [A-Za-z0-9_.:@+-]{1,128} (the executor uses them in file names and environments).
 bool is_valid_name(std::string_view s);
+// The copy number N when `id` is "BASE:N", N >= 1 in at most 9 digits with no leading zero:
+// the name copy N of a clone of BASE runs under (sched/coordinate.h clone_instance_id).
+std::optional<int64_t> clone_copy_number(std::string_view id, std::string_view base);
 // The syntax of a resource agent: "ocf:PROVIDER:TYPE", "lsb:NAME", "systemd:UNIT",
 // "process" or "vip"; each part a plain file name (no '/', not "." or "..", printable, no
 // spaces). Only the syntax: whether the agent is installed is the executor's business.

@@ -35,12 +35,7 @@ int64_t placed_copies(const Plan& p, const std::string& resource, const std::str
 }
 
 bool placed_on(const Plan& p, const std::string& resource, const std::string& node) {
-  auto it = p.placement.find(resource);
-  if (it == p.placement.end()) return false;
-  for (const auto& pl : it->second) {
-    if (pl.node == node) return true;
-  }
-  return false;
+  return placed_copies(p, resource, node) > 0;
 }
 
 // The primitives an id stands for: itself, a group's members, a clone's primitive.
@@ -63,18 +58,11 @@ std::string clone_instance_id(const std::string& resource, int64_t i) {
 std::optional<std::pair<std::string, int64_t>> split_clone_instance(
     const std::string& id, const std::set<std::string>& primitives) {
   const size_t colon = id.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= id.size() || id.size() - colon > 10) {
-    return std::nullopt;
-  }
-  int64_t i = 0;
-  for (size_t k = colon + 1; k < id.size(); ++k) {
-    if (id[k] < '0' || id[k] > '9') return std::nullopt;
-    i = i * 10 + (id[k] - '0');
-  }
-  if (i < 1 || id[colon + 1] == '0') return std::nullopt;  // "web:0", "web:01": not ours
+  if (colon == std::string::npos) return std::nullopt;
   std::string base = id.substr(0, colon);
-  if (!primitives.contains(base) || primitives.contains(id)) return std::nullopt;
-  return std::make_pair(std::move(base), i);
+  auto i = cluster::clone_copy_number(id, base);  // not "web:0", "web:01"
+  if (!i || !primitives.contains(base) || primitives.contains(id)) return std::nullopt;
+  return std::make_pair(std::move(base), *i);
 }
 
 void fold_clone_instances(std::map<NodeResource, Reported>& reported,
@@ -98,7 +86,6 @@ void fold_clone_instances(std::map<NodeResource, Reported>& reported,
                               : std::max<int64_t>(a->second.copies, 1);
     auto base = reported.find(key);
     Reported out = base != reported.end() ? base->second : Reported{};
-    if (base == reported.end()) out.state.running = false;
     int64_t running = out.state.running ? 1 : 0;
     // Copy 0 missing from the reports: it has answered nothing. The copies asked for must
     // answer; so must any other that still runs (a copy being stopped: the assignment asks
@@ -225,12 +212,12 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
       held.insert(n.name);
     }
   }
-  auto starts_on = [&](const std::string& resource, const std::string& node) {
-    for (const Action& a : p.actions) {
-      if (a.kind == ActionKind::kStart && a.resource == resource && a.node == node) return true;
-    }
-    return false;
-  };
+  // (node, resource) with an action in the plan, runnable now or not; and with a start.
+  std::set<NodeResource> acted, starts;
+  for (const Action& a : p.actions) {
+    acted.insert({a.node, a.resource});
+    if (a.kind == ActionKind::kStart) starts.insert({a.node, a.resource});
+  }
   for (const Action& a : p.actions) {
     if (!a.after.empty() || a.kind == ActionKind::kFence || waits(a)) continue;
     NodeResource key{a.node, a.resource};
@@ -255,7 +242,7 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
         if (it == assigned.end()) break;
         if (const int64_t keep = placed_copies(p, a.resource, a.node);
             keep > 0 && it->second.role != Role::kStopped && reachable_node(a.node) &&
-            !starts_on(a.resource, a.node)) {
+            !starts.contains(key)) {
           // Some of a clone's copies stop; the node keeps the others. (A restart or a
           // recovery, a stop with a start after it, stops them all: the stop order below.)
           if (it->second.copies != keep) {
@@ -280,8 +267,6 @@ std::vector<AssignmentEdit> next_edits(const cluster::ClusterSnapshot& s, const 
   }
   std::set<std::string> known;
   for (const auto& r : s.resources) known.insert(r.id);
-  std::set<NodeResource> acted;  // with an action in the plan, runnable now or not
-  for (const Action& a : p.actions) acted.insert({a.node, a.resource});
   for (const auto& [key, a] : assigned) {
     if (touched.contains(key)) continue;
     std::string why;

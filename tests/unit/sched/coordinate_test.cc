@@ -1669,6 +1669,12 @@ ClusterSnapshot copies_cluster(int64_t clone_max, int64_t node_max) {
   return s;
 }
 
+// fold_clone_instances() over `reported` (clone primitive "worker"): n1's folded report.
+Reported folded(Reports reported, const Assigned& assigned) {
+  fold_clone_instances(reported, assigned, {"worker"});
+  return reported[NodeResource("n1", "worker")];
+}
+
 TEST(CloneInstances, CopyZeroIsThePrimitiveTheOthersAreNumbered) {
   EXPECT_EQ(clone_instance_id("worker", 0), "worker");
   EXPECT_EQ(clone_instance_id("worker", 2), "worker:2");
@@ -1701,30 +1707,26 @@ TEST(CloneInstances, ReportsOfTheCopiesFoldIntoOne) {
 TEST(CloneInstances, TheAssignmentIsAnsweredOnlyWhenEveryCopyAnswered) {
   Assigned assigned{{{"n1", "worker"}, Assignment{Role::kStarted, 9, 3}}};
   // Copy 2 still answers the old token; copy 1 has no report yet.
-  Reports reported{{{"n1", "worker"}, report(true, 9)}, {{"n1", "worker:2"}, report(true, 5)}};
-  fold_clone_instances(reported, assigned, {"worker"});
-  EXPECT_EQ(reported[NodeResource("n1", "worker")].token, 0);
-  EXPECT_EQ(reported[NodeResource("n1", "worker")].state.copies, 2);
-  reported = {{{"n1", "worker"}, report(true, 9)},
-              {{"n1", "worker:1"}, report(true, 9)},
-              {{"n1", "worker:2"}, report(true, 5)}};
-  fold_clone_instances(reported, assigned, {"worker"});
-  EXPECT_EQ(reported[NodeResource("n1", "worker")].token, 5);
+  Reported r = folded({{{"n1", "worker"}, report(true, 9)}, {{"n1", "worker:2"}, report(true, 5)}},
+                      assigned);
+  EXPECT_EQ(r.token, 0);
+  EXPECT_EQ(r.state.copies, 2);
+  // Copies 0, 1 and 2 running; copy 2 answers `copy2`'s token.
+  auto three = [](Reported copy2) {
+    return Reports{{{"n1", "worker"}, report(true, 9)},
+                   {{"n1", "worker:1"}, report(true, 9)},
+                   {{"n1", "worker:2"}, copy2}};
+  };
+  EXPECT_EQ(folded(three(report(true, 5)), assigned).token, 5);
   // A copy the assignment no longer asks for counts while it runs, and the node has not
   // answered until it stopped.
   assigned[NodeResource("n1", "worker")].copies = 2;
-  reported = {{{"n1", "worker"}, report(true, 9)},
-              {{"n1", "worker:1"}, report(true, 9)},
-              {{"n1", "worker:2"}, report(true, 5)}};
-  fold_clone_instances(reported, assigned, {"worker"});
-  EXPECT_EQ(reported[NodeResource("n1", "worker")].token, 5);
-  EXPECT_EQ(reported[NodeResource("n1", "worker")].state.copies, 3);
-  reported = {{{"n1", "worker"}, report(true, 9)},
-              {{"n1", "worker:1"}, report(true, 9)},
-              {{"n1", "worker:2"}, report(false, 5)}};
-  fold_clone_instances(reported, assigned, {"worker"});
-  EXPECT_EQ(reported[NodeResource("n1", "worker")].token, 9);
-  EXPECT_EQ(reported[NodeResource("n1", "worker")].state.copies, 2);
+  r = folded(three(report(true, 5)), assigned);
+  EXPECT_EQ(r.token, 5);
+  EXPECT_EQ(r.state.copies, 3);
+  r = folded(three(report(false, 5)), assigned);
+  EXPECT_EQ(r.token, 9);
+  EXPECT_EQ(r.state.copies, 2);
 }
 
 TEST(CloneInstances, AStopOrderIsAnsweredOnceEveryCopyStopped) {
@@ -1769,9 +1771,8 @@ TEST(CloneInstances, ACopyCountThePlanNoLongerActsOnIsCorrected) {
 
 TEST(CloneInstances, AFailedCopyThatStoppedLowersTheCountAndKeepsItsFailCount) {
   Assigned assigned{{{"n1", "worker"}, Assignment{Role::kStarted, 9, 2}}};
-  Reports reported{{{"n1", "worker"}, report(true, 9)}, {{"n1", "worker:1"}, failed_report(9, 2)}};
-  fold_clone_instances(reported, assigned, {"worker"});
-  Reported r = reported[NodeResource("n1", "worker")];
+  Reported r = folded(
+      {{{"n1", "worker"}, report(true, 9)}, {{"n1", "worker:1"}, failed_report(9, 2)}}, assigned);
   EXPECT_TRUE(r.state.running);
   EXPECT_EQ(r.state.copies, 1);
   EXPECT_FALSE(r.state.failed);  // the plan starts a copy again, the other runs on
@@ -1779,13 +1780,11 @@ TEST(CloneInstances, AFailedCopyThatStoppedLowersTheCountAndKeepsItsFailCount) {
   // A copy whose stop failed may still run: the whole is failed (recovered by a restart).
   Reported stuck = failed_report(9, 2);
   stuck.state.running = true;
-  reported = {{{"n1", "worker"}, report(true, 9)}, {{"n1", "worker:1"}, stuck}};
-  fold_clone_instances(reported, assigned, {"worker"});
-  EXPECT_TRUE(reported[NodeResource("n1", "worker")].state.failed);
+  EXPECT_TRUE(folded({{{"n1", "worker"}, report(true, 9)}, {{"n1", "worker:1"}, stuck}}, assigned)
+                  .state.failed);
   // No copy runs and one failed: failed.
-  reported = {{{"n1", "worker"}, report(false, 9)}, {{"n1", "worker:1"}, failed_report(9, 1)}};
-  fold_clone_instances(reported, assigned, {"worker"});
-  r = reported[NodeResource("n1", "worker")];
+  r = folded({{{"n1", "worker"}, report(false, 9)}, {{"n1", "worker:1"}, failed_report(9, 1)}},
+             assigned);
   EXPECT_FALSE(r.state.running);
   EXPECT_TRUE(r.state.failed);
 }
