@@ -2,6 +2,8 @@
 // as `vigil agent` (which execs this). It links the node and the agent command's checks but
 // not the command line, the lab or the demos: every page of code a node maps counts in its
 // memory (docs/BENCHMARKS.md, idle RSS).
+#include <malloc.h>
+
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -27,6 +29,10 @@ int usage() {
 int main(int argc, char** argv) {
   // Internal: the VIP guard an agent starts (net/vip_guard.h), not a command for people.
   if (argc == 2 && std::string_view(argv[1]) == "__vip-guard") return vigil::net::run_vip_guard(0);
+  // Blocks of 1 MiB and more (a snapshot's buffer: megabytes) are mapped and unmapped, so
+  // the memory goes back at once; a fixed threshold also stops glibc from raising it after
+  // the first such free, which would keep later snapshots' buffers in the heap.
+  (void)::mallopt(M_MMAP_THRESHOLD, 1 << 20);
   std::string config;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {

@@ -70,7 +70,12 @@ class StoreService {
   void tick(int64_t now_ms);
   void on_leadership(bool leader, int64_t now_ms);
 
-  std::string snapshot() const { return store_.serialize(); }
+  // The store's bytes for a Raft snapshot, written into `buffer`'s memory if it is large
+  // enough (store::MvccStore::serialize); snapshot_size() is their exact size now.
+  std::string snapshot(std::string buffer = {}) const {
+    return store_.serialize(std::move(buffer));
+  }
+  size_t snapshot_size() const { return store_.serialized_size(); }
   Status restore(std::string_view data, int64_t now_ms);
 
   LogIndex applied() const { return store_.applied(); }

@@ -15,8 +15,10 @@
 namespace vigil::storage {
 
 // Persists what a raft::Ready asks to persist: entries, hard state and snapshots, in one
-// directory. Owned by the shell that drives Raft; single-threaded; uses Env for every file
-// operation so the simulator can crash it. Usage per Ready:
+// directory. Owned by the shell that drives Raft; single-threaded except that
+// write_snapshot_file() may run on another thread alongside the owner's calls (it reads
+// only options, and then needs an Env that is safe from two threads: posix_env() is, a
+// MemEnv is not); uses Env for every file operation so the simulator can crash it. Usage per Ready:
 //
 //   if (rd.snapshot) RETURN_IF_ERROR(wal.save_snapshot(*rd.snapshot));
 //   RETURN_IF_ERROR(wal.append(rd.entries, rd.hard_state));
@@ -81,7 +83,7 @@ class Wal {
   Status save_snapshot(const raft::Snapshot& snapshot);
 
   // save_snapshot() in two halves, so that the file can be written elsewhere (the agent
-  // writes it from a forked child while its loop goes on):
+  // writes it from a worker thread while its loop goes on):
   // write_snapshot_file() durably writes the file (temp, fdatasync, rename, directory
   // fsync) and changes nothing in this object; recovery already picks it up as the newest
   // snapshot. adopt_snapshot() then makes it the WAL's snapshot: the marker record (synced)

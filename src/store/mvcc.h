@@ -160,8 +160,12 @@ class MvccStore {
                           size_t max_events, bool prev_kv) const;
 
   // The whole state with a CRC-32C (format in README.md); equal bytes on replicas at the
-  // same index. Watchers are not part of it.
-  std::string serialize() const;
+  // same index. Watchers are not part of it. Written into `buffer`'s memory (cleared
+  // first; grown if too small): a caller can size it and fault its pages in beforehand.
+  // Without one, the result is sized exactly (serialized_size()) before it is written.
+  std::string serialize(std::string buffer = {}) const;
+  // The exact size serialize() returns now; O(keys + versions), no copying.
+  size_t serialized_size() const;
   // Replaces the whole state; "" is the empty store. Errors: kCorruption naming the offset
   // or the broken rule; the state is unchanged then.
   Status restore(std::string_view data);

@@ -238,7 +238,7 @@ TEST_F(WalTest, SnapshotSaveLoadAndOldFilesRemoved) {
   EXPECT_EQ(rec.entries, entries(1, 16, 20));
 }
 
-// The agent writes snapshot files from a forked child (write_snapshot_file) and adopts
+// The agent writes snapshot files from a worker thread (write_snapshot_file) and adopts
 // them on its loop afterwards; a crash in between must recover from the written file.
 TEST_F(WalTest, SnapshotWrittenThenAdoptedOrOvertaken) {
   Wal::Recovered rec;

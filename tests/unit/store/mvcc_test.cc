@@ -381,6 +381,27 @@ TEST(Mvcc, SnapshotRoundTripIsByteIdentical) {
       2);
 }
 
+// serialize() is sized in advance and may write into a caller's buffer: the result is the
+// same bytes either way, and serialized_size() is exact.
+TEST(Mvcc, SerializeIntoABufferAndExactSize) {
+  Applier a;
+  EXPECT_EQ(a.store.serialized_size(), a.store.serialize().size());
+  LeaseId l = a.grant(3);
+  a.put("a", "1", l);
+  a.put("a", std::string(5000, 'x'));
+  a.put("b", "");
+  a.apply(DeleteRange{"b", ""});
+  const std::string snap = a.store.serialize();
+  EXPECT_EQ(a.store.serialized_size(), snap.size());
+  std::string buffer = "stale bytes that must not survive";
+  buffer.reserve(snap.size() + 100);
+  const char* memory = buffer.data();
+  const std::string into = a.store.serialize(std::move(buffer));
+  EXPECT_EQ(into, snap);
+  EXPECT_EQ(into.data(), memory);  // the buffer's memory was used, not a new allocation
+  EXPECT_EQ(a.store.serialize(std::string(3, 'z')), snap);  // too small: grows
+}
+
 TEST(Mvcc, CorruptSnapshotRejectedStateUnchanged) {
   Applier a;
   LeaseId l = a.grant(3);
