@@ -10,9 +10,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -20,6 +23,7 @@
 #include "api/store_json.h"
 #include "exec/runner.h"
 #include "net/vip.h"
+#include "net/vip_guard.h"
 #include "sched/io/case_yaml.h"
 #include "sched/plan.h"
 #include "sched/render.h"
@@ -382,6 +386,7 @@ class ClusterService::Impl {
     if (until != 0 && sent_hold_ != 0 && until >= sent_hold_ && until < sent_hold_ + step) return;
     sent_hold_ = until;
     vip_driver_->set_hold(until);
+    if (stop_guard_) stop_guard_->hold(until);
   }
 
  private:
@@ -1393,6 +1398,63 @@ class ClusterService::Impl {
     std::string last_why;  // why the running action was started, for events
   };
 
+  // An exclusive OCF, LSB or systemd resource is stopped by a guard process if this agent
+  // dies, or hangs past its hold (net/vip_guard.h): its daemon would otherwise run on while
+  // the leader starts it on another node. The guard runs the stop this runner would run,
+  // from a recipe file under <data_dir>/guard/ (exec/stop_recipe.h). Exclusive VIPs have
+  // the VIP driver's guard; exclusive processes die with the agent (PR_SET_PDEATHSIG).
+  static bool wants_stop_guard(const Local& l) {
+    const exec::AgentClass c = l.spec.spec.agent.agent_class;
+    return l.spec.exclusive && (c == exec::AgentClass::kOcf || c == exec::AgentClass::kLsb ||
+                                c == exec::AgentClass::kSystemd);
+  }
+  std::string stop_recipe_path(const std::string& id) const {
+    return opt_.data_dir + "/guard/" + id + ".stop";
+  }
+
+  void guard_stop(const Local& l) {
+    if (!wants_stop_guard(l)) return;
+    auto unguarded = [&](const std::string& why) {
+      spdlog::error("{}: {}: no stop guard (it would run on if this agent died): {}", opt_.node,
+                    l.id, why);
+    };
+    auto recipe = runner_.stop_recipe(l.spec.spec, l.spec.times.stop_timeout_ms);
+    if (!recipe) return unguarded(recipe.error().message());
+    auto text = exec::format_stop_recipe(*recipe);
+    if (!text) return unguarded(text.error().message());
+    // Written whole then renamed: the guard never reads half a recipe. Not synced: it is
+    // read while this machine is up (after a crash of the machine the daemon is gone too).
+    const std::string path = stop_recipe_path(l.id);
+    const std::string tmp = path + ".tmp";
+    std::error_code ec;
+    std::filesystem::create_directories(opt_.data_dir + "/guard", ec);
+    {
+      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+      f << *text;
+      f.close();
+      if (!f) return unguarded("cannot write " + tmp + ": " + std::strerror(errno));
+    }
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) return unguarded("cannot rename " + tmp + ": " + ec.message());
+    if (!stop_guard_) {
+      stop_guard_ = std::make_unique<net::GuardClient>(io_, "/proc/self/exe");
+      stop_guard_->hold(sent_hold_);
+      if (Status st = stop_guard_->start(); !st.ok()) {
+        spdlog::error("{}: stop guard: {} (tried again every second)", opt_.node, st.message());
+      }
+    }
+    stop_guard_->add_stop(path);
+    stop_guarded_.insert(l.id);
+  }
+
+  void unguard_stop(const std::string& id) {
+    if (stop_guarded_.erase(id) == 0) return;
+    const std::string path = stop_recipe_path(id);
+    stop_guard_->del_stop(path);
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+
   // Removes the address of every exclusive vip resource (VipDriver::remove_now); false if
   // one failed (logged).
   bool drop_vips() {
@@ -1703,6 +1765,8 @@ class ClusterService::Impl {
     req.action = action;
     req.timeout_ms = timeout_of(l, action);
     if (action == exec::Action::kMonitor) req.interval_ms = l.spec.times.monitor_interval_ms;
+    // The guard knows how to stop it before it starts: this process may die mid-start.
+    if (action == exec::Action::kStart) guard_stop(l);
     spdlog::info("{}: {} {} ({})", opt_.node, exec::action_name(action), l.id, why);
     std::string id = l.id;
     std::weak_ptr<bool> alive = alive_;
@@ -1787,6 +1851,11 @@ class ClusterService::Impl {
         break;
     }
     if (l.running && !l.busy) schedule_monitor(l);
+    if (l.running) {
+      if (!stop_guarded_.contains(l.id)) guard_stop(l);  // e.g. found running by the probe
+    } else if (!l.busy) {
+      unguard_stop(l.id);
+    }
     publish(l);
     // The state changed: act on the assignments again (post: not from inside a callback
     // chain that may still hold references into local_).
@@ -1942,6 +2011,11 @@ class ClusterService::Impl {
   int64_t planned_revision_ = -1;
   int64_t planned_ms_ = 0;
   int64_t sent_hold_ = 0;  // the last hold end given to the VIP driver (hold_changed)
+  // The guard of exclusive OCF, LSB and systemd resources (guard_stop()); started with the
+  // first. Declared after runner_ and vip_driver_: it goes first, and its guard then stops
+  // what it still knows of.
+  std::unique_ptr<net::GuardClient> stop_guard_;
+  std::set<std::string> stop_guarded_;  // resources whose stop recipe the guard knows
   int64_t now_ms_ = 0;
   std::string last_warnings_;
   uint64_t event_seq_ = 0;

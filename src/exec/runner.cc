@@ -21,6 +21,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "exec/child.h"
@@ -278,13 +279,20 @@ struct AgentRunner::Impl : std::enable_shared_from_this<Impl> {
     return true;
   }
 
-  void run_ocf(const ActionRequest& req, Done done) {
+  // What an OCF, LSB or systemd action execs, or why it cannot run (`refusal`: the code
+  // and message of the result that refuses it). Shared by the runs below and by
+  // stop_recipe(), so the guard's stop is exactly the stop this runner would run.
+  struct Refusal {
+    OcfCode code = OcfCode::kErrGeneric;
+    std::string message;
+  };
+  std::optional<SpawnSpec> ocf_spawn(const ActionRequest& req, Refusal* refusal) const {
     const AgentName& a = req.resource.agent;
     std::string path = opt.ocf_root + "/resource.d/" + a.provider + "/" + a.type;
     if (!file_exists(path)) {
-      return done(
-          make_result(req, OcfCode::kErrInstalled,
-                      "not installed: agent " + a.to_string() + " (" + path + ") does not exist"));
+      *refusal = {OcfCode::kErrInstalled,
+                  "not installed: agent " + a.to_string() + " (" + path + ") does not exist"};
+      return std::nullopt;
     }
     OcfEnvInput in;
     in.ocf_root = opt.ocf_root;
@@ -304,21 +312,17 @@ struct AgentRunner::Impl : std::enable_shared_from_this<Impl> {
     in.rsc_tmp_dir = opt.rsc_tmp_dir;
     auto env_or = build_ocf_env(in);
     if (!env_or) {
-      return done(make_result(req, OcfCode::kErrConfigured, env_or.error().message()));
+      *refusal = {OcfCode::kErrConfigured, env_or.error().message()};
+      return std::nullopt;
     }
     SpawnSpec spec;
     spec.path = path;
     spec.argv = {path, std::string(ocf_action_arg(req.action))};
     spec.env = std::move(*env_or);
-    run_agent_child(
-        req, std::move(spec),
-        [](const ChildRunResult& r, std::string* note) {
-          return ocf_code_from_exit(r.status, note);
-        },
-        std::move(done));
+    return spec;
   }
 
-  void run_lsb(const ActionRequest& req, Done done) {
+  std::optional<SpawnSpec> lsb_spawn(const ActionRequest& req, Refusal* refusal) const {
     std::string path = opt.lsb_dir + "/" + req.resource.agent.type;
     std::string arg;
     switch (req.action) {
@@ -336,44 +340,32 @@ struct AgentRunner::Impl : std::enable_shared_from_this<Impl> {
         arg = "reload";
         break;
       default:
-        return done(make_result(
-            req, OcfCode::kErrUnimplemented,
-            "LSB init scripts have no " + std::string(action_name(req.action)) + " action"));
+        *refusal = {OcfCode::kErrUnimplemented,
+                    "LSB init scripts have no " + std::string(action_name(req.action)) + " action"};
+        return std::nullopt;
     }
     if (!file_exists(path)) {
-      return done(make_result(req, OcfCode::kErrInstalled,
-                              "not installed: init script " + path + " does not exist"));
+      *refusal = {OcfCode::kErrInstalled, "not installed: init script " + path + " does not exist"};
+      return std::nullopt;
     }
     SpawnSpec spec;
     spec.path = path;
     spec.argv = {path, arg};
     spec.env = base_env(opt.path);
-    bool status = arg == "status";
-    run_agent_child(
-        req, std::move(spec),
-        [status](const ChildRunResult& r, std::string* note) {
-          if (status) return ocf_code_from_lsb_status(r.status, note);
-          // LSB 5.0 §"Init Script Actions": 0-7 mean what OCF's 0-7 mean.
-          OcfCode c = ocf_code_from_exit(r.status, note);
-          if (static_cast<int>(c) > 7) {
-            *note = "LSB " + r.status.describe() + " is not an init script action code";
-            return OcfCode::kErrGeneric;
-          }
-          return c;
-        },
-        std::move(done));
+    return spec;
   }
 
-  void run_systemd(const ActionRequest& req, Done done) {
+  std::optional<SpawnSpec> systemd_spawn(const ActionRequest& req, Refusal* refusal) const {
     const std::string& unit = req.resource.agent.type;
     if (!file_exists(opt.systemd_runtime_dir)) {
-      return done(make_result(req, OcfCode::kErrInstalled,
-                              "systemd is not running on this host (no " + opt.systemd_runtime_dir +
-                                  "): cannot run systemd:" + unit));
+      *refusal = {OcfCode::kErrInstalled, "systemd is not running on this host (no " +
+                                              opt.systemd_runtime_dir +
+                                              "): cannot run systemd:" + unit};
+      return std::nullopt;
     }
     if (!file_exists(opt.systemctl)) {
-      return done(make_result(req, OcfCode::kErrInstalled,
-                              "not installed: " + opt.systemctl + " does not exist"));
+      *refusal = {OcfCode::kErrInstalled, "not installed: " + opt.systemctl + " does not exist"};
+      return std::nullopt;
     }
     std::string verb;
     switch (req.action) {
@@ -391,17 +383,56 @@ struct AgentRunner::Impl : std::enable_shared_from_this<Impl> {
         verb = "reload";
         break;
       default:
-        return done(make_result(
-            req, OcfCode::kErrUnimplemented,
-            "systemd units have no " + std::string(action_name(req.action)) + " action"));
+        *refusal = {OcfCode::kErrUnimplemented,
+                    "systemd units have no " + std::string(action_name(req.action)) + " action"};
+        return std::nullopt;
     }
     SpawnSpec spec;
     spec.path = opt.systemctl;
     spec.argv = {opt.systemctl, "--no-ask-password", verb, "--", unit};
     spec.env = base_env(opt.path);
-    bool is_active = verb == "is-active";
+    return spec;
+  }
+
+  void run_ocf(const ActionRequest& req, Done done) {
+    Refusal no;
+    auto spec = ocf_spawn(req, &no);
+    if (!spec) return done(make_result(req, no.code, no.message));
     run_agent_child(
-        req, std::move(spec),
+        req, std::move(*spec),
+        [](const ChildRunResult& r, std::string* note) {
+          return ocf_code_from_exit(r.status, note);
+        },
+        std::move(done));
+  }
+
+  void run_lsb(const ActionRequest& req, Done done) {
+    Refusal no;
+    auto spec = lsb_spawn(req, &no);
+    if (!spec) return done(make_result(req, no.code, no.message));
+    bool status = spec->argv[1] == "status";
+    run_agent_child(
+        req, std::move(*spec),
+        [status](const ChildRunResult& r, std::string* note) {
+          if (status) return ocf_code_from_lsb_status(r.status, note);
+          // LSB 5.0 §"Init Script Actions": 0-7 mean what OCF's 0-7 mean.
+          OcfCode c = ocf_code_from_exit(r.status, note);
+          if (static_cast<int>(c) > 7) {
+            *note = "LSB " + r.status.describe() + " is not an init script action code";
+            return OcfCode::kErrGeneric;
+          }
+          return c;
+        },
+        std::move(done));
+  }
+
+  void run_systemd(const ActionRequest& req, Done done) {
+    Refusal no;
+    auto spec = systemd_spawn(req, &no);
+    if (!spec) return done(make_result(req, no.code, no.message));
+    bool is_active = spec->argv[2] == "is-active";
+    run_agent_child(
+        req, std::move(*spec),
         [is_active](const ChildRunResult& r, std::string* note) {
           if (!r.status.known || !r.status.exited) {
             *note = r.status.describe();
@@ -897,6 +928,45 @@ void AgentRunner::register_class(const std::string& class_name,
 }
 
 bool AgentRunner::cancel(const std::string& resource_id) { return impl_->cancel(resource_id); }
+
+Result<StopRecipe> AgentRunner::stop_recipe(const ResourceSpec& resource, int timeout_ms) const {
+  if (timeout_ms < 1 || timeout_ms > kMaxTimeoutMs) {
+    return err(Errc::kInvalidArgument, "stop timeout " + std::to_string(timeout_ms) + " ms");
+  }
+  ActionRequest req;
+  req.resource = resource;
+  req.action = Action::kStop;
+  req.timeout_ms = timeout_ms;
+  Impl::Refusal no;
+  std::optional<SpawnSpec> spec;
+  switch (resource.agent.agent_class) {
+    case AgentClass::kOcf:
+      spec = impl_->ocf_spawn(req, &no);
+      break;
+    case AgentClass::kLsb:
+      spec = impl_->lsb_spawn(req, &no);
+      break;
+    case AgentClass::kSystemd:
+      spec = impl_->systemd_spawn(req, &no);
+      break;
+    default:
+      return err(Errc::kInvalidArgument, "resource " + resource.id + ": agent " +
+                                             resource.agent.to_string() +
+                                             " has no stop a guard can run");
+  }
+  if (!spec) {
+    return err(no.code == OcfCode::kErrInstalled ? Errc::kNotFound : Errc::kInvalidArgument,
+               "resource " + resource.id + ": " + no.message);
+  }
+  StopRecipe r;
+  r.resource_id = resource.id;
+  r.path = spec->path;
+  r.argv = std::move(spec->argv);
+  r.env = std::move(spec->env);
+  r.cwd = spec->cwd;
+  r.timeout_ms = timeout_ms;
+  return r;
+}
 
 int AgentRunner::in_flight() const { return impl_->in_flight; }
 size_t AgentRunner::queued() const { return impl_->queued_total; }

@@ -14,6 +14,7 @@
 #include "base/env.h"
 #include "base/status.h"
 #include "exec/agent.h"
+#include "exec/stop_recipe.h"
 
 namespace boost::asio {
 class io_context;
@@ -189,6 +190,12 @@ class AgentRunner {
   // through its callback as failed with the message "cancelled: ...". False when none runs.
   // Used when a node loses its hold while starting an exclusive resource.
   bool cancel(const std::string& resource_id);
+
+  // What this runner would exec to stop `resource` (an OCF, LSB or systemd agent), for the
+  // guard process to run if this agent dies or its hold ends (net/vip_guard.h). Errors:
+  // kInvalidArgument for another agent class or a bad resource, kNotFound when the agent
+  // is not installed.
+  Result<StopRecipe> stop_recipe(const ResourceSpec& resource, int timeout_ms) const;
 
   // Observability (and tests).
   int in_flight() const;

@@ -18,9 +18,13 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <utility>  // Boost 1.74 asio misses this include under g++ 12: first
 
 #include "exec/child.h"
+#include "exec/stop_recipe.h"
 
 namespace vigil::net {
 
@@ -107,13 +111,24 @@ Result<GuardCommand> parse_guard_command(std::string_view line) {
     ASSIGN_OR_RETURN(c.addr, parse_address(tok[1], tok[2]));
     return c;
   }
+  if (cmd == "stop-add" || cmd == "stop-del") {
+    RETURN_IF_ERROR(want(2, "PATH"));
+    c.kind = cmd == "stop-add" ? GuardCommand::Kind::kStopAdd : GuardCommand::Kind::kStopDel;
+    if (tok[1][0] != '/' || tok[1].size() > kMaxGuardPathBytes) {
+      return bad("path " + quoted(tok[1].substr(0, 64)) + " is not absolute or is over " +
+                 std::to_string(kMaxGuardPathBytes) + " bytes");
+    }
+    c.path = std::string(tok[1]);
+    return c;
+  }
   if (cmd == "hold") {
     RETURN_IF_ERROR(want(2, "UNTIL_MS"));
     c.kind = GuardCommand::Kind::kHold;
     ASSIGN_OR_RETURN(c.hold_until, parse_decimal<int64_t>("hold", tok[1], 0, INT64_MAX));
     return c;
   }
-  return bad("unknown command " + quoted(cmd) + " (add, del, hold)");
+  return bad("unknown command " + quoted(cmd.substr(0, 64)) +
+             " (add, del, hold, stop-add, stop-del)");
 }
 
 std::string format_guard_command(const GuardCommand& c) {
@@ -122,6 +137,10 @@ std::string format_guard_command(const GuardCommand& c) {
       return "add " + c.addr.to_string() + "\n";
     case GuardCommand::Kind::kDel:
       return "del " + c.addr.to_string() + "\n";
+    case GuardCommand::Kind::kStopAdd:
+      return "stop-add " + c.path + "\n";
+    case GuardCommand::Kind::kStopDel:
+      return "stop-del " + c.path + "\n";
     case GuardCommand::Kind::kHold:
       break;
   }
@@ -139,15 +158,29 @@ void GuardState::apply(const GuardCommand& c) {
     case GuardCommand::Kind::kHold:
       hold_until_ = c.hold_until;
       break;
+    case GuardCommand::Kind::kStopAdd:
+      stops_.insert(c.path);
+      break;
+    case GuardCommand::Kind::kStopDel:
+      stops_.erase(c.path);
+      break;
   }
 }
 
 std::optional<int64_t> GuardState::deadline() const {
-  if (addrs_.empty()) return std::nullopt;
+  if (addrs_.empty() && stops_.empty()) return std::nullopt;
   return hold_until_;
 }
 
-bool GuardState::expired(int64_t now_ms) const { return !addrs_.empty() && now_ms >= hold_until_; }
+bool GuardState::expired(int64_t now_ms) const {
+  return (!addrs_.empty() || !stops_.empty()) && now_ms >= hold_until_;
+}
+
+std::vector<std::string> GuardState::take_stops() {
+  std::vector<std::string> out(stops_.begin(), stops_.end());
+  stops_.clear();
+  return out;
+}
 
 std::vector<GuardAddress> GuardState::take_all() {
   std::vector<GuardAddress> out(addrs_.begin(), addrs_.end());
@@ -264,14 +297,18 @@ int run_vip_guard(int fd) {
       skipping = true;
     }
     if (eof) {
+      // Addresses first (instant), then the stops (they take their time).
+      int rc = 0;
       for (int i = 0; !remove_all(st, "the agent exited"); ++i) {
         if (i == kMaxRetriesAtEof) {
           say("error", "giving up: the addresses above stay on their interfaces");
-          return 1;
+          rc = 1;
+          break;
         }
         ::usleep(kRetryMs * 1000);
       }
-      return 0;
+      if (run_stop_recipes(st.take_stops(), "the agent exited") > 0) rc = 1;
+      return rc;
     }
     const int64_t now = monotonic_ms();
     if (st.expired(now)) {
@@ -280,10 +317,68 @@ int run_vip_guard(int fd) {
                             : "the agent's hold ended " + std::to_string(now - st.hold_until()) +
                                   " ms ago without renewal";
       retrying = !remove_all(st, why);
+      run_stop_recipes(st.take_stops(), why);
     } else {
       retrying = false;
     }
   }
+}
+
+int run_stop_recipes(const std::vector<std::string>& paths, const std::string& why) {
+  if (paths.empty()) return 0;
+  asio::io_context io;
+  int failed = 0;
+  std::vector<std::shared_ptr<exec::ChildRun>> runs;
+  for (const std::string& path : paths) {
+    std::ifstream f(path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (!f.good() && !f.eof()) {
+      say("error", why + ": cannot read the stop recipe " + path + ": " + std::strerror(errno));
+      ++failed;
+      continue;
+    }
+    auto recipe = exec::parse_stop_recipe(text);
+    if (!recipe) {
+      say("error", why + ": " + path + ": " + recipe.error().message());
+      ++failed;
+      continue;
+    }
+    exec::SpawnSpec spec;
+    spec.path = recipe->path;
+    spec.argv = recipe->argv;
+    spec.env = recipe->env;
+    spec.cwd = recipe->cwd;
+    exec::RunLimits limits;
+    limits.timeout_ms = recipe->timeout_ms;
+    say("warning", why + ": stopping " + recipe->resource_id + " (" + recipe->path + ")");
+    runs.push_back(exec::run_child(
+        io, spec, limits,
+        [&failed, why, path, id = recipe->resource_id](Result<exec::ChildRunResult> r) {
+          if (!r) {
+            say("error", why + ": " + id + " stop not run: " + r.error().message());
+            ++failed;
+            return;
+          }
+          const bool ok =
+              !r->timed_out && r->status.known && r->status.exited && r->status.code == 0;
+          std::string tail = r->stderr_tail;
+          while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.pop_back();
+          if (size_t nl = tail.rfind('\n'); nl != std::string::npos) tail = tail.substr(nl + 1);
+          if (ok) {
+            say("warning",
+                why + ": " + id + " stopped in " + std::to_string(r->duration_ms) + " ms");
+            std::error_code ec;
+            std::filesystem::remove(path, ec);
+          } else {
+            say("error", why + ": " + id + " stop failed (" +
+                             (r->timed_out ? std::string("timed out") : r->status.describe()) +
+                             (tail.empty() ? "" : ": " + tail) + ")");
+            ++failed;
+          }
+        }));
+  }
+  io.run();
+  return failed;
 }
 
 // --- the agent's side ---
@@ -307,6 +402,7 @@ struct GuardClient::Impl : std::enable_shared_from_this<Impl> {
   bool closed = false;
   // What the guard must know; told again to a new guard.
   std::set<GuardAddress> addrs;
+  std::set<std::string> stops;
   int64_t hold = 0;
 
   Status start() {
@@ -344,6 +440,9 @@ struct GuardClient::Impl : std::enable_shared_from_this<Impl> {
     // count as held by nothing.
     pending += format_guard_command({GuardCommand::Kind::kHold, {}, hold});
     for (const auto& a : addrs) pending += format_guard_command({GuardCommand::Kind::kAdd, a, 0});
+    for (const auto& p : stops) {
+      pending += format_guard_command({GuardCommand::Kind::kStopAdd, {}, 0, p});
+    }
     flush();
     return Status();
   }
@@ -454,6 +553,16 @@ void GuardClient::add(const GuardAddress& a) {
 void GuardClient::del(const GuardAddress& a) {
   if (impl_->addrs.erase(a) == 0) return;
   impl_->send({GuardCommand::Kind::kDel, a, 0});
+}
+
+void GuardClient::add_stop(const std::string& path) {
+  impl_->stops.insert(path);
+  impl_->send({GuardCommand::Kind::kStopAdd, {}, 0, path});
+}
+
+void GuardClient::del_stop(const std::string& path) {
+  if (impl_->stops.erase(path) == 0) return;
+  impl_->send({GuardCommand::Kind::kStopDel, {}, 0, path});
 }
 
 void GuardClient::hold(int64_t until_ms) {

@@ -893,6 +893,113 @@ TEST_F(ClusterE2e, StatefulPromotableClonePromotesOneAndFailsOver) {
   EXPECT_EQ(state_of(next), "master");
 }
 
+// An exclusive OCF resource outlives no agent: when the agent that runs it is SIGKILLed, its
+// stop guard (net/vip_guard.h) runs the agent's own stop (Dummy's state file goes), well
+// before the leader starts it on another node, and it never runs on two nodes at once.
+TEST_F(ClusterE2e, ExclusiveOcfResourceIsStoppedByTheGuardWhenItsAgentDies) {
+  write_file(dir_ + "/cluster.yaml",
+             "resources:\n"
+             "  - id: single\n"
+             "    agent: ocf:heartbeat:Dummy\n"
+             "    meta: {exclusive: true}\n"
+             "    operations:\n"
+             "      - {name: monitor, interval_ms: 200, timeout_ms: 5000}\n");
+  auto [rc, out] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(1));
+  ASSERT_EQ(rc, 0) << out;
+  const std::string on = wait_running("single", 20s);
+  ASSERT_FALSE(on.empty()) << status().dump(2);
+  auto state = [&](const std::string& node) {
+    return dir_ + "/rsctmp/" + node + "/Dummy-single.state";
+  };
+  ASSERT_TRUE(fs::exists(state(on)));
+  const int victim = node_number(on);
+  const std::string recipe = e_->c->data_dir(victim) + "/guard/single.stop";
+  ASSERT_TRUE(fs::exists(recipe)) << "no stop recipe for the guard";
+
+  auto t0 = Clock::now();
+  e_->c->kill(victim, SIGKILL);
+  while (fs::exists(state(on)) && Clock::now() - t0 < 5s) std::this_thread::sleep_for(1ms);
+  ASSERT_FALSE(fs::exists(state(on))) << "the guard did not stop it";
+  const auto stopped_ms = (Clock::now() - t0) / 1ms;
+  while (fs::exists(recipe) && Clock::now() - t0 < 5s) std::this_thread::sleep_for(1ms);
+  EXPECT_FALSE(fs::exists(recipe)) << "a stop that worked uses its recipe up";
+  std::printf("  agent of %s killed -> its exclusive Dummy stopped by the guard: %lld ms\n",
+              on.c_str(), static_cast<long long>(stopped_ms));
+  // Recovered elsewhere, after the hold: one copy at a time.
+  const int observer = victim == 1 ? 2 : 1;
+  std::string now_on;
+  while (Clock::now() - t0 < 15s) {
+    for (const char* n : {"n1", "n2", "n3"}) {
+      if (n != on && fs::exists(state(n))) now_on = n;
+    }
+    if (!now_on.empty()) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_FALSE(now_on.empty()) << status(observer).dump(2);
+  const auto moved_ms = (Clock::now() - t0) / 1ms;
+  std::printf("  ... running on %s: %lld ms\n", now_on.c_str(), static_cast<long long>(moved_ms));
+  EXPECT_LT(stopped_ms, moved_ms);
+  EXPECT_FALSE(fs::exists(state(on)));
+
+  // Its new node's agent hangs (SIGSTOP): the guard stops it when that node's hold ends,
+  // before the leader may start it on another node (the killed node back first: quorum).
+  ASSERT_TRUE(e_->c->start(victim).ok());
+  ASSERT_TRUE(wait_all_online(15s, observer)) << status(observer).dump(2);
+  std::this_thread::sleep_for(1s);  // settled (it may have moved back)
+  std::string hung;
+  for (const char* n : {"n1", "n2", "n3"}) {
+    if (fs::exists(state(n))) {
+      ASSERT_TRUE(hung.empty()) << "running on " << hung << " and " << n;
+      hung = n;
+    }
+  }
+  ASSERT_FALSE(hung.empty()) << status(observer).dump(2);
+  ASSERT_TRUE(fs::exists(e_->c->data_dir(node_number(hung)) + "/guard/single.stop"));
+  const pid_t hung_pid = e_->c->pid(node_number(hung));
+  ASSERT_GT(hung_pid, 1);
+  t0 = Clock::now();
+  ASSERT_EQ(::kill(hung_pid, SIGSTOP), 0);
+  std::optional<long long> hung_stopped_ms;
+  now_on.clear();
+  while (Clock::now() - t0 < 20s && now_on.empty()) {
+    if (!hung_stopped_ms && !fs::exists(state(hung))) hung_stopped_ms = (Clock::now() - t0) / 1ms;
+    for (const char* n : {"n1", "n2", "n3"}) {
+      if (n != hung && fs::exists(state(n))) now_on = n;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  ::kill(hung_pid, SIGCONT);
+  ASSERT_FALSE(now_on.empty()) << "not recovered from the hung node";
+  ASSERT_TRUE(hung_stopped_ms.has_value())
+      << "it ran on " << hung << " while starting on " << now_on;
+  std::printf("  agent of %s hung -> Dummy stopped by the guard at %lld ms, on %s at %lld ms\n",
+              hung.c_str(), *hung_stopped_ms, now_on.c_str(),
+              static_cast<long long>((Clock::now() - t0) / 1ms));
+  // The hung agent wakes up; whatever the placement then, one copy runs.
+  std::this_thread::sleep_for(1500ms);
+  int copies = 0;
+  for (const char* n : {"n1", "n2", "n3"}) {
+    if (fs::exists(state(n))) {
+      ++copies;
+      now_on = n;
+    }
+  }
+  EXPECT_EQ(copies, 1) << status(observer).dump(2);
+
+  // A clean stop of the resource takes its recipe away (the guard has nothing to run).
+  const std::string recipe2 = e_->c->data_dir(node_number(now_on)) + "/guard/single.stop";
+  ASSERT_TRUE(fs::exists(recipe2));
+  write_file(dir_ + "/cluster.yaml", "resources: []\n");
+  auto [rc2, out2] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(observer));
+  ASSERT_EQ(rc2, 0) << out2;
+  t0 = Clock::now();
+  while ((fs::exists(recipe2) || fs::exists(state(now_on))) && Clock::now() - t0 < 10s) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(fs::exists(state(now_on)));
+  EXPECT_FALSE(fs::exists(recipe2));
+}
+
 TEST_F(ClusterE2e, LsbInitScriptStartsMonitorsRecovers) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root (installs a script in /etc/init.d)";
   const std::string name = "vigil-e2e-" + std::to_string(::getpid());

@@ -5,7 +5,8 @@
 // the family, a hold that is not negative, a line within kMaxGuardLineBytes, and a formatted
 // line that parses back to the same command. The accepted commands drive one GuardState,
 // whose deadline() and expired() must agree with its addresses after each, and take_all()
-// must hand back every address, sorted, and leave none.
+// must hand back every address, sorted, and leave none; take_stops() likewise for the stop
+// recipes' paths.
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
@@ -27,6 +28,9 @@ void require(bool cond) {
 bool same(const GuardCommand& a, const GuardCommand& b) {
   if (a.kind != b.kind) return false;
   if (a.kind == GuardCommand::Kind::kHold) return a.hold_until == b.hold_until;
+  if (a.kind == GuardCommand::Kind::kStopAdd || a.kind == GuardCommand::Kind::kStopDel) {
+    return a.path == b.path;
+  }
   return a.addr == b.addr;
 }
 
@@ -45,6 +49,11 @@ void check_command(std::string_view line, const GuardCommand& c) {
     case GuardCommand::Kind::kHold:
       require(c.hold_until >= 0);
       break;
+    case GuardCommand::Kind::kStopAdd:
+    case GuardCommand::Kind::kStopDel:
+      require(!c.path.empty() && c.path[0] == '/' && c.path.size() <= kMaxGuardPathBytes);
+      require(c.path.find(' ') == std::string::npos);
+      break;
     default:
       require(false);
   }
@@ -60,7 +69,7 @@ void check_command(std::string_view line, const GuardCommand& c) {
 
 void check_state(const GuardState& s) {
   std::optional<int64_t> d = s.deadline();
-  require(d.has_value() == !s.addresses().empty());
+  require(d.has_value() == (!s.addresses().empty() || !s.stops().empty()));
   if (!d) {
     require(!s.expired(0));
     require(!s.expired(std::numeric_limits<int64_t>::max()));
@@ -86,8 +95,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto c = parse_guard_command(line);
     if (c) {
       check_command(line, *c);
+      const bool is_stop =
+          c->kind == GuardCommand::Kind::kStopAdd || c->kind == GuardCommand::Kind::kStopDel;
       size_t before = state.addresses().size();
-      bool known = c->kind != GuardCommand::Kind::kHold && state.addresses().count(c->addr) != 0;
+      size_t stops_before = state.stops().size();
+      bool known =
+          c->kind != GuardCommand::Kind::kHold && !is_stop && state.addresses().count(c->addr) != 0;
+      bool stop_known = is_stop && state.stops().count(c->path) != 0;
       state.apply(*c);
       switch (c->kind) {
         case GuardCommand::Kind::kAdd:
@@ -100,6 +114,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           break;
         case GuardCommand::Kind::kHold:
           require(state.hold_until() == c->hold_until);
+          require(state.addresses().size() == before);
+          break;
+        case GuardCommand::Kind::kStopAdd:
+          require(state.stops().count(c->path) == 1);
+          require(state.stops().size() == stops_before + (stop_known ? 0 : 1));
+          require(state.addresses().size() == before);
+          break;
+        case GuardCommand::Kind::kStopDel:
+          require(state.stops().count(c->path) == 0);
+          require(state.stops().size() == stops_before - (stop_known ? 1 : 0));
           require(state.addresses().size() == before);
           break;
       }
@@ -115,6 +139,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   require(taken == want);  // std::set order is operator<=>
   for (size_t i = 1; i < taken.size(); ++i) require(taken[i - 1] < taken[i]);
   require(state.addresses().empty());
+  std::vector<std::string> stops(state.stops().begin(), state.stops().end());
+  require(state.take_stops() == stops);
+  require(state.stops().empty());
   check_state(state);
   return 0;
 }

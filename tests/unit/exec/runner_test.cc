@@ -233,6 +233,53 @@ TEST_F(RunnerTest, DummyStartMonitorStopMonitor) {
   EXPECT_EQ(act(runner, dummy, Action::kValidateAll).ocf, OcfCode::kSuccess);
 }
 
+// The stop recipe is the stop this runner would run: executed on its own (as the guard
+// does, with no runner), it stops what the runner started.
+TEST_F(RunnerTest, DummyStopRecipeStopsWithoutTheRunner) {
+  REQUIRE_FILE("/usr/lib/ocf/resource.d/heartbeat/Dummy", "resource-agents");
+  AgentRunner runner(io_, options());
+  ResourceSpec dummy = resource("dummy-guarded", "ocf:heartbeat:Dummy");
+  dummy.params["state"] = dir_ / "guarded.state";
+  ASSERT_EQ(act(runner, dummy, Action::kStart).ocf, OcfCode::kSuccess);
+  ASSERT_TRUE(fs::exists(dir_ / "guarded.state"));
+
+  auto recipe = runner.stop_recipe(dummy, 5000);
+  ASSERT_TRUE(recipe.has_value()) << recipe.error().to_string();
+  EXPECT_EQ(recipe->resource_id, "dummy-guarded");
+  EXPECT_EQ(recipe->path, "/usr/lib/ocf/resource.d/heartbeat/Dummy");
+  EXPECT_EQ(recipe->argv.back(), "stop");
+  EXPECT_EQ(recipe->timeout_ms, 5000);
+  auto text = format_stop_recipe(*recipe);
+  ASSERT_TRUE(text.has_value()) << text.error().to_string();
+  auto back = parse_stop_recipe(*text);
+  ASSERT_TRUE(back.has_value()) << back.error().to_string();
+
+  SpawnSpec spec;
+  spec.path = back->path;
+  spec.argv = back->argv;
+  spec.env = back->env;
+  spec.cwd = back->cwd;
+  std::optional<Result<ChildRunResult>> out;
+  auto run = run_child(io_, spec, RunLimits{}, [&](Result<ChildRunResult> r) { out = r; });
+  ASSERT_TRUE(run_until(io_, [&] { return out.has_value(); }));
+  ASSERT_TRUE(out->has_value()) << out->error().to_string();
+  EXPECT_EQ((*out)->status.code, 0) << (*out)->stderr_tail;
+  EXPECT_FALSE(fs::exists(dir_ / "guarded.state"));
+  EXPECT_EQ(act(runner, dummy, Action::kMonitor).ocf, OcfCode::kNotRunning);
+}
+
+TEST_F(RunnerTest, StopRecipeRefusesWhatItCannotStop) {
+  AgentRunner runner(io_, options());
+  auto proc = runner.stop_recipe(resource("p", "process"), 1000);
+  ASSERT_FALSE(proc.has_value());
+  EXPECT_EQ(proc.error().code(), Errc::kInvalidArgument);
+  auto missing = runner.stop_recipe(resource("m", "ocf:heartbeat:NoSuchAgent"), 1000);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code(), Errc::kNotFound);
+  EXPECT_NE(missing.error().message().find("NoSuchAgent"), std::string::npos);
+  EXPECT_FALSE(runner.stop_recipe(resource("d", "ocf:heartbeat:Dummy"), 0).has_value());
+}
+
 TEST_F(RunnerTest, DummyReportsItsExitReason) {
   REQUIRE_FILE("/usr/lib/ocf/resource.d/heartbeat/Dummy", "resource-agents");
   AgentRunner runner(io_, options());
