@@ -84,6 +84,7 @@ class Agent final : public StoreHost, public ClusterHost {
     co.data_dir = cfg_.data_dir;
     co.hold_ms = cfg_.timers.hold_ms;
     co.hold_guard_ms = cfg_.timers.hold_guard_ms;
+    co.tick_ms = cfg_.timers.tick_ms;
     co.clock_drift = cfg_.timers.clock_drift;
     co.event_retention = cfg_.event_retention;
     if (const char* root = std::getenv("VIGIL_OCF_ROOT")) co.ocf_root = root;

@@ -5,7 +5,10 @@
 
 #include "daemon/cluster_service.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -15,7 +18,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -233,6 +235,7 @@ class ClusterService::Impl {
     }
     runner_.register_class("vip", vip_driver_);
     vip_driver_->enable_guard("/proc/self/exe");
+    remove_old_stop_recipes();
   }
 
   ~Impl() {
@@ -358,6 +361,13 @@ class ClusterService::Impl {
     if (hold != hold_was_valid_) {
       spdlog::info("{}: hold {}", opt_.node, hold ? "valid" : "lost");
       hold_was_valid_ = hold;
+      // A guard that ran its stops (this process hung) forgot them: what still runs is
+      // written and told again.
+      if (hold) {
+        for (const auto& [id, path] : std::map<std::string, std::string>(stop_guarded_)) {
+          if (auto it = local_.find(id); it != local_.end()) guard_stop(it->second);
+        }
+      }
     }
     reconcile();
     if (host_.is_leader()) coordinate(true);
@@ -386,7 +396,20 @@ class ClusterService::Impl {
     if (until != 0 && sent_hold_ != 0 && until >= sent_hold_ && until < sent_hold_ + step) return;
     sent_hold_ = until;
     vip_driver_->set_hold(until);
-    if (stop_guard_) stop_guard_->hold(until);
+  }
+
+  // The stop guard's deadline. While this process runs, the guard waits, hold or not: a node
+  // without its hold stops its exclusive resources itself, and two stops of one resource at
+  // once could make both fail. The guard acts when this process dies (end of file) or stops
+  // ticking: at its hold's end like the VIP guard, or a few ticks after its last tick when
+  // it holds nothing. Sent in steps of 10 ms (the guard's deadline lags by less).
+  void stop_guard_tick() {
+    if (!stop_guard_) return;
+    const int64_t alive = now_ms_ + std::max<int64_t>(opt_.hold_guard_ms / 2, 3 * opt_.tick_ms);
+    const int64_t until = std::max(sent_hold_, alive);
+    if (until >= stop_guard_sent_ && until < stop_guard_sent_ + 10) return;
+    stop_guard_sent_ = until;
+    stop_guard_->hold(until);
   }
 
  private:
@@ -1408,13 +1431,15 @@ class ClusterService::Impl {
     return l.spec.exclusive && (c == exec::AgentClass::kOcf || c == exec::AgentClass::kLsb ||
                                 c == exec::AgentClass::kSystemd);
   }
-  std::string stop_recipe_path(const std::string& id) const {
-    return opt_.data_dir + "/guard/" + id + ".stop";
-  }
+  std::string stop_guard_dir() const { return opt_.data_dir + "/guard"; }
 
+  // Writes a new recipe for `l` (its own file: a guard may be deleting the last one) and
+  // tells the guard, which forgets the previous one.
   void guard_stop(const Local& l) {
-    if (!wants_stop_guard(l)) return;
+    if (!wants_stop_guard(l)) return unguard_stop(l.id);
     auto unguarded = [&](const std::string& why) {
+      unguard_stop(l.id);
+      if (!stop_guard_errors_.insert(l.id).second) return;
       spdlog::error("{}: {}: no stop guard (it would run on if this agent died): {}", opt_.node,
                     l.id, why);
     };
@@ -1422,37 +1447,55 @@ class ClusterService::Impl {
     if (!recipe) return unguarded(recipe.error().message());
     auto text = exec::format_stop_recipe(*recipe);
     if (!text) return unguarded(text.error().message());
-    // Written whole then renamed: the guard never reads half a recipe. Not synced: it is
-    // read while this machine is up (after a crash of the machine the daemon is gone too).
-    const std::string path = stop_recipe_path(l.id);
-    const std::string tmp = path + ".tmp";
-    std::error_code ec;
-    std::filesystem::create_directories(opt_.data_dir + "/guard", ec);
-    {
-      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-      f << *text;
-      f.close();
-      if (!f) return unguarded("cannot write " + tmp + ": " + std::strerror(errno));
+    const std::string path =
+        stop_guard_dir() + "/" + l.id + "." + std::to_string(++stop_guard_seq_) + ".stop";
+    if (auto c = net::parse_guard_command("stop-add " + path); !c) {
+      return unguarded("the path " + path + " cannot be told to the guard: " + c.error().message());
     }
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) return unguarded("cannot rename " + tmp + ": " + ec.message());
+    // Written whole then renamed: the guard never reads half a recipe. 0600: the parameters
+    // may hold secrets. Not synced: it is read while this machine is up (after a crash of
+    // the machine the daemon is gone too).
+    const std::string tmp = path + ".tmp";
+    ::mkdir(stop_guard_dir().c_str(), 0700);
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return unguarded("cannot create " + tmp + ": " + std::strerror(errno));
+    const bool written =
+        ::write(fd, text->data(), text->size()) == static_cast<ssize_t>(text->size());
+    const int write_errno = errno;
+    ::close(fd);
+    if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
+      const int e = written ? errno : write_errno;
+      ::unlink(tmp.c_str());
+      return unguarded("cannot write " + path + ": " + std::strerror(e));
+    }
     if (!stop_guard_) {
       stop_guard_ = std::make_unique<net::GuardClient>(io_, "/proc/self/exe");
-      stop_guard_->hold(sent_hold_);
+      stop_guard_sent_ = 0;
+      stop_guard_tick();  // its deadline before its first recipe
       if (Status st = stop_guard_->start(); !st.ok()) {
         spdlog::error("{}: stop guard: {} (tried again every second)", opt_.node, st.message());
       }
     }
+    unguard_stop(l.id);
     stop_guard_->add_stop(path);
-    stop_guarded_.insert(l.id);
+    stop_guarded_[l.id] = path;
+    stop_guard_errors_.erase(l.id);
   }
 
   void unguard_stop(const std::string& id) {
-    if (stop_guarded_.erase(id) == 0) return;
-    const std::string path = stop_recipe_path(id);
-    stop_guard_->del_stop(path);
+    auto it = stop_guarded_.find(id);
+    if (it == stop_guarded_.end()) return;
+    stop_guard_->del_stop(it->second);
+    ::unlink(it->second.c_str());
+    stop_guarded_.erase(it);
+  }
+
+  // Recipes left by an agent before this one: its guard has run them or exited.
+  void remove_old_stop_recipes() {
     std::error_code ec;
-    std::filesystem::remove(path, ec);
+    for (const auto& e : std::filesystem::directory_iterator(stop_guard_dir(), ec)) {
+      std::filesystem::remove(e.path(), ec);
+    }
   }
 
   // Removes the address of every exclusive vip resource (VipDriver::remove_now); false if
@@ -1486,6 +1529,7 @@ class ClusterService::Impl {
 
   void reconcile() {
     hold_changed();  // the VIP driver knows the hold before anything below starts a VIP
+    stop_guard_tick();
     std::map<std::string, std::pair<Assignment, json>> mine;
     std::string prefix = std::string(kAssignPrefix) + opt_.node + "/";
     for (const auto& kv : scan(store_.store(), prefix)) {
@@ -1716,6 +1760,7 @@ class ClusterService::Impl {
       l.spec = std::move(*parsed);
       l.spec_text = text;
       if (l.running && !l.busy) schedule_monitor(l);
+      if (l.running) guard_stop(l);  // a new stop timeout, or no longer exclusive
       return;
     }
     Local& l = local_[id];
@@ -1852,7 +1897,9 @@ class ClusterService::Impl {
     }
     if (l.running && !l.busy) schedule_monitor(l);
     if (l.running) {
-      if (!stop_guarded_.contains(l.id)) guard_stop(l);  // e.g. found running by the probe
+      if (!stop_guarded_.contains(l.id) && !stop_guard_errors_.contains(l.id)) {
+        guard_stop(l);  // e.g. found running by the probe
+      }
     } else if (!l.busy) {
       unguard_stop(l.id);
     }
@@ -2015,7 +2062,10 @@ class ClusterService::Impl {
   // first. Declared after runner_ and vip_driver_: it goes first, and its guard then stops
   // what it still knows of.
   std::unique_ptr<net::GuardClient> stop_guard_;
-  std::set<std::string> stop_guarded_;  // resources whose stop recipe the guard knows
+  std::map<std::string, std::string> stop_guarded_;  // resource → its recipe the guard knows
+  std::set<std::string> stop_guard_errors_;          // logged once until guarded again
+  uint64_t stop_guard_seq_ = 0;                      // recipes' file names: one per start
+  int64_t stop_guard_sent_ = 0;                      // the deadline it was told last
   int64_t now_ms_ = 0;
   std::string last_warnings_;
   uint64_t event_seq_ = 0;

@@ -78,6 +78,7 @@ struct ClusterServiceOptions {
   std::string data_dir;              // the agent's; supervised processes keep pid files here
   int64_t hold_ms = 480;
   int64_t hold_guard_ms = 120;  // timers.hold_guard_ms: what a lost hold's stops get
+  int64_t tick_ms = 10;         // timers.tick_ms: how often tick() runs
   double clock_drift = 0.01;
   std::string ocf_root = "/usr/lib/ocf";
   std::string fence_dir = "/usr/sbin";  // fence agents (Debian's fence-agents: fence_*)

@@ -912,9 +912,21 @@ TEST_F(ClusterE2e, ExclusiveOcfResourceIsStoppedByTheGuardWhenItsAgentDies) {
     return dir_ + "/rsctmp/" + node + "/Dummy-single.state";
   };
   ASSERT_TRUE(fs::exists(state(on)));
+  // The stop recipe the agent of `node` wrote for the guard (one file per start), or "".
+  auto recipe_of = [&](const std::string& node) {
+    std::error_code ec;
+    for (const auto& e :
+         fs::directory_iterator(e_->c->data_dir(node_number(node)) + "/guard", ec)) {
+      const std::string f = e.path().filename().string();
+      if (f.starts_with("single.") && f.ends_with(".stop")) return e.path().string();
+    }
+    return std::string();
+  };
   const int victim = node_number(on);
-  const std::string recipe = e_->c->data_dir(victim) + "/guard/single.stop";
-  ASSERT_TRUE(fs::exists(recipe)) << "no stop recipe for the guard";
+  const std::string recipe = recipe_of(on);
+  ASSERT_FALSE(recipe.empty()) << "no stop recipe for the guard";
+  EXPECT_EQ(fs::status(recipe).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
 
   auto t0 = Clock::now();
   e_->c->kill(victim, SIGKILL);
@@ -954,7 +966,7 @@ TEST_F(ClusterE2e, ExclusiveOcfResourceIsStoppedByTheGuardWhenItsAgentDies) {
     }
   }
   ASSERT_FALSE(hung.empty()) << status(observer).dump(2);
-  ASSERT_TRUE(fs::exists(e_->c->data_dir(node_number(hung)) + "/guard/single.stop"));
+  ASSERT_FALSE(recipe_of(hung).empty());
   const pid_t hung_pid = e_->c->pid(node_number(hung));
   ASSERT_GT(hung_pid, 1);
   t0 = Clock::now();
@@ -987,8 +999,8 @@ TEST_F(ClusterE2e, ExclusiveOcfResourceIsStoppedByTheGuardWhenItsAgentDies) {
   EXPECT_EQ(copies, 1) << status(observer).dump(2);
 
   // A clean stop of the resource takes its recipe away (the guard has nothing to run).
-  const std::string recipe2 = e_->c->data_dir(node_number(now_on)) + "/guard/single.stop";
-  ASSERT_TRUE(fs::exists(recipe2));
+  const std::string recipe2 = recipe_of(now_on);
+  ASSERT_FALSE(recipe2.empty());
   write_file(dir_ + "/cluster.yaml", "resources: []\n");
   auto [rc2, out2] = vigil_cli("apply -f " + dir_ + "/cluster.yaml --api " + api(observer));
   ASSERT_EQ(rc2, 0) << out2;
